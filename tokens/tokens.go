@@ -1,0 +1,58 @@
+// Package tokens signs accounts in with OAuth 2.0, keeps their secrets in a
+// store (the OS keyring or a file) and hands out fresh access tokens,
+// refreshing them before Exchange would end a session.
+package tokens
+
+import (
+	"errors"
+	"time"
+)
+
+// Provider says where an account signs in and which mail servers it uses.
+// Every field can be overridden per account.
+type Provider struct {
+	// Name is "microsoft", "gmail" or "custom".
+	Name string
+	// AuthURL, TokenURL and DeviceURL are the OAuth endpoints. DeviceURL
+	// empty means the provider has no device-code flow.
+	AuthURL, TokenURL, DeviceURL string
+	// Scopes are requested at sign-in and on every refresh.
+	Scopes []string
+	// IMAP, POP3 and SMTP are the upstream servers as host:port. IMAP and
+	// POP3 use implicit TLS; SMTP uses STARTTLS.
+	IMAP, POP3, SMTP string
+	// NeedsSecret is true for providers that refuse public clients.
+	NeedsSecret bool
+}
+
+// Entry is what the store keeps for one account. Access tokens are never
+// stored: they live in memory only.
+type Entry struct {
+	// RefreshToken is the newest refresh token.
+	RefreshToken string `json:"rt,omitempty"`
+	// Password is the local password mail clients log in with.
+	Password string `json:"pw,omitempty"`
+	// Updated is when RefreshToken was last written.
+	Updated time.Time `json:"updated,omitempty"`
+	// NeedsLogin, when not empty, says why the account must run
+	// `bridge login` again (for example an AADSTS700082 expiry).
+	NeedsLogin string `json:"needs_login,omitempty"`
+}
+
+// Store keeps account entries. Implementations are safe for concurrent use.
+type Store interface {
+	// Get returns the account's entry, or an error wrapping ErrNotFound.
+	Get(account string) (Entry, error)
+	// Put replaces the account's entry.
+	Put(account string, e Entry) error
+	// Delete forgets the account; deleting a missing account is no error.
+	Delete(account string) error
+	// Name is "keyring" or "file", for messages.
+	Name() string
+}
+
+// ErrNotFound is returned by Store.Get for an account with no entry.
+var ErrNotFound = errors.New("tokens: no entry stored")
+
+// ErrNeedsLogin wraps every failure that only a new `bridge login` can fix.
+var ErrNeedsLogin = errors.New("tokens: sign-in needed")
