@@ -1,0 +1,299 @@
+package tokens
+
+import (
+	"bytes"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/pbkdf2"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync"
+)
+
+// PassphraseEnv names the environment variable whose value, when set,
+// encrypts the file store.
+const PassphraseEnv = "BRIDGE_STORE_PASSPHRASE"
+
+// PBKDF2 settings. 600,000 rounds of HMAC-SHA-256 is OWASP's 2023 advice
+// for PBKDF2; the count is stored in the file so it can be raised later.
+// minIter and maxIter bound what a file may ask for, so a tampered file
+// can neither weaken new writes nor make the bridge spin for minutes.
+const (
+	kdfName     = "pbkdf2-sha256"
+	defaultIter = 600_000
+	minIter     = 100_000
+	maxIter     = 10_000_000
+	saltLen     = 16
+)
+
+// fileData is the plain content: every account's entry.
+type fileData struct {
+	Accounts map[string]Entry `json:"accounts"`
+}
+
+// fileEnvelope is what lies on disk. Plain files carry Accounts; encrypted
+// ones carry KDF, Iter, Salt, Nonce and Data (AES-256-GCM of a fileData).
+type fileEnvelope struct {
+	Version  int              `json:"v"`
+	Accounts map[string]Entry `json:"accounts,omitempty"`
+	KDF      string           `json:"kdf,omitempty"`
+	Iter     int              `json:"iter,omitempty"`
+	Salt     []byte           `json:"salt,omitempty"`
+	Nonce    []byte           `json:"nonce,omitempty"`
+	Data     []byte           `json:"data,omitempty"`
+}
+
+// FileStore keeps all entries in one JSON file (mode 0600, in a directory
+// of mode 0700), encrypted when BRIDGE_STORE_PASSPHRASE is set. Every Get
+// reads the file again, so a `bridge login` run by another process is seen
+// at once. Writes replace the file atomically (temporary file and rename).
+// Two processes writing at the same moment can lose one of the writes;
+// within a process, writes are serialised.
+type FileStore struct {
+	path       string
+	passphrase string
+	// iter is the PBKDF2 count for files this store creates.
+	iter int
+
+	mu sync.Mutex
+	// key caches the derived key for salt and iterations, since deriving
+	// it takes a noticeable fraction of a second and Get reads every time.
+	key     []byte
+	keySalt []byte
+	keyIter int
+}
+
+// NewFileStore returns a store kept at path (DefaultFilePath when empty),
+// reading the passphrase from BRIDGE_STORE_PASSPHRASE once, now. It creates
+// the directory with mode 0700 if it is missing; it does not read the file.
+func NewFileStore(path string) (*FileStore, error) {
+	if path == "" {
+		p, err := DefaultFilePath()
+		if err != nil {
+			return nil, err
+		}
+		path = p
+	}
+	dir := filepath.Dir(path)
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("tokens: creating token directory: %w", err)
+		}
+		// MkdirAll's mode passes through the umask; make it exact.
+		if err := os.Chmod(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("tokens: securing token directory: %w", err)
+		}
+	}
+	return &FileStore{path: path, passphrase: os.Getenv(PassphraseEnv), iter: defaultIter}, nil
+}
+
+// Name returns "file".
+func (f *FileStore) Name() string { return "file" }
+
+// Path returns the file the store uses.
+func (f *FileStore) Path() string { return f.path }
+
+// Encrypted reports whether a passphrase is set, so the file is encrypted.
+func (f *FileStore) Encrypted() bool { return f.passphrase != "" }
+
+// Warning returns a warning to show the user prominently (log it at start
+// and print it from `bridge login`), or "" when the file is encrypted.
+func (f *FileStore) Warning() string {
+	if f.Encrypted() {
+		return ""
+	}
+	return fmt.Sprintf("WARNING: tokens are stored UNENCRYPTED in %s; anyone who can read this file can read "+
+		"the mail of its accounts. Set %s to encrypt it, or use the OS keyring ([store] backend = \"keyring\").",
+		f.path, PassphraseEnv)
+}
+
+// Get returns the account's entry, read from the file now.
+func (f *FileStore) Get(account string) (Entry, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	d, err := f.load()
+	if err != nil {
+		return Entry{}, err
+	}
+	e, ok := d.Accounts[account]
+	if !ok {
+		return Entry{}, fmt.Errorf("tokens: %s has no entry for %s: %w", f.path, account, ErrNotFound)
+	}
+	return e, nil
+}
+
+// Put replaces the account's entry and rewrites the file.
+func (f *FileStore) Put(account string, e Entry) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	d, err := f.load()
+	if err != nil {
+		return err
+	}
+	d.Accounts[account] = e
+	return f.save(d)
+}
+
+// Delete removes the account's entry, rewriting the file if it had one.
+func (f *FileStore) Delete(account string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	d, err := f.load()
+	if err != nil {
+		return err
+	}
+	if _, ok := d.Accounts[account]; !ok {
+		return nil
+	}
+	delete(d.Accounts, account)
+	return f.save(d)
+}
+
+// load reads and, if needed, decrypts the file. A missing file is empty.
+func (f *FileStore) load() (fileData, error) {
+	d := fileData{Accounts: map[string]Entry{}}
+	raw, err := os.ReadFile(f.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return d, nil
+	}
+	if err != nil {
+		return d, fmt.Errorf("tokens: reading token file: %w", err)
+	}
+	var env fileEnvelope
+	if err := json.Unmarshal(raw, &env); err != nil {
+		return d, fmt.Errorf("tokens: token file %s is damaged (not JSON)", f.path)
+	}
+	if env.KDF == "" {
+		// A plain file; with a passphrase set, the next write encrypts it.
+		if env.Accounts != nil {
+			d.Accounts = env.Accounts
+		}
+		return d, nil
+	}
+	if f.passphrase == "" {
+		return d, fmt.Errorf("tokens: token file %s is encrypted: set %s to its passphrase", f.path, PassphraseEnv)
+	}
+	if env.KDF != kdfName || env.Iter < minIter || env.Iter > maxIter || len(env.Salt) < saltLen {
+		return d, fmt.Errorf("tokens: token file %s uses an unknown or unsafe encryption setting (%s, %d rounds)", f.path, env.KDF, env.Iter)
+	}
+	aead, err := f.aead(env.Salt, env.Iter)
+	if err != nil {
+		return d, err
+	}
+	if len(env.Nonce) != aead.NonceSize() {
+		return d, fmt.Errorf("tokens: token file %s is damaged (bad nonce)", f.path)
+	}
+	plain, err := aead.Open(nil, env.Nonce, env.Data, aad(env.Version))
+	if err != nil {
+		return d, fmt.Errorf("tokens: cannot decrypt token file %s: wrong %s, or the file was altered", f.path, PassphraseEnv)
+	}
+	if err := json.Unmarshal(plain, &d); err != nil {
+		return d, fmt.Errorf("tokens: token file %s is damaged (decrypted content is not JSON)", f.path)
+	}
+	if d.Accounts == nil {
+		d.Accounts = map[string]Entry{}
+	}
+	return d, nil
+}
+
+// save writes d, encrypted when a passphrase is set, to a temporary file in
+// the same directory and renames it over the old one, so readers see the
+// old or the new content, never a torn write.
+func (f *FileStore) save(d fileData) error {
+	env := fileEnvelope{Version: 1}
+	if f.passphrase == "" {
+		env.Accounts = d.Accounts
+	} else {
+		plain, err := json.Marshal(d)
+		if err != nil {
+			return fmt.Errorf("tokens: encoding token file: %w", err)
+		}
+		salt, iter := f.keySalt, f.keyIter
+		if salt == nil || iter < f.iter {
+			salt = make([]byte, saltLen)
+			rand.Read(salt)
+			iter = f.iter
+		}
+		aead, err := f.aead(salt, iter)
+		if err != nil {
+			return err
+		}
+		// A fresh random nonce per write; a salt is reused only with the
+		// same key, and 96-bit random nonces stay unique for far more
+		// writes than a token file sees.
+		nonce := make([]byte, aead.NonceSize())
+		rand.Read(nonce)
+		env.KDF, env.Iter, env.Salt, env.Nonce = kdfName, iter, salt, nonce
+		env.Data = aead.Seal(nil, nonce, plain, aad(env.Version))
+	}
+	out, err := json.MarshalIndent(env, "", "  ")
+	if err != nil {
+		return fmt.Errorf("tokens: encoding token file: %w", err)
+	}
+	return writeAtomic(f.path, append(out, '\n'))
+}
+
+// aead returns AES-256-GCM keyed from the passphrase, salt and count,
+// deriving the key only when they changed since last time.
+func (f *FileStore) aead(salt []byte, iter int) (cipher.AEAD, error) {
+	if f.key == nil || f.keyIter != iter || !bytes.Equal(f.keySalt, salt) {
+		key, err := pbkdf2.Key(sha256.New, f.passphrase, salt, iter, 32)
+		if err != nil {
+			return nil, fmt.Errorf("tokens: deriving the token file key: %w", err)
+		}
+		f.key, f.keySalt, f.keyIter = key, bytes.Clone(salt), iter
+	}
+	block, err := aes.NewCipher(f.key)
+	if err != nil {
+		return nil, fmt.Errorf("tokens: token file cipher: %w", err)
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil, fmt.Errorf("tokens: token file cipher: %w", err)
+	}
+	return aead, nil
+}
+
+// aad binds the ciphertext to the format version.
+func aad(version int) []byte { return fmt.Appendf(nil, "bridge-tokens-v%d", version) }
+
+// writeAtomic writes data to a new file (mode 0600) next to path, syncs it
+// and renames it over path.
+func writeAtomic(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".tokens-*.tmp")
+	if err != nil {
+		return fmt.Errorf("tokens: writing token file: %w", err)
+	}
+	name := tmp.Name()
+	ok := false
+	defer func() {
+		if !ok {
+			tmp.Close()
+			os.Remove(name)
+		}
+	}()
+	// CreateTemp already uses 0600; Chmod makes it explicit on every OS.
+	if err := tmp.Chmod(0o600); err != nil && !errors.Is(err, errors.ErrUnsupported) {
+		return fmt.Errorf("tokens: writing token file: %w", err)
+	}
+	if _, err := tmp.Write(data); err != nil {
+		return fmt.Errorf("tokens: writing token file: %w", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		return fmt.Errorf("tokens: writing token file: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("tokens: writing token file: %w", err)
+	}
+	if err := os.Rename(name, path); err != nil {
+		return fmt.Errorf("tokens: replacing token file: %w", err)
+	}
+	ok = true
+	return nil
+}
