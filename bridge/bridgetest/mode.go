@@ -1,0 +1,47 @@
+package bridgetest
+
+import "fmt"
+
+// Mode scripts how the imitation servers behave at and after login, so
+// tests can reproduce the failures Exchange Online sends. Modes are read at
+// the moment a client authenticates; changing the mode later does not affect
+// sessions that already logged in (except through ExpireSessions).
+type Mode int
+
+const (
+	// Normal accepts a login whose token the Validator accepts.
+	Normal Mode = iota
+	// Disabled refuses every XOAUTH2 login, even with a valid token, the way
+	// Exchange does when IMAP or POP is switched off for the mailbox:
+	// IMAP "NO AUTHENTICATE failed.", POP3 "-ERR Authentication failure:
+	// unknown user name or bad password.".
+	Disabled
+	// NotConnected (IMAP only) accepts the login, then answers the first
+	// mailbox command (SELECT, EXAMINE, LIST, LSUB, NAMESPACE, STATUS) with
+	// "BAD User is authenticated but not connected." followed by
+	// "* BYE Connection closed. 14" and closes the connection, as Exchange
+	// does when the token's identity has no rights on the mailbox.
+	// POP3 treats it as Normal.
+	NotConnected
+	// TokenExpiredMidSession (IMAP only) accepts the login, then ends the
+	// session with "* BYE Session invalidated - AccessTokenExpired" after
+	// IMAPOptions.ExpireAfter, or when IMAP.ExpireSessions is called.
+	// POP3 treats it as Normal.
+	TokenExpiredMidSession
+)
+
+// String returns the mode's name as used in logs and test names.
+func (m Mode) String() string {
+	switch m {
+	case Normal:
+		return "normal"
+	case Disabled:
+		return "disabled"
+	case NotConnected:
+		return "not-connected"
+	case TokenExpiredMidSession:
+		return "token-expired-mid-session"
+	default:
+		return fmt.Sprintf("mode(%d)", int(m))
+	}
+}
