@@ -1,0 +1,108 @@
+package tokenstest
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Errors returned by Validate; the message never contains the token.
+var (
+	ErrUnknownToken = errors.New("tokenstest: access token was not issued by this platform")
+	ErrExpired      = errors.New("tokenstest: access token has expired")
+	ErrWrongUser    = errors.New("tokenstest: access token was issued for another user")
+)
+
+type accessRec struct {
+	user, scope, clientID string
+	iat, exp              time.Time
+}
+
+type refreshRec struct {
+	user, scope, clientID string
+	revoked               int // AADSTS number that refuses it, 0 when good
+}
+
+// issued is one token-endpoint success.
+type issued struct {
+	access, refresh, scope string
+	expiry                 time.Time
+	lifetime               time.Duration
+}
+
+// issue mints an access token, and a refresh token when offline_access was
+// granted. The caller must not hold s.mu.
+func (s *Server) issue(user, scope, clientID string) issued {
+	s.mu.Lock()
+	life := s.lifetime
+	s.mu.Unlock()
+	now := time.Now()
+	exp := now.Add(life)
+	at := s.mintAccess(user, scope, clientID, now, exp)
+	_, offline := resourceScopes(scope)
+	rt := ""
+	if offline {
+		rt = mintRefresh()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.access[at] = &accessRec{user: user, scope: scope, clientID: clientID, iat: now, exp: exp}
+	if rt != "" {
+		s.refresh[rt] = &refreshRec{user: user, scope: scope, clientID: clientID}
+		s.latest[strings.ToLower(user)] = rt
+	}
+	return issued{access: at, refresh: rt, scope: scope, expiry: exp, lifetime: life}
+}
+
+// Issue mints tokens for user directly, as if user had signed in with the
+// three mail scopes and offline_access, for tests that skip sign-in.
+func (s *Server) Issue(user string) (access, refresh string, expiry time.Time) {
+	t := s.issue(user, defaultScope, s.opts.ClientID)
+	return t.access, t.refresh, t.expiry
+}
+
+// Validate returns nil when token is a live access token issued for user
+// (compared case-insensitively), and otherwise an error wrapping
+// ErrUnknownToken, ErrExpired or ErrWrongUser.
+func (s *Server) Validate(user, token string) error {
+	s.mu.Lock()
+	rec, ok := s.access[token]
+	s.mu.Unlock()
+	switch {
+	case !ok:
+		return ErrUnknownToken
+	case !strings.EqualFold(rec.user, user):
+		return fmt.Errorf("%w: issued for %s, presented for %s", ErrWrongUser, rec.user, user)
+	case !time.Now().Before(rec.exp):
+		return fmt.Errorf("%w: expired at %s", ErrExpired, rec.exp.UTC().Format(time.RFC3339))
+	}
+	return nil
+}
+
+// Expire makes an access token expire now.
+func (s *Server) Expire(access string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if rec, ok := s.access[access]; ok {
+		rec.exp = time.Now()
+	}
+}
+
+// RevokeRefresh revokes a refresh token, as an admin's "revoke sessions"
+// does: using it then gets invalid_grant with AADSTS50173.
+func (s *Server) RevokeRefresh(refresh string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if rec, ok := s.refresh[refresh]; ok {
+		rec.revoked = 50173
+	}
+}
+
+// LatestRefresh returns the newest refresh token issued for user, so tests
+// can see rotation; "" when none was issued.
+func (s *Server) LatestRefresh(user string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.latest[strings.ToLower(user)]
+}

@@ -1,0 +1,44 @@
+package tokenstest
+
+import (
+	"net/http"
+	"strings"
+	"time"
+)
+
+// handleIntrospect answers RFC 7662 token introspection. The token comes
+// as the form field "token" (section 2.1, POST), as a "token" query
+// parameter, or as a Bearer header, the three ways Dovecot's oauth2 passdb
+// can send it (introspection_mode post, get and auth). Unknown and expired
+// tokens are {"active":false} (section 2.2).
+func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
+	_ = r.ParseForm()
+	tok := r.Form.Get("token")
+	if h := r.Header.Get("Authorization"); tok == "" && len(h) > 7 && strings.EqualFold(h[:7], "Bearer ") {
+		tok = h[7:]
+	}
+	s.mu.Lock()
+	rec, ok := s.access[tok]
+	var cp accessRec
+	if ok {
+		cp = *rec
+	}
+	s.mu.Unlock()
+	if !ok || !time.Now().Before(cp.exp) {
+		writeJSON(w, http.StatusOK, map[string]any{"active": false})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"active":     true,
+		"scope":      scp(cp.scope),
+		"client_id":  cp.clientID,
+		"username":   cp.user,
+		"email":      cp.user,
+		"upn":        cp.user,
+		"token_type": "Bearer",
+		"exp":        cp.exp.Unix(),
+		"iat":        cp.iat.Unix(),
+		"aud":        outlookRes,
+		"iss":        "https://sts.windows.net/" + s.tenant + "/",
+	})
+}
