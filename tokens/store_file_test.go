@@ -1,0 +1,204 @@
+package tokens
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// newTestFileStore opens a file store at path with the cheapest PBKDF2
+// count the format accepts, so the race detector does not make each key
+// derivation take most of a second.
+func newTestFileStore(t *testing.T, path string) *FileStore {
+	t.Helper()
+	f, err := NewFileStore(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.iter = minIter
+	return f
+}
+
+func TestFileStoreModes(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("Unix permission bits do not apply on Windows")
+	}
+	dir := filepath.Join(t.TempDir(), "state", "bridge")
+	path := filepath.Join(dir, "tokens.json")
+	f := newTestFileStore(t, path)
+	if err := f.Put("a@example.com", Entry{RefreshToken: "rt-a"}); err != nil {
+		t.Fatal(err)
+	}
+	for p, want := range map[string]os.FileMode{dir: 0o700, path: 0o600} {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := fi.Mode().Perm(); got != want {
+			t.Errorf("%s: mode %v, want %v", p, got, want)
+		}
+	}
+	// A second write goes through a new temporary file; the mode must hold.
+	if err := f.Put("b@example.com", Entry{RefreshToken: "rt-b"}); err != nil {
+		t.Fatal(err)
+	}
+	if fi, _ := os.Stat(path); fi.Mode().Perm() != 0o600 {
+		t.Errorf("after rewrite: mode %v", fi.Mode().Perm())
+	}
+	left, _ := filepath.Glob(filepath.Join(dir, ".tokens-*"))
+	if len(left) != 0 {
+		t.Errorf("temporary files left behind: %v", left)
+	}
+}
+
+func TestFileStoreEncryption(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tokens.json")
+	const rt = "0.AXYZrefresh-token-that-must-not-appear"
+	const pw = "abcd-efgh-ijkl"
+
+	t.Setenv(PassphraseEnv, "correct horse")
+	f := newTestFileStore(t, path)
+	if w := f.Warning(); w != "" {
+		t.Errorf("encrypted store warns: %q", w)
+	}
+	if err := f.Put("a@example.com", Entry{RefreshToken: rt, Password: pw}); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, secret := range []string{rt, pw, "a@example.com"} {
+		if strings.Contains(string(raw), secret) {
+			t.Errorf("encrypted file contains %q in clear", secret)
+		}
+	}
+	if e, err := newTestFileStore(t, path).Get("a@example.com"); err != nil || e.RefreshToken != rt || e.Password != pw {
+		t.Fatalf("reopened with the right passphrase: err=%v, entry matches=%v", err, e.RefreshToken == rt)
+	}
+
+	t.Setenv(PassphraseEnv, "wrong horse")
+	_, err = newTestFileStore(t, path).Get("a@example.com")
+	if err == nil || !strings.Contains(err.Error(), "wrong "+PassphraseEnv) {
+		t.Errorf("wrong passphrase: err = %v", err)
+	}
+	if errors.Is(err, ErrNotFound) {
+		t.Error("a wrong passphrase must not look like a missing entry")
+	}
+
+	t.Setenv(PassphraseEnv, "")
+	_, err = newTestFileStore(t, path).Get("a@example.com")
+	if err == nil || !strings.Contains(err.Error(), "encrypted") || !strings.Contains(err.Error(), PassphraseEnv) {
+		t.Errorf("missing passphrase: err = %v", err)
+	}
+	if strings.Contains(err.Error(), rt) {
+		t.Error("error contains the refresh token")
+	}
+}
+
+func TestFileStorePlainWarnsAndRoundTrips(t *testing.T) {
+	t.Setenv(PassphraseEnv, "")
+	path := filepath.Join(t.TempDir(), "tokens.json")
+	f := newTestFileStore(t, path)
+	if w := f.Warning(); !strings.Contains(w, "UNENCRYPTED") || !strings.Contains(w, path) || !strings.Contains(w, PassphraseEnv) {
+		t.Errorf("warning %q should say the file is unencrypted, where, and how to fix it", w)
+	}
+	if _, err := f.Get("a@example.com"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("empty store: err = %v, want ErrNotFound", err)
+	}
+	want := Entry{RefreshToken: "rt", Password: "pw", NeedsLogin: "AADSTS700082"}
+	if err := f.Put("a@example.com", want); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := f.Get("a@example.com"); err != nil || got != want {
+		t.Fatalf("Get = %+v, %v", got, err)
+	}
+	if err := f.Delete("a@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Get("a@example.com"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("after Delete: err = %v", err)
+	}
+	if err := f.Delete("a@example.com"); err != nil {
+		t.Errorf("deleting a missing account: %v", err)
+	}
+}
+
+func TestFileStoreSeesOtherWriters(t *testing.T) {
+	t.Setenv(PassphraseEnv, "shared")
+	path := filepath.Join(t.TempDir(), "tokens.json")
+	daemon, login := newTestFileStore(t, path), newTestFileStore(t, path)
+	if err := daemon.Put("a@example.com", Entry{RefreshToken: "old"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := daemon.Get("a@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	// Another process signs in again: the daemon's next Get must see it.
+	if err := login.Put("a@example.com", Entry{RefreshToken: "new"}); err != nil {
+		t.Fatal(err)
+	}
+	if e, err := daemon.Get("a@example.com"); err != nil || e.RefreshToken != "new" {
+		t.Errorf("daemon read %q, %v; want the other writer's token", e.RefreshToken, err)
+	}
+}
+
+func TestFileStoreConcurrentPuts(t *testing.T) {
+	t.Setenv(PassphraseEnv, "")
+	f := newTestFileStore(t, filepath.Join(t.TempDir(), "tokens.json"))
+	const n = 20
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Go(func() { errs <- f.Put(fmt.Sprintf("u%d@example.com", i), Entry{RefreshToken: fmt.Sprint("rt", i)}) })
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range n {
+		e, err := f.Get(fmt.Sprintf("u%d@example.com", i))
+		if err != nil || e.RefreshToken != fmt.Sprint("rt", i) {
+			t.Errorf("account %d lost: %+v, %v", i, e, err)
+		}
+	}
+}
+
+func TestOpenStore(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tokens.json")
+	for _, tc := range []struct{ backend, want string }{{"", "keyring"}, {"keyring", "keyring"}, {"FILE", "file"}} {
+		s, err := OpenStore(tc.backend, path)
+		if err != nil {
+			t.Fatalf("%q: %v", tc.backend, err)
+		}
+		if s.Name() != tc.want {
+			t.Errorf("%q: got %s store", tc.backend, s.Name())
+		}
+	}
+	if _, err := OpenStore("vault", path); err == nil || !strings.Contains(err.Error(), "vault") {
+		t.Errorf("unknown backend: err = %v", err)
+	}
+}
+
+func TestDefaultFilePathUsesXDGState(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("XDG_STATE_HOME is used on Linux and the BSDs only")
+	}
+	dir := t.TempDir()
+	t.Setenv("XDG_STATE_HOME", dir)
+	p, err := DefaultFilePath()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := filepath.Join(dir, "bridge", "tokens.json"); p != want {
+		t.Errorf("DefaultFilePath = %s, want %s", p, want)
+	}
+}
