@@ -1,0 +1,596 @@
+package bridge
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/BurntSushi/toml"
+)
+
+// ErrNoAccount is returned by RemoveAccount for an email the file lacks.
+var ErrNoAccount = errors.New("bridge: no such account in the config")
+
+// newConfigHeader starts a config file that UpsertAccount creates.
+const newConfigHeader = `# bridge configuration. config.example.toml documents every key.
+# "bridge login" adds [[account]] blocks here; hand edits and comments are kept.
+`
+
+// UpsertAccount writes the account into the config file at path: the
+// [[account]] block with the same email (ignoring case) has its keys
+// updated in place, or a new block is added at the end. Every other byte
+// of the file (comments, blank lines, other settings, the order of keys)
+// stays as it was. Fields left empty in a are not touched, so a zero value
+// never erases a setting. A missing file is created (mode 0600, its
+// directory 0700). The file is replaced atomically, and only when the
+// result loads and validates.
+func UpsertAccount(path string, a AccountConfig) error {
+	if a.Email == "" {
+		return errors.New("bridge: UpsertAccount: the account has no email")
+	}
+	return editConfig(path, func(text string, cfg *Config, blocks []accountBlock) (string, error) {
+		fields := accountFields(a)
+		_, idx := cfg.Account(a.Email)
+		if idx < 0 {
+			return appendAccount(text, fields), nil
+		}
+		return updateAccount(text, blocks[idx], fields), nil
+	})
+}
+
+// RemoveAccount deletes the [[account]] block for email (ignoring case),
+// with the keys and comments inside it and the comment lines directly
+// above its header, and leaves the rest of the file as it was. It fails with ErrNoAccount when there is no such block, and
+// refuses an edit that leaves the file invalid (for example when another
+// account borrows this one's tokens).
+func RemoveAccount(path, email string) error {
+	return editConfig(path, func(text string, cfg *Config, blocks []accountBlock) (string, error) {
+		_, idx := cfg.Account(email)
+		if idx < 0 {
+			return "", fmt.Errorf("%w: %s (in %s)", ErrNoAccount, email, path)
+		}
+		b := blocks[idx]
+		start, end := b.header.start, b.end()
+		// Comment lines right above the header describe the account and go
+		// with it; so does one blank line before them, so that repeated
+		// removals do not leave growing gaps.
+		for start > 0 {
+			ps := strings.LastIndexByte(text[:start-1], '\n') + 1
+			if !strings.HasPrefix(strings.TrimSpace(text[ps:start]), "#") {
+				break
+			}
+			start = ps
+		}
+		if start > 0 {
+			ps := strings.LastIndexByte(text[:start-1], '\n') + 1
+			if strings.TrimSpace(text[ps:start]) == "" {
+				start = ps
+			}
+		}
+		return text[:start] + text[end:], nil
+	})
+}
+
+// accountBlock is one [[account]] table in the text: its header and the
+// key/value items under it.
+type accountBlock struct {
+	header tomlItem
+	kvs    []tomlItem
+}
+
+// end is the offset just past the block's last key (or its header), which
+// leaves any comment between it and the next table in place.
+func (b accountBlock) end() int {
+	if len(b.kvs) > 0 {
+		return b.kvs[len(b.kvs)-1].end
+	}
+	return b.header.end
+}
+
+func (b accountBlock) find(key string) *tomlItem {
+	for i := range b.kvs {
+		if len(b.kvs[i].key) == 1 && b.kvs[i].key[0] == key {
+			return &b.kvs[i]
+		}
+	}
+	return nil
+}
+
+// editConfig loads the file (or the header of a new one), lets edit change
+// its text, checks that the result loads, and replaces the file atomically.
+func editConfig(path string, edit func(text string, cfg *Config, blocks []accountBlock) (string, error)) error {
+	// Edit the file a symlink points at rather than replacing the link.
+	if real, err := filepath.EvalSymlinks(path); err == nil {
+		path = real
+	}
+	mode := fs.FileMode(0o600)
+	data, err := os.ReadFile(path)
+	created := errors.Is(err, fs.ErrNotExist)
+	switch {
+	case created:
+		data = []byte(newConfigHeader)
+	case err != nil:
+		return fmt.Errorf("bridge: reading config: %w", err)
+	default:
+		if st, err := os.Stat(path); err == nil {
+			mode = st.Mode().Perm()
+		}
+	}
+	cfg, err := parseConfig(path, data)
+	if err != nil {
+		return fmt.Errorf("bridge: not editing %s until its errors are fixed: %w", path, err)
+	}
+	text := string(data)
+	var blocks []accountBlock
+	items := scanTOML(text)
+	for _, it := range items {
+		switch {
+		case it.header && it.array && len(it.key) == 1 && it.key[0] == "account":
+			blocks = append(blocks, accountBlock{header: it})
+		case it.header:
+			// Another table ends the current account block.
+			blocks = append(blocks, accountBlock{})
+		case len(blocks) > 0 && blocks[len(blocks)-1].header.header:
+			blocks[len(blocks)-1].kvs = append(blocks[len(blocks)-1].kvs, it)
+		}
+	}
+	blocks = compactBlocks(blocks)
+	if len(blocks) != len(cfg.Accounts) {
+		return fmt.Errorf("bridge: %s writes accounts in a form this editor does not handle (use one [[account]] block per account)", path)
+	}
+	out, err := edit(text, cfg, blocks)
+	if err != nil {
+		return err
+	}
+	if _, err := parseConfig(path, []byte(out)); err != nil {
+		return fmt.Errorf("bridge: the edit would leave the config invalid, %s is unchanged: %w", path, err)
+	}
+	if created {
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return fmt.Errorf("bridge: creating the config directory: %w", err)
+		}
+	}
+	return writeFileAtomic(path, []byte(out), mode)
+}
+
+// compactBlocks drops the placeholders that stand for other tables.
+func compactBlocks(in []accountBlock) []accountBlock {
+	out := in[:0]
+	for _, b := range in {
+		if b.header.header {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+// field is one key to write, with its TOML text and decoded value.
+type field struct {
+	key, literal string
+	value        any
+}
+
+// accountFields lists the account's non-empty settings in struct order,
+// which is also the order config.example.toml uses.
+func accountFields(a AccountConfig) []field {
+	var out []field
+	v := reflect.ValueOf(a)
+	for i := range v.NumField() {
+		tag := v.Type().Field(i).Tag.Get("toml")
+		switch x := v.Field(i).Interface().(type) {
+		case string:
+			if x != "" {
+				out = append(out, field{tag, tomlString(x), x})
+			}
+		case []string:
+			if len(x) > 0 {
+				lits := make([]string, len(x))
+				vals := make([]any, len(x))
+				for j, s := range x {
+					lits[j], vals[j] = tomlString(s), s
+				}
+				out = append(out, field{tag, "[" + strings.Join(lits, ", ") + "]", vals})
+			}
+		}
+	}
+	return out
+}
+
+// newline returns the line ending the text already uses, so that a file
+// written on Windows keeps its CRLFs.
+func newline(text string) string {
+	if strings.Contains(text, "\r\n") {
+		return "\r\n"
+	}
+	return "\n"
+}
+
+func appendAccount(text string, fields []field) string {
+	nl := newline(text)
+	var b strings.Builder
+	b.WriteString(text)
+	if text != "" && !strings.HasSuffix(text, "\n") {
+		b.WriteString(nl)
+	}
+	if text != "" && !strings.HasSuffix(text, nl+nl) {
+		b.WriteString(nl)
+	}
+	b.WriteString("[[account]]" + nl)
+	for _, f := range fields {
+		b.WriteString(f.key + " = " + f.literal + nl)
+	}
+	return b.String()
+}
+
+// updateAccount rewrites only the values that differ and adds the missing
+// keys after the block's last key, indented like its email line.
+func updateAccount(text string, b accountBlock, fields []field) string {
+	type change struct {
+		start, end int
+		text       string
+	}
+	var changes []change
+	var added strings.Builder
+	nl := newline(text)
+	indent := ""
+	if e := b.find("email"); e != nil {
+		line := text[e.start:]
+		indent = line[:len(line)-len(strings.TrimLeft(line, " \t"))]
+	}
+	for _, f := range fields {
+		if f.key == "email" {
+			continue // it matched, perhaps in another case; keep the user's spelling
+		}
+		kv := b.find(f.key)
+		if kv == nil {
+			added.WriteString(indent + f.key + " = " + f.literal + nl)
+			continue
+		}
+		if sameValue(text[kv.valStart:kv.valEnd], f.value) {
+			continue
+		}
+		changes = append(changes, change{kv.valStart, kv.valEnd, f.literal})
+	}
+	if added.Len() > 0 {
+		at := b.end()
+		ins := added.String()
+		if text[at-1] != '\n' {
+			ins = nl + ins
+		}
+		changes = append(changes, change{at, at, ins})
+	}
+	sort.Slice(changes, func(i, j int) bool { return changes[i].start > changes[j].start })
+	for _, c := range changes {
+		text = text[:c.start] + c.text + text[c.end:]
+	}
+	return text
+}
+
+// sameValue reports whether the TOML value text decodes to want.
+func sameValue(valText string, want any) bool {
+	var m map[string]any
+	if _, err := toml.Decode("v = "+valText, &m); err != nil {
+		return false
+	}
+	return reflect.DeepEqual(m["v"], want)
+}
+
+// tomlString quotes s as a TOML basic string (TOML 1.0 "String"): Go's
+// strconv.Quote would write \x escapes, which TOML does not have.
+func tomlString(s string) string {
+	var b strings.Builder
+	b.WriteByte('"')
+	for _, r := range s {
+		switch r {
+		case '"':
+			b.WriteString(`\"`)
+		case '\\':
+			b.WriteString(`\\`)
+		case '\b':
+			b.WriteString(`\b`)
+		case '\t':
+			b.WriteString(`\t`)
+		case '\n':
+			b.WriteString(`\n`)
+		case '\f':
+			b.WriteString(`\f`)
+		case '\r':
+			b.WriteString(`\r`)
+		default:
+			if r < 0x20 || r == 0x7f {
+				fmt.Fprintf(&b, `\u%04X`, r)
+			} else {
+				b.WriteRune(r)
+			}
+		}
+	}
+	b.WriteByte('"')
+	return b.String()
+}
+
+// writeFileAtomic writes data next to path and renames it over path, so a
+// reader never sees half a file and a crash leaves the old one.
+func writeFileAtomic(path string, data []byte, mode fs.FileMode) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("bridge: writing config: %w", err)
+	}
+	tmp := f.Name()
+	ok := false
+	defer func() {
+		if !ok {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	if err := f.Chmod(mode); err != nil {
+		return fmt.Errorf("bridge: writing config: %w", err)
+	}
+	if _, err := f.Write(data); err != nil {
+		return fmt.Errorf("bridge: writing config: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("bridge: writing config: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("bridge: writing config: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("bridge: writing config: %w", err)
+	}
+	ok = true
+	return nil
+}
+
+// tomlItem is a table header or a key/value pair found by scanTOML.
+type tomlItem struct {
+	header bool     // a [table] or [[table]] line
+	array  bool     // [[table]]
+	key    []string // the header's table key, or the (dotted) key
+	// path names the item as errors do: "listen", "account[1]",
+	// "account[1].client_id".
+	path string
+	line int // 1-based line where the item starts
+	// start is the offset of the item's first line; end is just past the
+	// newline of its last line (a value may span lines).
+	start, end int
+	// valStart and valEnd delimit a key's value.
+	valStart, valEnd int
+}
+
+// keyLines maps each key path in the text to its line, including the
+// tables that dotted keys create.
+func keyLines(text string) map[string]int {
+	lines := map[string]int{}
+	for _, it := range scanTOML(text) {
+		lines[it.path] = it.line
+		if !it.header {
+			p := it.path
+			for range len(it.key) - 1 {
+				p = p[:strings.LastIndexByte(p, '.')]
+				if _, ok := lines[p]; !ok {
+					lines[p] = it.line
+				}
+			}
+		}
+	}
+	return lines
+}
+
+// scanTOML finds the headers and key/value pairs of a TOML text that the
+// decoder has accepted. It only needs to find where things are, so it is
+// lenient, and it always moves forward.
+func scanTOML(s string) []tomlItem {
+	var items []tomlItem
+	counts := map[string]int{}
+	table := ""
+	for pos := 0; pos < len(s); {
+		start := pos
+		pos = skipSpace(s, pos)
+		if pos >= len(s) {
+			break
+		}
+		switch c := s[pos]; {
+		case c == '\n' || c == '\r' || c == '#':
+			pos = lineEnd(s, pos)
+		case c == '[':
+			it := tomlItem{header: true, array: strings.HasPrefix(s[pos:], "[["), start: start, line: lineNum(s, pos)}
+			p := pos + 1
+			if it.array {
+				p++
+			}
+			it.key, p = scanKey(s, p)
+			name := strings.Join(it.key, ".")
+			it.path = name
+			if it.array {
+				it.path = name + "[" + strconv.Itoa(counts[name]) + "]"
+				counts[name]++
+			}
+			table = it.path
+			it.end = lineEnd(s, p)
+			items = append(items, it)
+			pos = it.end
+		default:
+			it := tomlItem{start: start, line: lineNum(s, pos)}
+			var p int
+			it.key, p = scanKey(s, pos)
+			it.path = joinKey(table, strings.Join(it.key, "."))
+			p = skipSpace(s, p)
+			if p < len(s) && s[p] == '=' {
+				p++
+			}
+			it.valStart = skipSpace(s, p)
+			it.valEnd = scanValue(s, it.valStart)
+			it.end = lineEnd(s, it.valEnd)
+			items = append(items, it)
+			pos = it.end
+		}
+	}
+	return items
+}
+
+func lineNum(s string, off int) int { return 1 + strings.Count(s[:off], "\n") }
+
+func skipSpace(s string, p int) int {
+	for p < len(s) && (s[p] == ' ' || s[p] == '\t') {
+		p++
+	}
+	return p
+}
+
+// skipBlank skips spaces, newlines and comments, as allowed inside arrays.
+func skipBlank(s string, p int) int {
+	for p < len(s) {
+		switch s[p] {
+		case ' ', '\t', '\r', '\n':
+			p++
+		case '#':
+			p = lineEnd(s, p)
+		default:
+			return p
+		}
+	}
+	return p
+}
+
+// lineEnd returns the offset just past the next newline at or after p.
+func lineEnd(s string, p int) int {
+	if i := strings.IndexByte(s[p:], '\n'); i >= 0 {
+		return p + i + 1
+	}
+	return len(s)
+}
+
+// scanKey reads a possibly dotted, possibly quoted key (TOML 1.0 "Keys").
+func scanKey(s string, p int) ([]string, int) {
+	var key []string
+	for {
+		p = skipSpace(s, p)
+		if p >= len(s) {
+			return key, p
+		}
+		var seg string
+		switch s[p] {
+		case '"':
+			q := p + 1
+			for q < len(s) && s[q] != '"' && s[q] != '\n' {
+				if s[q] == '\\' {
+					q++
+				}
+				q++
+			}
+			q = min(q, len(s))
+			seg = s[p:min(q+1, len(s))]
+			if u, err := strconv.Unquote(seg); err == nil {
+				seg = u
+			}
+			p = min(q+1, len(s))
+		case '\'':
+			q := strings.IndexAny(s[p+1:], "'\n")
+			if q < 0 {
+				return append(key, s[p+1:]), len(s)
+			}
+			seg, p = s[p+1:p+1+q], p+2+q
+		default:
+			q := p
+			for q < len(s) && !strings.ContainsRune(" \t\r\n.=]#", rune(s[q])) {
+				q++
+			}
+			seg, p = s[p:q], q
+		}
+		key = append(key, seg)
+		p = skipSpace(s, p)
+		if p >= len(s) || s[p] != '.' {
+			return key, p
+		}
+		p++
+	}
+}
+
+// scanValue returns the offset just past the value starting at p: a
+// string of any of the four kinds, an array, an inline table or a bare
+// value (number, boolean, date).
+func scanValue(s string, p int) int {
+	if p >= len(s) {
+		return p
+	}
+	switch {
+	case strings.HasPrefix(s[p:], `"""`):
+		return closeMultiline(s, p+3, `"""`)
+	case strings.HasPrefix(s[p:], `'''`):
+		return closeMultiline(s, p+3, `'''`)
+	case s[p] == '"':
+		for q := p + 1; q < len(s); q++ {
+			switch s[q] {
+			case '\\':
+				q++
+			case '"':
+				return q + 1
+			case '\n':
+				return q
+			}
+		}
+		return len(s)
+	case s[p] == '\'':
+		if q := strings.IndexAny(s[p+1:], "'\n"); q >= 0 {
+			return p + 2 + q
+		}
+		return len(s)
+	case s[p] == '[' || s[p] == '{':
+		closer := byte(']')
+		if s[p] == '{' {
+			closer = '}'
+		}
+		for q := p + 1; q < len(s); {
+			q = skipBlank(s, q)
+			switch {
+			case q >= len(s):
+				return len(s)
+			case s[q] == closer:
+				return q + 1
+			case s[q] == ',':
+				q++
+			case closer == '}':
+				_, k := scanKey(s, q)
+				k = skipSpace(s, k)
+				if k < len(s) && s[k] == '=' {
+					k++
+				}
+				q = max(scanValue(s, skipSpace(s, k)), q+1)
+			default:
+				q = max(scanValue(s, q), q+1)
+			}
+		}
+		return len(s)
+	}
+	q := p
+	for q < len(s) && !strings.ContainsRune(" \t\r\n,]}#", rune(s[q])) {
+		q++
+	}
+	return q
+}
+
+// closeMultiline finds the end of a multi-line string whose body starts at
+// p. TOML lets up to two quote characters sit just before the delimiter.
+func closeMultiline(s string, p int, delim string) int {
+	for q := p; q < len(s); q++ {
+		if delim[0] == '"' && s[q] == '\\' {
+			q++
+			continue
+		}
+		if strings.HasPrefix(s[q:], delim) {
+			end := q + 3
+			for n := 0; n < 2 && end < len(s) && s[end] == delim[0]; n++ {
+				end++
+			}
+			return end
+		}
+	}
+	return len(s)
+}
