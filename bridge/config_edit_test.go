@@ -277,3 +277,23 @@ func TestUpsertAccountFileWithoutFinalNewline(t *testing.T) {
 		t.Errorf("got %q, want %q", got, want)
 	}
 }
+
+// FuzzScanTOML checks that the scanner never panics and that what it finds
+// lies inside the text, in order, for any text.
+func FuzzScanTOML(f *testing.F) {
+	f.Add(handWritten)
+	f.Add("a = \"\"\"x\\\"\"\"\"\n[\"q.k\"]\nb = [1, {c = 'd'}]\n")
+	f.Add("k = 'unterminated\n[[a]]\n\"x\\")
+	f.Fuzz(func(t *testing.T, s string) {
+		prev := 0
+		for _, it := range scanTOML(s) {
+			if it.start < prev || it.end < it.start || it.end > len(s) || it.line < 1 {
+				t.Fatalf("item %+v out of order or range (prev end %d, len %d)", it, prev, len(s))
+			}
+			if !it.header && (it.valStart < it.start || it.valEnd < it.valStart || it.valEnd > it.end) {
+				t.Fatalf("value of %+v out of range", it)
+			}
+			prev = it.end
+		}
+	})
+}
