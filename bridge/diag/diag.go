@@ -57,12 +57,24 @@ type Account struct {
 	Delegate string
 	// Personal is true for Outlook.com / consumer accounts.
 	Personal bool
+	// Tenant is the account's tenant setting, for the admin-consent URL;
+	// empty, "common" and "consumers" show "organizations" there.
+	Tenant string
+	// ClientID is the app registration's client id, for the admin-consent
+	// URL; empty shows a placeholder.
+	ClientID string
 }
 
 // Diagnosis is the verdict on one failure.
 type Diagnosis struct {
 	// ID is stable, for scripts and tests: "smtp-auth-disabled-tenant".
 	ID string `json:"id"`
+	// Kind says who acts: one of the Kind constants ("admin", "user",
+	// "app", "temporary", "bridge", "unknown").
+	Kind Kind `json:"kind"`
+	// Email is the account the diagnosis is for; Short names it in the
+	// `bridge doctor` hint.
+	Email string `json:"email,omitempty"`
 	// Title is one line: "Authenticated SMTP is switched off for the organisation".
 	Title string `json:"title"`
 	// Cause is the likely cause, worded as sure as the facts allow.

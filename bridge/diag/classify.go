@@ -1,0 +1,122 @@
+package diag
+
+import (
+	"slices"
+	"strings"
+	"time"
+)
+
+// Classify explains err for account a. err may be (or wrap) a *Failure, a
+// *tokens.Error, tokens.ErrNeedsLogin, or a bare network error. Failures no
+// entry recognises get a per-protocol or generic diagnosis that still
+// carries the upstream's raw words. A nil err gives the zero Diagnosis.
+func Classify(err error, a Account) Diagnosis {
+	if err == nil {
+		return Diagnosis{}
+	}
+	ev := gather(err)
+	if a.Email == "" {
+		a.Email = ev.account
+	}
+	e := best(&ev)
+	d := e.render(a, &ev)
+	d.Raw = ev.raw
+	d.At = time.Now()
+	return d
+}
+
+// best returns the entry whose matcher scores highest; ties go to the
+// earlier entry, and nothing at all to the unknown entry.
+func best(ev *evidence) Entry {
+	top, topScore := -1, 0
+	for i, e := range table {
+		for _, m := range e.Match {
+			if s := m.score(ev); s > topScore {
+				top, topScore = i, s
+			}
+		}
+	}
+	if top < 0 {
+		e, _ := Lookup(unknownID)
+		return e
+	}
+	return table[top]
+}
+
+// Weights of the fields in score: the more a field narrows the failure
+// down, the more it counts. Words and numbers of Microsoft's own beat the
+// protocol and stage they were seen in.
+const (
+	weightProto    = 1
+	weightStage    = 1
+	weightCode     = 2
+	weightCond     = 2
+	weightOAuth    = 2
+	weightEnhanced = 3
+	weightRespCode = 3
+	weightAADSTS   = 4
+	weightText     = 4
+)
+
+// score is how specifically m describes ev; 0 means no match.
+func (m Match) score(ev *evidence) int {
+	s := 0
+	if m.Proto != "" {
+		if m.Proto != ev.proto {
+			return 0
+		}
+		s += weightProto
+	}
+	if m.Stage != "" {
+		if m.Stage != ev.stage {
+			return 0
+		}
+		s += weightStage
+	}
+	if m.Code != 0 {
+		if m.Code != ev.code {
+			return 0
+		}
+		s += weightCode
+	}
+	if len(m.Enhanced) > 0 {
+		if !slices.Contains(m.Enhanced, ev.enhanced) {
+			return 0
+		}
+		s += weightEnhanced
+	}
+	if m.RespCode != "" {
+		if !strings.EqualFold(m.RespCode, ev.respCode) {
+			return 0
+		}
+		s += weightRespCode
+	}
+	if len(m.AADSTS) > 0 {
+		if !slices.Contains(m.AADSTS, ev.aadsts) {
+			return 0
+		}
+		s += weightAADSTS
+	}
+	if m.OAuth != "" {
+		if m.OAuth != ev.oauth {
+			return 0
+		}
+		s += weightOAuth
+	}
+	if m.Cond != "" {
+		if m.Cond != ev.cond {
+			return 0
+		}
+		s += weightCond
+	}
+	if len(m.Text) > 0 {
+		lower := strings.ToLower(ev.text)
+		for _, t := range m.Text {
+			if !strings.Contains(lower, strings.ToLower(t)) {
+				return 0
+			}
+			s += weightText
+		}
+	}
+	return s
+}

@@ -1,0 +1,137 @@
+package diag
+
+import (
+	"net"
+	"strings"
+)
+
+// For fills e's templates for account a, without a failure: `bridge doctor`
+// uses it to explain a check it ran itself.
+func (e Entry) For(a Account) Diagnosis {
+	return e.render(a, &evidence{})
+}
+
+func (e Entry) render(a Account, ev *evidence) Diagnosis {
+	fix := e.Fix
+	switch {
+	case a.Personal && e.PersonalFix != "":
+		fix = e.PersonalFix
+	case a.shared() && e.SharedFix != "":
+		fix = e.SharedFix
+	}
+	r := a.replacer(ev)
+	return Diagnosis{
+		ID:    e.ID,
+		Kind:  e.Kind,
+		Email: a.Email,
+		Title: r.Replace(e.Title),
+		Cause: r.Replace(e.Cause),
+		Fix:   r.Replace(fix),
+	}
+}
+
+// shared reports whether the account reads another mailbox or borrows
+// another account's tokens.
+func (a Account) shared() bool {
+	return (a.Mailbox != "" && !strings.EqualFold(a.Mailbox, a.Email)) ||
+		(a.Delegate != "" && !strings.EqualFold(a.Delegate, a.Email))
+}
+
+// defaultPorts fill {port} when the failure named a host without one.
+var defaultPorts = map[string]string{"imap": "993", "pop3": "995", "smtp": "587"}
+
+func (a Account) replacer(ev *evidence) *strings.Replacer {
+	email := orDefault(a.Email, "EMAIL")
+	tenant := a.Tenant
+	switch strings.ToLower(tenant) {
+	case "", "common", "consumers":
+		// Admin consent is given by a work or school tenant; the
+		// organizations alias lets the administrator's own tenant answer.
+		tenant = "organizations"
+	}
+	host := ev.host
+	hostname, port := host, defaultPorts[ev.proto]
+	if h, p, err := net.SplitHostPort(host); err == nil {
+		hostname, port = h, p
+	}
+	return strings.NewReplacer(
+		"{email}", email,
+		"{mailbox}", orDefault(a.Mailbox, email),
+		"{delegate}", orDefault(a.Delegate, email),
+		"{tenant}", tenant,
+		"{client_id}", orDefault(a.ClientID, "YOUR_CLIENT_ID"),
+		"{host}", orDefault(host, "the mail server"),
+		// These two go into commands: unknown, they become words to
+		// replace, like EMAIL.
+		"{hostname}", orDefault(hostname, "HOST"),
+		"{port}", orDefault(port, "PORT"),
+	)
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// maxShort bounds Short: IMAP and POP3 servers commonly accept reply lines
+// far longer, but mail clients show these texts in small dialogs.
+const maxShort = 200
+
+// Short is one ASCII line for a NO, -ERR or SMTP reply text: the title and
+// a pointer to `bridge doctor`, at most 200 bytes.
+func (d Diagnosis) Short() string {
+	title := asciiLine(d.Title)
+	if title == "" {
+		title = "Microsoft refused the request"
+	}
+	hint := "; run `bridge doctor " + asciiLine(d.Email) + "` for the fix"
+	if d.Email == "" || len(hint) > maxShort/2 {
+		hint = "; run `bridge doctor` for the fix"
+	}
+	if len(title)+len(hint) > maxShort {
+		title = strings.TrimSpace(title[:maxShort-len(hint)-3]) + "..."
+	}
+	return title + hint
+}
+
+// asciiLine makes s safe inside a protocol reply: one line, printable
+// ASCII only (anything else becomes '?').
+func asciiLine(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case r == '\r' || r == '\n' || r == '\t':
+			b.WriteByte(' ')
+		case r < 0x20 || r > 0x7e:
+			b.WriteByte('?')
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return strings.TrimSpace(b.String())
+}
+
+// Long is the full text for the log and `bridge doctor`: title and ID, then
+// cause, fix and the raw upstream text, one labelled paragraph each.
+func (d Diagnosis) Long() string {
+	var b strings.Builder
+	b.WriteString(d.Title)
+	if d.ID != "" {
+		b.WriteString(" [" + d.ID + "]")
+	}
+	b.WriteByte('\n')
+	para := func(label, text string) {
+		if text == "" {
+			return
+		}
+		b.WriteString(label)
+		b.WriteString(strings.ReplaceAll(strings.TrimSpace(text), "\n", "\n"+strings.Repeat(" ", len(label))))
+		b.WriteByte('\n')
+	}
+	para("  Cause: ", d.Cause)
+	para("  Fix:   ", d.Fix)
+	para("  Raw:   ", d.Raw)
+	return strings.TrimSuffix(b.String(), "\n")
+}

@@ -1,0 +1,109 @@
+package diag
+
+import (
+	"strings"
+	"testing"
+)
+
+func checkShort(t *testing.T, s string) {
+	t.Helper()
+	if len(s) > maxShort {
+		t.Errorf("Short is %d bytes: %q", len(s), s)
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] > 0x7e {
+			t.Fatalf("Short has byte %#x at %d: %q", s[i], i, s)
+		}
+	}
+}
+
+func TestShortEveryEntry(t *testing.T) {
+	accounts := []Account{work, delegate, consumer, {Email: strings.Repeat("x", 240) + "@example.com"}, {}}
+	for _, id := range IDs() {
+		e, _ := Lookup(id)
+		for _, a := range accounts {
+			s := e.For(a).Short()
+			checkShort(t, s)
+			if !strings.Contains(s, "bridge doctor") {
+				t.Errorf("%s: Short lacks the doctor hint: %q", id, s)
+			}
+		}
+	}
+}
+
+func TestShortNamesAccount(t *testing.T) {
+	d := Classify(smtpLine("auth", "535 5.7.139 Authentication unsuccessful, SmtpClientAuthentication is disabled for the Tenant. Visit https://aka.ms/smtp_auth_disabled for more information."), work)
+	want := "Authenticated SMTP is switched off for the organisation; run `bridge doctor " + user + "` for the fix"
+	if got := d.Short(); got != want {
+		t.Errorf("Short = %q, want %q", got, want)
+	}
+}
+
+func TestShortSanitises(t *testing.T) {
+	d := Diagnosis{Title: "Bad\r\nline \u2192 " + strings.Repeat("long ", 60), Email: "j\u00f6rg@example.com"}
+	s := d.Short()
+	checkShort(t, s)
+	if !strings.Contains(s, "Bad  line ? long") {
+		t.Errorf("Short = %q", s)
+	}
+	if !strings.HasSuffix(s, "; run `bridge doctor j?rg@example.com` for the fix") {
+		t.Errorf("Short lost its hint: %q", s)
+	}
+	if !strings.Contains(s, "...") {
+		t.Errorf("long title not marked as cut: %q", s)
+	}
+}
+
+func TestLong(t *testing.T) {
+	line := "535 5.7.3 Authentication unsuccessful [AM0PR06CA0126.eurprd06.prod.outlook.com]"
+	d := Classify(smtpLine("auth", line), work)
+	l := d.Long()
+	lines := strings.Split(l, "\n")
+	if lines[0] != d.Title+" [smtp-auth-failed]" {
+		t.Errorf("first line = %q", lines[0])
+	}
+	for _, want := range []string{"  Cause: " + d.Cause, "  Raw:   " + line, "bridge login " + user} {
+		if !strings.Contains(l, want) {
+			t.Errorf("Long lacks %q:\n%s", want, l)
+		}
+	}
+	// Multi-line fixes stay indented under their label.
+	d = Classify(imapFail("auth", "AUTHENTICATE failed."), work)
+	for _, ln := range strings.Split(d.Long(), "\n")[1:] {
+		if !strings.HasPrefix(ln, "  ") {
+			t.Errorf("unindented line %q in\n%s", ln, d.Long())
+		}
+	}
+}
+
+func TestPersonalAndSharedVariants(t *testing.T) {
+	for _, id := range IDs() {
+		e, _ := Lookup(id)
+		p := e.For(consumer)
+		if e.PersonalFix != "" && strings.Contains(p.Fix, "Set-CASMailbox") {
+			t.Errorf("%s: personal fix mentions an Exchange admin command: %q", id, p.Fix)
+		}
+		s := e.For(delegate)
+		if e.SharedFix != "" && !strings.Contains(s.Fix, shared) {
+			t.Errorf("%s: shared fix does not name the shared mailbox: %q", id, s.Fix)
+		}
+		w := e.For(work)
+		if strings.Contains(w.Fix, "EMAIL") && !strings.Contains(w.Fix, user) {
+			t.Errorf("%s: fix without the address: %q", id, w.Fix)
+		}
+	}
+}
+
+func FuzzClassifyFailure(f *testing.F) {
+	f.Add("smtp", "auth", "535 5.7.139 Authentication unsuccessful, SmtpClientAuthentication is disabled for the Tenant.")
+	f.Add("imap", "mailbox", "User is authenticated but not connected.")
+	f.Add("pop3", "auth", "Authentication failure: unknown user name or bad password.")
+	f.Add("smtp", "data", "5.2.252 ")
+	f.Fuzz(func(t *testing.T, proto, stage, text string) {
+		d := Classify(&Failure{Proto: proto, Stage: stage, Text: text}, work)
+		if d.ID == "" || d.Fix == "" {
+			t.Fatalf("empty diagnosis for %q %q %q", proto, stage, text)
+		}
+		checkShort(t, d.Short())
+	})
+}
