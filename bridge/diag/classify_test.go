@@ -357,6 +357,19 @@ func TestTokenErrorInactive(t *testing.T) {
 	}
 }
 
+func TestTemporary(t *testing.T) {
+	if !Classify(smtpLine("auth", "432 4.3.2 concurrent connection limit exceeded"), work).Temporary() {
+		t.Error("432 not temporary")
+	}
+	if Classify(popFail("auth", "Authentication failure: unknown user name or bad password."), work).Temporary() {
+		t.Error("POP refusal temporary")
+	}
+	// "pop" is accepted for "pop3".
+	if d := Classify(&Failure{Proto: "POP", Stage: "auth", Text: "Authentication failure"}, work); d.ID != "pop-auth-failed" {
+		t.Errorf("POP = %s", d.ID)
+	}
+}
+
 func TestClassifyNil(t *testing.T) {
 	if d := Classify(nil, work); d.ID != "" {
 		t.Errorf("Classify(nil) = %+v", d)

@@ -101,7 +101,7 @@ func fromToken(te *tokens.Error, err error) evidence {
 
 func fromFailure(f *Failure) evidence {
 	ev := evidence{
-		proto:    strings.ToLower(f.Proto),
+		proto:    normProto(f.Proto),
 		stage:    strings.ToLower(f.Stage),
 		code:     f.Code,
 		enhanced: f.Enhanced,
@@ -203,4 +203,13 @@ func errHost(err error) string {
 		return hostErr.Host
 	}
 	return ""
+}
+
+// normProto accepts the short names front ends might use.
+func normProto(p string) string {
+	p = strings.ToLower(p)
+	if p == "pop" {
+		return "pop3"
+	}
+	return p
 }

@@ -75,6 +75,10 @@ func orDefault(s, def string) string {
 	return s
 }
 
+// Temporary reports whether the failure should pass by itself, so a front
+// end answers with a "try again later" code rather than a refusal.
+func (d Diagnosis) Temporary() bool { return d.Kind == KindTemporary }
+
 // maxShort bounds Short: IMAP and POP3 servers commonly accept reply lines
 // far longer, but mail clients show these texts in small dialogs.
 const maxShort = 200
