@@ -1,0 +1,223 @@
+package bridge
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/base64"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/mailbridge/bridge/bridge/diag"
+)
+
+const (
+	// imapLoginTimeout bounds a login's upstream part: token refresh, dial,
+	// TLS and AUTHENTICATE.
+	imapLoginTimeout = 45 * time.Second
+	// imapReplyTimeout is how long the client gets to take a login reply,
+	// however long the upstream took.
+	imapReplyTimeout = 10 * time.Second
+	// imapUpstreamBuf is the upstream read buffer during login; it is
+	// dropped at handover.
+	imapUpstreamBuf = 1 << 10
+)
+
+// authenticate runs AUTHENTICATE PLAIN (RFC 3501 section 6.2.2, RFC 4616),
+// with the initial response on the command line (RFC 4959) or after a "+"
+// continuation.
+func (c *imapSession) authenticate(cmd *imapCmd) bool {
+	if len(cmd.args) < 1 || len(cmd.args) > 2 || cmd.args[0].isList || len(cmd.args) == 2 && cmd.args[1].isList {
+		return c.bad(cmd, "AUTHENTICATE takes a mechanism and an optional initial response")
+	}
+	if !strings.EqualFold(cmd.args[0].s, "PLAIN") {
+		return c.write("%s NO Unsupported authentication mechanism\r\n", cmd.tag) != nil
+	}
+	if c.loginDisabled() {
+		return c.refusePlain(cmd.tag)
+	}
+	var resp []byte
+	if len(cmd.args) == 2 {
+		resp = []byte(cmd.args[1].s)
+	} else {
+		if c.write("+ \r\n") != nil {
+			return true
+		}
+		line, err := c.r.readSASL()
+		if err != nil {
+			c.readFailed(err)
+			return true
+		}
+		resp = line
+	}
+	if string(resp) == "*" {
+		return c.write("%s BAD Authentication cancelled\r\n", cmd.tag) != nil
+	}
+	var raw []byte
+	if string(resp) != "=" {
+		var err error
+		if raw, err = base64.StdEncoding.AppendDecode(nil, resp); err != nil {
+			return c.write("%s BAD Invalid base64 in the PLAIN response\r\n", cmd.tag) != nil
+		}
+	}
+	defer clear(raw)
+	parts := bytes.Split(raw, []byte{0})
+	if len(parts) != 3 || len(parts[1]) == 0 {
+		return c.write("%s BAD Invalid PLAIN response\r\n", cmd.tag) != nil
+	}
+	if len(parts[0]) > 0 && !bytes.EqualFold(parts[0], parts[1]) {
+		c.failures++
+		if c.write("%s NO [AUTHORIZATIONFAILED] Log in as the mailbox itself; acting as another user is not supported\r\n", cmd.tag) != nil {
+			return true
+		}
+		return c.tooMany()
+	}
+	return c.login(cmd.tag, string(parts[1]), string(parts[2]))
+}
+
+// refusePlain refuses a login before TLS when TLS is required (RFC 5530
+// PRIVACYREQUIRED).
+func (c *imapSession) refusePlain(tag string) bool {
+	c.failures++
+	if c.write("%s NO [PRIVACYREQUIRED] Use STARTTLS or the implicit-TLS port before logging in\r\n", tag) != nil {
+		return true
+	}
+	return c.tooMany()
+}
+
+// tooMany ends the session after FrontOptions.MaxFailures refusals.
+func (c *imapSession) tooMany() bool {
+	if c.failures < c.s.o.maxFailures() {
+		return false
+	}
+	c.write("* BYE Too many failed logins\r\n")
+	return true
+}
+
+// login checks the local login, logs in upstream and hands the connection
+// over to the relay. It reports whether the session is over.
+func (c *imapSession) login(tag, user, pass string) bool {
+	if c.loginDisabled() {
+		return c.refusePlain(tag)
+	}
+	b := c.s.b
+	ctx, cancel := context.WithTimeout(c.s.ctx, imapLoginTimeout)
+	defer cancel()
+	l, err := b.Login(ctx, IMAP, user, pass, c.peer)
+	if err != nil {
+		return c.refuse(tag, b.Account(user), err, false)
+	}
+	up, err := b.DialUpstream(ctx, l.Account, IMAP)
+	if err != nil {
+		return c.refuse(tag, l.Account, err, true)
+	}
+	// Closing the upstream is what interrupts its reads when the login
+	// times out or the server shuts down.
+	stop := context.AfterFunc(ctx, func() { up.Close() })
+	up.SetDeadline(time.Now().Add(imapLoginTimeout))
+	ubr := bufio.NewReaderSize(up, imapUpstreamBuf)
+	caps, err := imapUpstreamLogin(up, ubr, l.User, l.Token)
+	l.Token = ""
+	if !stop() && err == nil {
+		err = ctx.Err()
+	}
+	if err == nil {
+		err = up.SetDeadline(time.Time{})
+	}
+	if err != nil {
+		up.Close()
+		return c.refuse(tag, l.Account, err, true)
+	}
+	b.Record(l.Account, IMAP, nil)
+	c.conn.SetDeadline(time.Time{})
+	reply := tag + " OK Logged in\r\n"
+	if caps = postLoginCaps(caps); len(caps) > 0 {
+		reply = tag + " OK [CAPABILITY " + strings.Join(caps, " ") + "] Logged in\r\n"
+	}
+	if _, err := c.conn.Write([]byte(reply)); err != nil {
+		up.Close()
+		return true
+	}
+	c.s.log.Info("session started", "account", l.Account.Email, "peer", peerString(c.peer))
+	done := b.Track(IMAP)
+	defer done()
+	br := c.br
+	c.br, c.r.br = nil, nil // the relay owns the connection from here
+	st := relay(c.conn, br, up, ubr, c.s.o.idle(), &imapWatch{b: b, acct: l.Account})
+	c.s.log.Info("session ended", "account", l.Account.Email, "peer", peerString(c.peer),
+		"bytes_up", st.toUpstream, "bytes_down", st.toClient)
+	return true
+}
+
+// refuse answers a failed login with the RFC 5530 code that fits its
+// Kind, and a text that says what happened and where to look. record is set
+// for failures Bridge.Login has not recorded yet (dial and upstream ones).
+func (c *imapSession) refuse(tag string, acct *Account, err error, record bool) bool {
+	c.failures++
+	c.conn.SetWriteDeadline(time.Now().Add(imapReplyTimeout))
+	var d diag.Diagnosis
+	switch {
+	case acct != nil && record:
+		d = c.s.b.Record(acct, IMAP, err)
+	case acct != nil:
+		d = diag.Classify(err, acct.Diag())
+	}
+	var reply string
+	switch KindOf(err) {
+	case KindBadPassword:
+		reply = tag + " NO [AUTHENTICATIONFAILED] Invalid credentials\r\n"
+	case KindLocked:
+		reply = tag + " NO [AUTHENTICATIONFAILED] Too many failed logins, try again later\r\n"
+	case KindNeedsLogin:
+		who := "EMAIL"
+		if acct != nil {
+			who = acct.TokenAccount()
+		}
+		reply = "* OK [ALERT] The bridge must sign in to Microsoft again for " + who +
+			": run `bridge login " + who + "`\r\n" +
+			tag + " NO [AUTHENTICATIONFAILED] Sign-in needed: run `bridge login " + who + "`\r\n"
+	case KindUnavailable:
+		text := "The bridge could not reach Microsoft; try again later"
+		if d.ID != "" {
+			text = d.Short()
+		}
+		reply = tag + " NO [UNAVAILABLE] " + text + "\r\n"
+	default:
+		code := "AUTHENTICATIONFAILED"
+		if d.Kind == diag.KindAdmin {
+			code = "CONTACTADMIN"
+		}
+		text := d.Short()
+		var f *diag.Failure
+		if errors.As(err, &f) && f.Text != "" {
+			text += " (Microsoft said: \"" + quoteBrief(f.Text) + "\")"
+		}
+		reply = tag + " NO [" + code + "] " + text + "\r\n"
+	}
+	if c.write("%s", reply) != nil {
+		return true
+	}
+	return c.tooMany()
+}
+
+// quoteBrief makes upstream words safe to quote inside a reply line: at
+// most 80 printable ASCII bytes, no double quotes.
+func quoteBrief(s string) string {
+	const max = 80
+	out := make([]byte, 0, min(len(s), max+3))
+	for i := 0; i < len(s) && len(out) < max; i++ {
+		switch ch := s[i]; {
+		case ch == '"':
+			out = append(out, '\'')
+		case ch < 0x20 || ch > 0x7e:
+			out = append(out, ' ')
+		default:
+			out = append(out, ch)
+		}
+	}
+	if len(s) > max {
+		out = append(out, "..."...)
+	}
+	return strings.TrimSpace(string(out))
+}

@@ -1,0 +1,156 @@
+package bridge
+
+import (
+	"bufio"
+	"errors"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Relay buffer sizes. A session waits for its next command with only the
+// small buffers (one per direction), so thousands of idle IMAP IDLE
+// sessions cost little; a read that fills its buffer means a burst is under
+// way, and the next reads borrow a large buffer from the pool until one
+// comes back short.
+const (
+	relaySmall = 1 << 10
+	relayLarge = 32 << 10
+)
+
+var relayPool = sync.Pool{New: func() any { b := make([]byte, relayLarge); return &b }}
+
+// Watcher looks at the upstream's bytes as they are relayed to the client,
+// without touching them. Front ends use it to spot the upstream's own
+// explanations (IMAP's "User is authenticated but not connected").
+type Watcher interface {
+	// Upstream is called with each chunk read from the upstream, before it
+	// is written to the client. It must neither keep nor modify p.
+	Upstream(p []byte)
+	// Ended is called once, after both directions have stopped.
+	Ended()
+}
+
+// relayStats counts the bytes copied each way.
+type relayStats struct {
+	toUpstream, toClient int64
+}
+
+// relay copies bytes both ways between client and up, unchanged, until
+// either side closes or nothing moved either way for idle; then it closes
+// both connections and returns. Bytes already buffered in clientBuf (a
+// client that pipelined commands after its login) and upBuf go first;
+// either may be nil. watch, when not nil, sees the upstream's bytes.
+func relay(client net.Conn, clientBuf *bufio.Reader, up net.Conn, upBuf *bufio.Reader, idle time.Duration, watch Watcher) relayStats {
+	r := &relayState{client: client, up: up, idle: idle}
+	r.touch()
+	defer func() {
+		if watch != nil {
+			watch.Ended()
+		}
+	}()
+	if err := r.drain(up, clientBuf, nil, &r.stats.toUpstream); err != nil {
+		r.closeBoth()
+		return r.stats
+	}
+	if err := r.drain(client, upBuf, watch, &r.stats.toClient); err != nil {
+		r.closeBoth()
+		return r.stats
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		r.pipe(client, up, watch, &r.stats.toClient)
+		r.closeBoth()
+	}()
+	r.pipe(up, client, nil, &r.stats.toUpstream)
+	r.closeBoth()
+	<-done
+	return r.stats
+}
+
+type relayState struct {
+	client, up net.Conn
+	idle       time.Duration
+	last       atomic.Int64 // unix nanoseconds of the last chunk either way
+	once       sync.Once
+	stats      relayStats
+}
+
+func (r *relayState) touch() { r.last.Store(time.Now().UnixNano()) }
+
+func (r *relayState) closeBoth() {
+	r.once.Do(func() {
+		r.client.Close()
+		r.up.Close()
+	})
+}
+
+// drain writes what br holds to dst.
+func (r *relayState) drain(dst net.Conn, br *bufio.Reader, watch Watcher, count *int64) error {
+	if br == nil || br.Buffered() == 0 {
+		return nil
+	}
+	p, _ := br.Peek(br.Buffered())
+	if watch != nil {
+		watch.Upstream(p)
+	}
+	n, err := dst.Write(p)
+	atomic.AddInt64(count, int64(n))
+	return err
+}
+
+// pipe copies src to dst until an error. The idle deadline is not moved per
+// chunk (that would cost a timer update each time): each chunk only stamps
+// r.last, and when src's deadline fires while the other direction was busy,
+// the deadline is set again from the stamp.
+func (r *relayState) pipe(dst, src net.Conn, watch Watcher, count *int64) {
+	small := make([]byte, relaySmall)
+	var large *[]byte
+	defer func() {
+		if large != nil {
+			relayPool.Put(large)
+		}
+	}()
+	if src.SetReadDeadline(time.Now().Add(r.idle)) != nil {
+		return
+	}
+	for {
+		buf := small
+		if large != nil {
+			buf = *large
+		}
+		n, err := src.Read(buf)
+		if n > 0 {
+			r.touch()
+			if watch != nil {
+				watch.Upstream(buf[:n])
+			}
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+			atomic.AddInt64(count, int64(n))
+		}
+		if err != nil {
+			if !errors.Is(err, os.ErrDeadlineExceeded) {
+				return
+			}
+			next := time.Unix(0, r.last.Load()).Add(r.idle)
+			if !time.Now().Before(next) || src.SetReadDeadline(next) != nil {
+				return // idle both ways for the whole limit
+			}
+			continue
+		}
+		switch {
+		case large == nil && n == len(small):
+			large = relayPool.Get().(*[]byte)
+		case large != nil && n < len(*large):
+			// Caught up: wait for the next chunk holding only the small
+			// buffer.
+			relayPool.Put(large)
+			large = nil
+		}
+	}
+}
