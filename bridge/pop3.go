@@ -1,0 +1,288 @@
+package bridge
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/mailbridge/bridge/bridge/diag"
+)
+
+func init() {
+	frontEnds[POP3] = func(b *Bridge, o FrontOptions) frontEnd { return NewPOP3Server(b, o) }
+}
+
+// pop3MaxUpstreamLine bounds a line read from the upstream during login.
+const pop3MaxUpstreamLine = 8 << 10
+
+// Replies for login failures; the ones that depend on the diagnosis are
+// built in loginReply. RFC 3206 section 4 defines [AUTH] and [SYS/TEMP].
+const (
+	pop3LoggedIn = "+OK Logged in"
+	pop3Locked   = "-ERR [AUTH] Too many failed logins, try again later"
+)
+
+// POP3Server is the POP3 front end: it speaks the AUTHORIZATION state
+// itself, logs in to the upstream with two-step AUTH XOAUTH2, and then
+// relays bytes both ways unchanged.
+type POP3Server struct {
+	b     *Bridge
+	o     FrontOptions
+	log   *slog.Logger
+	conns connSet
+}
+
+// NewPOP3Server returns a POP3 front end for b. It does no I/O.
+func NewPOP3Server(b *Bridge, o FrontOptions) *POP3Server {
+	return &POP3Server{b: b, o: o, log: b.Logger().With("proto", string(POP3))}
+}
+
+// Serve accepts POP3 clients on ln until Shutdown. With implicitTLS every
+// connection starts with a TLS handshake (the pop3s port, RFC 8314
+// section 3.3); otherwise STLS is offered when a certificate is set.
+func (s *POP3Server) Serve(ln net.Listener, implicitTLS bool) error {
+	if implicitTLS && s.o.TLS == nil {
+		ln.Close()
+		return errors.New("bridge: pop3: implicit TLS needs a local certificate")
+	}
+	return s.conns.serve(ln, func(c net.Conn) { s.session(c, implicitTLS) })
+}
+
+// Shutdown stops accepting, waits for sessions until ctx is done and then
+// closes the rest.
+func (s *POP3Server) Shutdown(ctx context.Context) error {
+	return s.conns.shutdown(ctx)
+}
+
+// session runs one client connection. The pre-login phase, upstream login
+// included, must end within the pre-login timeout.
+func (s *POP3Server) session(c net.Conn, implicitTLS bool) {
+	deadline := time.Now().Add(s.o.preLogin())
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	c.SetDeadline(deadline)
+	peer := c.RemoteAddr()
+	log := s.log.With("peer", peerString(peer))
+
+	conn := c
+	if implicitTLS {
+		tc := tls.Server(c, s.o.TLS)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			log.Debug("pop3 TLS handshake failed", "err", err)
+			return
+		}
+		conn = tc
+	}
+	r := newPOP3Reader(conn, implicitTLS, s.o)
+	if r.reply(pop3Greeting) != nil {
+		return
+	}
+	for {
+		req, err := r.next()
+		if err != nil {
+			log.Debug("pop3 session ended before login", "err", err)
+			return
+		}
+		switch req.kind {
+		case pop3Quit:
+			return
+		case pop3STLS:
+			tc := tls.Server(conn, s.o.TLS)
+			if err := tc.HandshakeContext(ctx); err != nil {
+				log.Debug("pop3 STLS handshake failed", "err", err)
+				return
+			}
+			conn = tc
+			r.reset(tc)
+		case pop3Login:
+			up, upBuf, acct, reply := s.login(ctx, req, peer)
+			if up == nil {
+				if r.reply(reply) != nil || r.fail() {
+					return
+				}
+				continue
+			}
+			// Counted before the client hears +OK, so a status taken
+			// after the reply sees the session.
+			done := s.b.Track(POP3)
+			defer done()
+			s.b.Record(acct, POP3, nil)
+			if r.reply(pop3LoggedIn) != nil {
+				up.Close()
+				return
+			}
+			log.Info("pop3 session relayed", "account", acct.Email)
+			s.relay(conn, r.br, up, upBuf)
+			return
+		}
+	}
+}
+
+// relay hands the logged-in session to the byte relay. Commands the client
+// pipelined behind its login are still in clientBuf and go upstream first.
+func (s *POP3Server) relay(client net.Conn, clientBuf *bufio.Reader, up net.Conn, upBuf *bufio.Reader) {
+	client.SetDeadline(time.Time{})
+	up.SetDeadline(time.Time{})
+	relay(client, clientBuf, up, upBuf, s.o.idle(), nil)
+}
+
+// login checks the local login, dials the upstream and logs in there. On
+// success it returns the upstream connection and its reader (which may
+// hold bytes already); on failure up is nil and reply is the -ERR line for
+// the client.
+func (s *POP3Server) login(ctx context.Context, req pop3Req, peer net.Addr) (up net.Conn, upBuf *bufio.Reader, acct *Account, reply string) {
+	l, err := s.b.Login(ctx, POP3, req.user, req.pass, peer)
+	if err != nil {
+		// Login has recorded token failures itself.
+		return nil, nil, nil, s.loginReply(err, s.b.Account(strings.TrimSpace(req.user)))
+	}
+	acct = l.Account
+	up, err = s.b.DialUpstream(ctx, acct, POP3)
+	if err == nil {
+		upBuf, err = pop3UpstreamAuth(ctx, up, l)
+		if err != nil {
+			up.Close()
+		}
+	}
+	if err != nil {
+		d := s.b.Record(acct, POP3, err)
+		return nil, nil, nil, pop3FailureReply(err, d)
+	}
+	return up, upBuf, acct, ""
+}
+
+// loginReply words the client's reply to a failed local login or token
+// fetch. a may be nil for an unknown name.
+func (s *POP3Server) loginReply(err error, a *Account) string {
+	switch KindOf(err) {
+	case KindBadPassword:
+		return pop3BadCreds
+	case KindLocked:
+		return pop3Locked
+	case KindNeedsLogin:
+		if a == nil {
+			return "-ERR [AUTH] The account must sign in again: run `bridge login`"
+		}
+		email := replySafe(a.Email)
+		return fmt.Sprintf("-ERR [AUTH] %s must sign in again: run `bridge login %s`", email, email)
+	}
+	var da diag.Account
+	if a != nil {
+		da = a.Diag()
+	}
+	return pop3FailureReply(err, diag.Classify(err, da))
+}
+
+// pop3FailureReply words a failure after the local login succeeded: a
+// temporary one (the network, the identity platform, a dropped upstream)
+// as [SYS/TEMP], a refusal as [AUTH] (RFC 3206 section 4), each with the
+// diagnosis's short text.
+func pop3FailureReply(err error, d diag.Diagnosis) string {
+	var f *diag.Failure
+	if KindOf(err) == KindUnavailable || errors.As(err, &f) && f.Err != nil {
+		return "-ERR [SYS/TEMP] " + d.Short()
+	}
+	return "-ERR [AUTH] " + d.Short()
+}
+
+// pop3UpstreamAuth reads the upstream's greeting and logs in with the
+// two-step AUTH XOAUTH2 Microsoft requires (RFC 5034 section 4: the
+// initial response goes after the "+" continuation, not on the AUTH
+// line). A refusal is a *diag.Failure carrying the upstream's line; a
+// transport failure is a *diag.Failure wrapping the error.
+func pop3UpstreamAuth(ctx context.Context, up net.Conn, l *Login) (*bufio.Reader, error) {
+	if dl, ok := ctx.Deadline(); ok {
+		up.SetDeadline(dl)
+	}
+	br := bufio.NewReader(up)
+	stage := "greeting"
+	fail := func(err error) error {
+		return &diag.Failure{Proto: string(POP3), Stage: stage, Err: fmt.Errorf("bridge: pop3 upstream: %w", err)}
+	}
+	refused := func(line string) error {
+		return &diag.Failure{Proto: string(POP3), Stage: stage, Text: line}
+	}
+	line, err := readUpstreamLine(br)
+	if err != nil {
+		return nil, fail(err)
+	}
+	if !strings.HasPrefix(line, "+OK") {
+		return nil, refused(line)
+	}
+	stage = "auth"
+	if _, err := up.Write([]byte("AUTH XOAUTH2\r\n")); err != nil {
+		return nil, fail(err)
+	}
+	if line, err = readUpstreamLine(br); err != nil {
+		return nil, fail(err)
+	}
+	if !isContinuation(line) {
+		return nil, refused(line)
+	}
+	blob := append(xoauth2(l.User, l.Token), '\r', '\n')
+	_, err = up.Write(blob)
+	clear(blob)
+	if err != nil {
+		return nil, fail(err)
+	}
+	// A server that explains a refusal in a "+" challenge wants an empty
+	// line before its final reply; answer at most twice.
+	for range 3 {
+		if line, err = readUpstreamLine(br); err != nil {
+			return nil, fail(err)
+		}
+		if !isContinuation(line) {
+			break
+		}
+		if _, err := up.Write([]byte("\r\n")); err != nil {
+			return nil, fail(err)
+		}
+	}
+	if !strings.HasPrefix(line, "+OK") {
+		return nil, refused(line)
+	}
+	return br, nil
+}
+
+// isContinuation reports a SASL continuation line ("+" or "+ data"),
+// as opposed to "+OK".
+func isContinuation(line string) bool {
+	return line == "+" || strings.HasPrefix(line, "+ ")
+}
+
+// readUpstreamLine reads one line from the upstream, without its line end,
+// refusing lines longer than pop3MaxUpstreamLine.
+func readUpstreamLine(br *bufio.Reader) (string, error) {
+	var buf []byte
+	for {
+		chunk, err := br.ReadSlice('\n')
+		buf = append(buf, chunk...)
+		if len(buf) > pop3MaxUpstreamLine {
+			return "", errors.New("line too long")
+		}
+		if errors.Is(err, bufio.ErrBufferFull) {
+			continue
+		}
+		if err != nil {
+			return "", err
+		}
+		return strings.TrimRight(string(buf), "\r\n"), nil
+	}
+}
+
+// replySafe keeps s to printable ASCII on one line, for a protocol reply.
+func replySafe(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c < 0x20 || c > 0x7e {
+			b[i] = '?'
+		}
+	}
+	return string(b)
+}
