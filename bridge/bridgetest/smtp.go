@@ -226,6 +226,16 @@ func (s *SMTP) Auths() []AuthAttempt {
 	return append([]AuthAttempt(nil), s.auths...)
 }
 
+// DropConnections closes every open connection at once, as when the
+// service restarts or a load balancer forgets idle sessions.
+func (s *SMTP) DropConnections() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c := range s.open {
+		c.Conn.Close()
+	}
+}
+
 // Close stops the listener, closes every connection and waits until all
 // connection goroutines have finished.
 func (s *SMTP) Close() error {

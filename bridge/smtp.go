@@ -1,0 +1,307 @@
+package bridge
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/emersion/go-smtp"
+)
+
+// smtpMaxSize is the SIZE advertised locally: Exchange Online's own 150 MB
+// limit, so a message the client may send is one the upstream may take.
+const smtpMaxSize = 157286400
+
+// smtpMaxLine bounds one line, in commands and in message data alike
+// (go-smtp applies the limit to both). Legacy clients send data lines far
+// beyond RFC 5321's 1000; the bound only stops a peer from filling memory
+// before it has logged in.
+const smtpMaxLine = 16 << 20
+
+// smtpUpstreamLimit is how many SMTP sessions Exchange Online allows at a
+// time per mailbox; a fourth gets "432 4.3.2 ... thread limit exceeded".
+const smtpUpstreamLimit = 3
+
+// smtpSlotWait is how long a session waits for a free upstream slot.
+const smtpSlotWait = 10 * time.Second
+
+// smtpLoginTimeout bounds a login: token refresh, dial, STARTTLS, AUTH.
+const smtpLoginTimeout = 60 * time.Second
+
+// SMTPServer is the SMTP front end: a go-smtp server that takes AUTH PLAIN
+// and LOGIN with the local password, logs in upstream with XOAUTH2 at that
+// moment, and then relays each MAIL, RCPT and DATA to the upstream session,
+// returning the upstream's own reply.
+type SMTPServer struct {
+	b        *Bridge
+	o        FrontOptions
+	log      *slog.Logger
+	srv      *smtp.Server
+	slots    *smtpSlots
+	slotWait atomic.Int64 // time.Duration; a field so tests can shorten it
+
+	ctx    context.Context // cancelled when Shutdown gives up waiting
+	cancel context.CancelFunc
+
+	mu       sync.Mutex
+	closed   bool
+	lns      map[net.Listener]struct{}
+	conns    map[*smtpConn]struct{}
+	sessions map[*smtpSession]struct{}
+	serving  sync.WaitGroup
+}
+
+// NewSMTPServer returns the SMTP front end for b. It does no I/O.
+func NewSMTPServer(b *Bridge, o FrontOptions) *SMTPServer {
+	s := &SMTPServer{
+		b:        b,
+		o:        o,
+		log:      b.log.With("proto", SMTP),
+		slots:    &smtpSlots{n: smtpUpstreamLimit, m: map[string]chan struct{}{}},
+		lns:      map[net.Listener]struct{}{},
+		conns:    map[*smtpConn]struct{}{},
+		sessions: map[*smtpSession]struct{}{},
+	}
+	s.slotWait.Store(int64(smtpSlotWait))
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	srv := smtp.NewServer(smtp.BackendFunc(s.newSession))
+	srv.Domain = "localhost"
+	srv.TLSConfig = o.TLS
+	srv.AllowInsecureAuth = !o.RequireTLS
+	srv.MaxMessageBytes = smtpMaxSize
+	srv.MaxLineLength = smtpMaxLine
+	// RFC 5321 section 4.5.3.2.7: a server waits at least 5 minutes for
+	// the next command; during DATA each read extends it (dataSource).
+	srv.ReadTimeout = min(o.idle(), 5*time.Minute)
+	srv.WriteTimeout = 5 * time.Minute
+	srv.ErrorLog = smtpLogger{s.log}
+	s.srv = srv
+	return s
+}
+
+// Serve accepts SMTP clients on ln until Shutdown. With implicitTLS the
+// connection starts with a TLS handshake (port 465 style, RFC 8314);
+// otherwise STARTTLS is offered when the front end has a certificate.
+func (s *SMTPServer) Serve(ln net.Listener, implicitTLS bool) error {
+	if implicitTLS && s.o.TLS == nil {
+		ln.Close()
+		return errors.New("bridge: smtp: implicit TLS needs a local certificate")
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		ln.Close()
+		return errClosed
+	}
+	s.lns[ln] = struct{}{}
+	s.serving.Add(1)
+	s.mu.Unlock()
+	defer s.serving.Done()
+
+	var l net.Listener = &smtpListener{Listener: ln, s: s}
+	if implicitTLS {
+		l = tls.NewListener(l, s.o.TLS)
+	}
+	err := s.srv.Serve(l)
+	s.mu.Lock()
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
+		return errClosed
+	}
+	if err != nil {
+		return fmt.Errorf("bridge: smtp: %w", err)
+	}
+	return nil
+}
+
+// Shutdown stops accepting at once, lets sessions finish until ctx is
+// done, then closes what is left on both legs and waits for it.
+func (s *SMTPServer) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closed = true
+	for ln := range s.lns {
+		ln.Close()
+	}
+	s.mu.Unlock()
+	s.serving.Wait()
+
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		// Waits for go-smtp's connection goroutines; it closes no
+		// connection itself.
+		s.srv.Shutdown(context.Background())
+	}()
+	select {
+	case <-done:
+		s.cancel()
+		return nil
+	case <-ctx.Done():
+	}
+	s.cancel()
+	s.mu.Lock()
+	for c := range s.conns {
+		c.Conn.Close()
+	}
+	for ss := range s.sessions {
+		ss.abortUpstream()
+	}
+	s.mu.Unlock()
+	<-done
+	return ctx.Err()
+}
+
+func (s *SMTPServer) newSession(c *smtp.Conn) (smtp.Session, error) {
+	ss := &smtpSession{s: s, conn: c, peer: c.Conn().RemoteAddr(), done: s.b.Track(SMTP)}
+	s.mu.Lock()
+	s.sessions[ss] = struct{}{}
+	s.mu.Unlock()
+	return ss, nil
+}
+
+func (s *SMTPServer) forget(ss *smtpSession) {
+	s.mu.Lock()
+	delete(s.sessions, ss)
+	s.mu.Unlock()
+}
+
+// smtpSlots counts upstream sessions per token account.
+type smtpSlots struct {
+	n  int
+	mu sync.Mutex
+	m  map[string]chan struct{}
+}
+
+// acquire takes one of key's slots, waiting up to wait; the returned func
+// gives it back (once).
+func (sl *smtpSlots) acquire(ctx context.Context, key string, wait time.Duration) (func(), error) {
+	sl.mu.Lock()
+	ch := sl.m[key]
+	if ch == nil {
+		ch = make(chan struct{}, sl.n)
+		sl.m[key] = ch
+	}
+	sl.mu.Unlock()
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case ch <- struct{}{}:
+		var once sync.Once
+		return func() { once.Do(func() { <-ch }) }, nil
+	case <-t.C:
+		return nil, errNoSlot
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+var errNoSlot = errors.New("bridge: smtp: every upstream session of the account is in use")
+
+// smtpListener tracks accepted connections so Shutdown can close them.
+type smtpListener struct {
+	net.Listener
+	s *SMTPServer
+}
+
+func (l *smtpListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	if tc, ok := c.(*net.TCPConn); ok {
+		tc.SetKeepAlive(true)
+		tc.SetKeepAlivePeriod(keepAlive)
+	}
+	sc := &smtpConn{Conn: c, s: l.s}
+	l.s.mu.Lock()
+	defer l.s.mu.Unlock()
+	if l.s.closed {
+		c.Close()
+		return nil, net.ErrClosed
+	}
+	l.s.conns[sc] = struct{}{}
+	return sc, nil
+}
+
+// smtpConn is an accepted connection. It can be told to close right after
+// the next reply is written, because go-smtp offers no way to end a session
+// from a hook once its reply (a 421, RFC 5321 section 3.8) is out.
+type smtpConn struct {
+	net.Conn
+	s         *SMTPServer
+	mu        sync.Mutex
+	hangup    bool
+	forgotten sync.Once
+}
+
+func (c *smtpConn) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	c.mu.Lock()
+	hangup := c.hangup
+	c.mu.Unlock()
+	if hangup {
+		c.Conn.Close()
+	}
+	return n, err
+}
+
+// hangUpAfterReply closes the connection once the next reply is written.
+func (c *smtpConn) hangUpAfterReply() {
+	c.mu.Lock()
+	c.hangup = true
+	c.mu.Unlock()
+}
+
+func (c *smtpConn) Close() error {
+	c.forgotten.Do(func() {
+		c.s.mu.Lock()
+		delete(c.s.conns, c)
+		c.s.mu.Unlock()
+	})
+	return c.Conn.Close()
+}
+
+// localConn finds our tracked connection under a TLS layer.
+func localConn(c net.Conn) *smtpConn {
+	if tc, ok := c.(*tls.Conn); ok {
+		c = tc.NetConn()
+	}
+	sc, _ := c.(*smtpConn)
+	return sc
+}
+
+// dataSource reads the local DATA, extending the read deadline before each
+// read (go-smtp sets it once, at the DATA command) and remembering a read
+// failure, so the relay can tell a broken client from a broken upstream.
+type dataSource struct {
+	r       io.Reader
+	conn    net.Conn
+	timeout time.Duration
+	err     error
+}
+
+func (d *dataSource) Read(p []byte) (int, error) {
+	if d.conn != nil && d.timeout > 0 {
+		d.conn.SetReadDeadline(time.Now().Add(d.timeout))
+	}
+	n, err := d.r.Read(p)
+	if err != nil && err != io.EOF {
+		d.err = err
+	}
+	return n, err
+}
+
+// smtpLogger sends go-smtp's internal messages to slog at debug level: they
+// concern single connections (resets, timeouts), never credentials.
+type smtpLogger struct{ l *slog.Logger }
+
+func (g smtpLogger) Printf(format string, v ...any) { g.l.Debug(fmt.Sprintf(format, v...)) }
+func (g smtpLogger) Println(v ...any)               { g.l.Debug(fmt.Sprint(v...)) }

@@ -1,0 +1,211 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+
+	"github.com/mailbridge/bridge/bridge/diag"
+)
+
+// AuthMechanisms offers what password-only clients speak: PLAIN (RFC 4616)
+// and the older LOGIN that Outlook and most scanners use.
+func (ss *smtpSession) AuthMechanisms() []string { return []string{sasl.Plain, sasl.Login} }
+
+// Auth starts a local SASL exchange (RFC 4954 section 4).
+func (ss *smtpSession) Auth(mech string) (sasl.Server, error) {
+	switch strings.ToUpper(mech) {
+	case sasl.Plain:
+		return sasl.NewPlainServer(func(identity, user, pass string) error {
+			if identity != "" && !strings.EqualFold(identity, user) {
+				return &smtp.SMTPError{Code: 535, EnhancedCode: smtp.EnhancedCode{5, 7, 8},
+					Message: "Authorization identity differs from the login name; leave it empty"}
+			}
+			return ss.login(user, pass)
+		}), nil
+	case sasl.Login:
+		return &loginServer{check: ss.login}, nil
+	}
+	return nil, smtp.ErrAuthUnknownMechanism
+}
+
+// loginServer is the server side of the LOGIN mechanism
+// (draft-murchison-sasl-login), which go-sasl only ships as a client. It
+// takes both "AUTH LOGIN" followed by the user name after a "Username:"
+// challenge, as Outlook sends it, and "AUTH LOGIN <user>" with the name as
+// the initial response.
+type loginServer struct {
+	check func(user, pass string) error
+	step  int
+	user  string
+}
+
+func (l *loginServer) Next(resp []byte) ([]byte, bool, error) {
+	switch l.step {
+	case 0:
+		if resp == nil {
+			l.step = 1
+			return []byte("Username:"), false, nil
+		}
+		fallthrough
+	case 1:
+		l.user, l.step = string(resp), 2
+		return []byte("Password:"), false, nil
+	case 2:
+		l.step = 3
+		return nil, true, l.check(l.user, string(resp))
+	}
+	return nil, true, sasl.ErrUnexpectedClientResponse
+}
+
+// login checks the local password, takes a fresh token and opens the
+// upstream session, so that a refusal reaches the client as its AUTH reply.
+func (ss *smtpSession) login(user, pass string) error {
+	s := ss.s
+	ctx, cancel := context.WithTimeout(s.ctx, smtpLoginTimeout)
+	defer cancel()
+	l, err := s.b.Login(ctx, SMTP, user, pass, ss.peer)
+	if err != nil {
+		return ss.loginFailed(user, err)
+	}
+	release, err := s.slots.acquire(ctx, strings.ToLower(l.User), time.Duration(s.slotWait.Load()))
+	if err != nil {
+		s.log.Warn("upstream session limit reached", "account", l.Account.Email, "token_account", l.User)
+		ss.hangUp()
+		return &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 3, 2}, Message: fmt.Sprintf(
+			"Microsoft allows %d SMTP sessions at a time per mailbox and all %d of %s are in use; try again shortly",
+			smtpUpstreamLimit, smtpUpstreamLimit, l.User)}
+	}
+	up, err := s.openUpstream(ctx, l.Account, l.User, l.Token, l.Expiry)
+	if err != nil {
+		release()
+		return ss.upstreamRefused(l.Account, "auth", err)
+	}
+	s.b.Record(l.Account, SMTP, nil)
+	s.log.Info("logged in", "account", l.Account.Email, "peer", peerString(ss.peer))
+	ss.mu.Lock()
+	ss.acct, ss.user, ss.up, ss.release = l.Account, l.User, up, release
+	ss.mu.Unlock()
+	return nil
+}
+
+// loginFailed words a local refusal (Bridge.Login) as an AUTH reply.
+func (ss *smtpSession) loginFailed(user string, err error) error {
+	s := ss.s
+	kind := KindOf(err)
+	if kind == KindBadPassword {
+		if ss.failures++; ss.failures >= s.o.maxFailures() {
+			ss.hangUp()
+		}
+		return &smtp.SMTPError{Code: 535, EnhancedCode: smtp.EnhancedCode{5, 7, 8},
+			Message: "Authentication failed: use the account's address and the bridge's local password (`bridge password EMAIL` shows it)"}
+	}
+	if kind == KindLocked {
+		return &smtp.SMTPError{Code: 454, EnhancedCode: smtp.EnhancedCode{4, 7, 0},
+			Message: "Too many failed logins; try again in a few minutes"}
+	}
+	// The password was right, so the account exists.
+	a := s.b.Account(user)
+	if a == nil {
+		return &smtp.SMTPError{Code: 454, EnhancedCode: smtp.EnhancedCode{4, 7, 0}, Message: "Temporary authentication failure"}
+	}
+	d := diag.Classify(err, a.Diag())
+	switch kind {
+	case KindNeedsLogin:
+		return &smtp.SMTPError{Code: 535, EnhancedCode: smtp.EnhancedCode{5, 7, 8}, Message: replyText(
+			"The bridge must sign in to Microsoft again: run `bridge login "+a.TokenAccount()+"`", 200) + " -- " + d.Short()}
+	case KindUnavailable:
+		return &smtp.SMTPError{Code: 454, EnhancedCode: smtp.EnhancedCode{4, 7, 0},
+			Message: "Microsoft's sign-in service cannot be reached; try again later -- " + d.Short()}
+	}
+	return &smtp.SMTPError{Code: 535, EnhancedCode: smtp.EnhancedCode{5, 7, 8},
+		Message: "Microsoft refused the bridge's token -- " + d.Short()}
+}
+
+// upstreamRefused records an upstream failure at stage and turns it into
+// the reply for the client: an upstream SMTP reply keeps its code and
+// enhanced code and gains our explanation; a transport failure is a
+// temporary 454 (at AUTH) or 451 (later).
+func (ss *smtpSession) upstreamRefused(a *Account, stage string, err error) error {
+	d := ss.s.b.Record(a, SMTP, err)
+	var f *diag.Failure
+	if errors.As(err, &f) && f.Code >= 400 && f.Code < 600 {
+		return &smtp.SMTPError{Code: f.Code, EnhancedCode: parseEnhanced(f.Enhanced),
+			Message: replyText(f.Text, 200) + " -- " + d.Short()}
+	}
+	if stage == "auth" {
+		return &smtp.SMTPError{Code: 454, EnhancedCode: smtp.EnhancedCode{4, 7, 0},
+			Message: "Cannot log in to Microsoft's SMTP server now; try again later -- " + d.Short()}
+	}
+	return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 4, 2},
+		Message: "Cannot reach Microsoft's SMTP server now; nothing was sent, try again later -- " + d.Short()}
+}
+
+// explain passes an upstream reply to MAIL, RCPT or DATA back with its
+// code. When the diagnosis table knows it (Send As refused, throttling,
+// blocks), the account's status records it and the text gains our words;
+// ordinary refusals such as an unknown recipient pass through unchanged.
+func (ss *smtpSession) explain(stage string, se *smtp.SMTPError) error {
+	f := &diag.Failure{Proto: string(SMTP), Stage: stage, Code: se.Code, Enhanced: enhancedString(se.EnhancedCode), Text: se.Message}
+	if diag.Classify(f, ss.acct.Diag()).Kind == diag.KindUnknown {
+		return se
+	}
+	d := ss.s.b.Record(ss.acct, SMTP, f)
+	return &smtp.SMTPError{Code: se.Code, EnhancedCode: se.EnhancedCode, Message: replyText(se.Message, 200) + " -- " + d.Short()}
+}
+
+// smtpFailure turns an upstream reply into a diag.Failure.
+func smtpFailure(stage string, se *smtp.SMTPError) *diag.Failure {
+	return &diag.Failure{Proto: string(SMTP), Stage: stage, Code: se.Code, Enhanced: enhancedString(se.EnhancedCode), Text: se.Message}
+}
+
+// enhancedString formats an RFC 3463 code; "" when there is none.
+func enhancedString(ec smtp.EnhancedCode) string {
+	if ec == smtp.NoEnhancedCode || ec == smtp.EnhancedCodeNotSet {
+		return ""
+	}
+	return fmt.Sprintf("%d.%d.%d", ec[0], ec[1], ec[2])
+}
+
+func parseEnhanced(s string) smtp.EnhancedCode {
+	parts := strings.Split(s, ".")
+	if len(parts) != 3 {
+		return smtp.EnhancedCodeNotSet
+	}
+	var ec smtp.EnhancedCode
+	for i, p := range parts {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 0 || n > 999 {
+			return smtp.EnhancedCodeNotSet
+		}
+		ec[i] = n
+	}
+	return ec
+}
+
+// replyText makes upstream words safe inside one reply line: printable
+// ASCII, no line breaks, at most max bytes.
+func replyText(s string, max int) string {
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case r == '\r' || r == '\n' || r == '\t':
+			b.WriteByte(' ')
+		case r < 0x20 || r > 0x7e:
+			b.WriteByte('?')
+		default:
+			b.WriteRune(r)
+		}
+	}
+	out := strings.TrimSpace(b.String())
+	if len(out) > max {
+		out = strings.TrimSpace(out[:max-3]) + "..."
+	}
+	return out
+}

@@ -1,0 +1,353 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"github.com/mailbridge/bridge/bridge/diag"
+)
+
+// Upstream timeouts. A login step gets 30 s; once logged in go-smtp's own
+// RFC 5321 timeouts apply (5 min per command, 12 min after the final dot).
+const (
+	smtpStepTimeout  = 30 * time.Second
+	smtpWriteTimeout = 2 * time.Minute
+	smtpQuitTimeout  = 2 * time.Second
+	// smtpTokenMargin: Exchange ends a session when the token it started
+	// with expires, so a session this close to it is replaced at the next
+	// MAIL rather than risk losing a message mid-DATA.
+	smtpTokenMargin = 2 * time.Minute
+)
+
+// errAuthRequired answers MAIL before AUTH (RFC 4954 section 6).
+var errAuthRequired = &smtp.SMTPError{Code: 530, EnhancedCode: smtp.EnhancedCode{5, 7, 0}, Message: "Authentication required"}
+
+// errUpstreamLost tells the client that the message was not sent and that
+// trying again is right (RFC 3463 4.4.2: bad connection).
+var errUpstreamLost = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 4, 2},
+	Message: "Connection to Microsoft's SMTP server lost; the message was not sent, please send it again"}
+
+// smtpSession is one local client between EHLO and QUIT (go-smtp starts a
+// new one after STARTTLS). Its methods run on the connection's goroutine,
+// except Data under BDAT, hence op.
+type smtpSession struct {
+	s        *SMTPServer
+	conn     *smtp.Conn
+	peer     net.Addr
+	done     func()
+	failures int
+
+	op sync.Mutex // serialises use of the upstream client
+
+	mu      sync.Mutex // guards up against Shutdown's abortUpstream
+	acct    *Account
+	user    string // XOAUTH2 user=: the token owner
+	up      *upstream
+	release func() // gives back the upstream slot
+	inTx    bool   // the upstream has a transaction open
+}
+
+// upstream is one authenticated session with the upstream server.
+type upstream struct {
+	c      *smtp.Client
+	raw    net.Conn
+	expiry time.Time
+}
+
+// quit ends the session politely, briefly.
+func (u *upstream) quit() {
+	u.c.CommandTimeout = smtpQuitTimeout
+	if u.c.Quit() != nil {
+		u.c.Close()
+	}
+}
+
+// upstreamConn puts a deadline on every write: go-smtp's client sets none
+// while a message streams, and a stalled upstream must not hang a session.
+type upstreamConn struct{ net.Conn }
+
+func (c *upstreamConn) Write(p []byte) (int, error) {
+	c.Conn.SetWriteDeadline(time.Now().Add(smtpWriteTimeout))
+	return c.Conn.Write(p)
+}
+
+// xoauth2TwoStep is a SASL XOAUTH2 client that sends "AUTH XOAUTH2" alone
+// and the credentials after the server's empty 334 (RFC 4954 section 4).
+// Tokens are 1.5-2.5 KB and some servers (Dovecot's submission service)
+// cap the AUTH line at 512 bytes, which an initial response would exceed.
+// A later challenge is the server's JSON error report; it is answered
+// with an empty response so the server's final reply comes back.
+type xoauth2TwoStep struct {
+	blob []byte
+	sent bool
+}
+
+func (x *xoauth2TwoStep) Start() (string, []byte, error) { return "XOAUTH2", nil, nil }
+
+func (x *xoauth2TwoStep) Next([]byte) ([]byte, error) {
+	if !x.sent {
+		x.sent = true
+		return x.blob, nil
+	}
+	return []byte{}, nil
+}
+
+// openUpstream dials a's SMTP server, upgrades with STARTTLS and logs in
+// as user with token. Failures are *diag.Failure.
+func (s *SMTPServer) openUpstream(ctx context.Context, a *Account, user, token string, expiry time.Time) (*upstream, error) {
+	raw, err := s.b.DialUpstream(ctx, a, SMTP)
+	if err != nil {
+		return nil, err
+	}
+	addr := a.Server(SMTP)
+	// The greeting wait is go-smtp's 5 minutes; ctx bounds the whole login.
+	stop := context.AfterFunc(ctx, func() { raw.Close() })
+	defer stop()
+	c, err := smtp.NewClientStartTLS(&upstreamConn{raw}, s.b.UpstreamTLS(addr))
+	if err != nil {
+		raw.Close()
+		var se *smtp.SMTPError
+		if errors.As(err, &se) {
+			return nil, smtpFailure("greeting", se)
+		}
+		if ctx.Err() == nil && err.Error() == "smtp: server doesn't support STARTTLS" {
+			return nil, &diag.Failure{Proto: string(SMTP), Stage: "tls", Text: addr + " offers no STARTTLS", Err: err}
+		}
+		return nil, &diag.Failure{Proto: string(SMTP), Stage: "greeting", Text: addr, Err: err}
+	}
+	c.CommandTimeout = smtpStepTimeout
+	// EHLO again, over TLS: this runs the handshake.
+	if err := c.Hello("localhost"); err != nil {
+		c.Close()
+		var se *smtp.SMTPError
+		if errors.As(err, &se) {
+			return nil, smtpFailure("greeting", se)
+		}
+		return nil, &diag.Failure{Proto: string(SMTP), Stage: "tls", Text: addr, Err: err}
+	}
+	blob := []byte("user=" + user + "\x01auth=Bearer " + token + "\x01\x01")
+	if err := c.Auth(&xoauth2TwoStep{blob: blob}); err != nil {
+		c.Close()
+		var se *smtp.SMTPError
+		if errors.As(err, &se) {
+			return nil, smtpFailure("auth", se)
+		}
+		return nil, &diag.Failure{Proto: string(SMTP), Stage: "auth", Text: addr, Err: err}
+	}
+	if !stop() {
+		c.Close()
+		return nil, &diag.Failure{Proto: string(SMTP), Stage: "auth", Text: addr, Err: ctx.Err()}
+	}
+	c.CommandTimeout = 5 * time.Minute
+	return &upstream{c: c, raw: raw, expiry: expiry}, nil
+}
+
+// current returns the upstream session, or nil.
+func (ss *smtpSession) current() *upstream {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	return ss.up
+}
+
+// connect returns a usable upstream session, opening a new one (fresh)
+// when the last one dropped or its token is about to expire. Errors are
+// client replies.
+func (ss *smtpSession) connect() (up *upstream, fresh bool, err error) {
+	up = ss.current()
+	if up != nil && (up.expiry.IsZero() || ss.s.b.opts.Now().Add(smtpTokenMargin).Before(up.expiry)) {
+		return up, false, nil
+	}
+	if up != nil {
+		ss.setUpstream(nil)
+		up.quit()
+	}
+	ctx, cancel := context.WithTimeout(ss.s.ctx, smtpLoginTimeout)
+	defer cancel()
+	src := ss.s.b.Source(ss.acct)
+	if src == nil {
+		return nil, false, errUpstreamLost
+	}
+	tok, err := src.Token(ctx)
+	if err != nil {
+		return nil, false, ss.upstreamRefused(ss.acct, "mail", err)
+	}
+	up, err = ss.s.openUpstream(ctx, ss.acct, ss.user, tok.AccessToken, tok.Expiry)
+	if err != nil {
+		return nil, false, ss.upstreamRefused(ss.acct, "mail", err)
+	}
+	ss.s.b.Record(ss.acct, SMTP, nil)
+	ss.s.log.Debug("upstream session reopened", "account", ss.acct.Email)
+	ss.setUpstream(up)
+	return up, true, nil
+}
+
+func (ss *smtpSession) setUpstream(up *upstream) {
+	ss.mu.Lock()
+	ss.up = up
+	ss.mu.Unlock()
+	ss.inTx = false
+}
+
+// dropUpstream closes the upstream connection without QUIT: its state is
+// unknown, and an open DATA must never see its final dot.
+func (ss *smtpSession) dropUpstream() {
+	up := ss.current()
+	ss.setUpstream(nil)
+	if up != nil {
+		up.c.Close()
+	}
+}
+
+// abortUpstream closes the upstream connection from another goroutine
+// (Shutdown), making any call blocked on it return.
+func (ss *smtpSession) abortUpstream() {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if ss.up != nil {
+		ss.up.raw.Close()
+	}
+}
+
+// hangUp closes the local connection after the reply being prepared.
+func (ss *smtpSession) hangUp() {
+	if lc := localConn(ss.conn.Conn()); lc != nil {
+		lc.hangUpAfterReply()
+	}
+}
+
+// Reset needs no upstream round trip: an upstream transaction left open
+// is reset at the next MAIL.
+func (ss *smtpSession) Reset() {}
+
+// Logout ends the upstream session and gives its slot back.
+func (ss *smtpSession) Logout() error {
+	ss.op.Lock()
+	defer ss.op.Unlock()
+	ss.s.forget(ss)
+	ss.mu.Lock()
+	up, release := ss.up, ss.release
+	ss.up, ss.release = nil, nil
+	ss.mu.Unlock()
+	if up != nil {
+		up.quit()
+	}
+	if release != nil {
+		release()
+	}
+	ss.done()
+	return nil
+}
+
+// Mail starts a transaction upstream. An upstream that dropped since the
+// last message (or answers 421) is redialled once, transparently.
+func (ss *smtpSession) Mail(from string, opts *smtp.MailOptions) error {
+	if ss.acct == nil {
+		return errAuthRequired
+	}
+	ss.op.Lock()
+	defer ss.op.Unlock()
+	for attempt := 0; ; attempt++ {
+		up, fresh, err := ss.connect()
+		if err != nil {
+			return err
+		}
+		if ss.inTx {
+			err = up.c.Reset()
+		}
+		if err == nil {
+			ss.inTx = false
+			err = up.c.Mail(from, opts)
+		}
+		if err == nil {
+			ss.inTx = true
+			return nil
+		}
+		var se *smtp.SMTPError
+		isReply := errors.As(err, &se)
+		if isReply && se.Code != 421 {
+			return ss.explain("mail", se)
+		}
+		ss.dropUpstream()
+		if fresh || attempt > 0 {
+			if isReply {
+				return ss.explain("mail", se)
+			}
+			return errUpstreamLost
+		}
+	}
+}
+
+// Rcpt adds a recipient upstream.
+func (ss *smtpSession) Rcpt(to string, opts *smtp.RcptOptions) error {
+	ss.op.Lock()
+	defer ss.op.Unlock()
+	up := ss.current()
+	if up == nil || !ss.inTx {
+		return errUpstreamLost
+	}
+	return ss.replied("rcpt", up.c.Rcpt(to, opts))
+}
+
+// replied passes an upstream reply through, dropping the upstream when the
+// connection broke or the server is closing it (421).
+func (ss *smtpSession) replied(stage string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var se *smtp.SMTPError
+	if !errors.As(err, &se) {
+		ss.dropUpstream()
+		return errUpstreamLost
+	}
+	if se.Code == 421 {
+		ss.dropUpstream()
+	}
+	return ss.explain(stage, se)
+}
+
+// Data streams the message upstream as it arrives. The client gets 250
+// only when the upstream said 250 to the final dot. If the local side
+// breaks off, the upstream connection is closed instead of finishing the
+// DATA, so a truncated message is never submitted.
+func (ss *smtpSession) Data(r io.Reader) error {
+	ss.op.Lock()
+	defer ss.op.Unlock()
+	up := ss.current()
+	if up == nil || !ss.inTx {
+		return errUpstreamLost
+	}
+	w, err := up.c.Data()
+	if err != nil {
+		return ss.replied("data", err)
+	}
+	src := &dataSource{r: r, conn: ss.conn.Conn(), timeout: ss.s.srv.ReadTimeout}
+	if _, err := io.Copy(w, src); err != nil {
+		ss.dropUpstream() // never w.Close(): it would send the final dot
+		if src.err != nil {
+			ss.s.log.Info("client broke off DATA; upstream transaction abandoned", "account", ss.acct.Email, "err", src.err)
+			var se *smtp.SMTPError
+			if errors.As(src.err, &se) {
+				return se
+			}
+			return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Reading the message failed; it was not sent"}
+		}
+		ss.s.log.Warn("upstream lost during DATA", "account", ss.acct.Email, "err", err)
+		return errUpstreamLost
+	}
+	_, err = w.CloseWithResponse()
+	ss.inTx = false
+	if err != nil {
+		var se *smtp.SMTPError
+		if !errors.As(err, &se) {
+			ss.s.log.Warn("upstream lost at the end of DATA", "account", ss.acct.Email, "err", err)
+		}
+		return ss.replied("data", err)
+	}
+	return nil
+}
