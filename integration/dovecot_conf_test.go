@@ -7,14 +7,14 @@ import (
 
 // dovecotSettings fill the config templates.
 type dovecotSettings struct {
-	Dir                          string // everything of this instance lives under it
-	Instance                     string
-	InternalUser, InternalGroup  string
-	LoginUser                    string
-	MailUID, MailGID             int
+	Dir                            string // everything of this instance lives under it
+	Instance                       string
+	InternalUser, InternalGroup    string
+	LoginUser                      string
+	MailUID, MailGID               int
 	IMAPSPort, POP3SPort, SubmPort int
-	RelayPort                    int // the sink
-	IntrospectURL                string
+	RelayPort                      int // the sink
+	IntrospectURL                  string
 }
 
 // dovecot23Conf is a complete Dovecot 2.3 configuration (Debian 12 ships

@@ -50,3 +50,9 @@ func startUpstream(t testing.TB, opts tokenstest.Options) *upstream {
 	sk.deliverLocally(testUser, dc.mail)
 	return &upstream{idp: idp, ca: ca, caFile: caFile, dc: dc, sink: sk, seed: seed}
 }
+
+// tokensOptions are the identity platform's settings for the tests: it
+// knows one app registration, the bridge's.
+func tokensOptions() tokenstest.Options {
+	return tokenstest.Options{ClientID: testClientID}
+}
