@@ -14,10 +14,6 @@ import (
 	"github.com/mailbridge/bridge/bridge/diag"
 )
 
-func init() {
-	frontEnds[POP3] = func(b *Bridge, o FrontOptions) frontEnd { return NewPOP3Server(b, o) }
-}
-
 // pop3MaxUpstreamLine bounds a line read from the upstream during login.
 const pop3MaxUpstreamLine = 8 << 10
 

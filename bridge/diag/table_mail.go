@@ -62,7 +62,7 @@ var mailEntries = []Entry{
 	{
 		ID:    "pop-auth-failed",
 		Kind:  KindAdmin,
-		Title: "Microsoft refused the POP login",
+		Title: "Microsoft refused the POP login: POP may be switched off for this mailbox",
 		Cause: "Exchange gives one generic answer (\"unknown user name or bad password\") for every refused OAuth login. " +
 			"Most often POP is switched off for the account (Microsoft does not document a distinct reply for that), " +
 			"or the tokens were obtained while signed in as a different account than {delegate}.",

@@ -1,0 +1,255 @@
+package bridge
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mailbridge/bridge/tokens"
+)
+
+// Proto names a mail protocol.
+type Proto string
+
+// The protocols the bridge relays.
+const (
+	IMAP Proto = "imap"
+	POP3 Proto = "pop3"
+	SMTP Proto = "smtp"
+)
+
+// Options configure a Bridge. The zero value of each field has a usable
+// default noted beside it.
+type Options struct {
+	// Accounts are the resolved accounts (Config.ResolveAccounts).
+	Accounts []*Account
+	// Store holds refresh tokens and local passwords. Required.
+	Store tokens.Store
+	// UpstreamRoots verify the upstream servers (tlsutil.UpstreamRoots:
+	// the system roots plus tls.upstream_ca_file); nil is the system roots.
+	UpstreamRoots *x509.CertPool
+	// Logger receives structured logs; nil discards them.
+	Logger *slog.Logger
+	// HTTPClient talks to the token endpoints; nil uses a 30 s timeout.
+	HTTPClient *http.Client
+	// DialTimeout bounds dialing and the TLS handshake upstream; 0 is 15 s.
+	DialTimeout time.Duration
+	// Now is the clock; nil is time.Now.
+	Now func() time.Time
+	// Guard limits failed local logins; nil uses DefaultGuard().
+	Guard *Guard
+	// OnEvent, when set, is called (outside any lock) when an account's
+	// diagnosis changes or it needs sign-in.
+	OnEvent func(Event)
+}
+
+// Bridge holds what every front end shares: the accounts, their token
+// sources and local passwords, the upstream TLS settings and the status.
+// It is safe for concurrent use.
+type Bridge struct {
+	opts  Options
+	log   *slog.Logger
+	guard *Guard
+
+	mu       sync.RWMutex
+	accounts map[string]*Account       // by lower-case email
+	sources  map[string]*tokens.Source // by token account
+	secrets  map[string]string         // local passwords by email, read once
+	status   map[string]*accountStatus // by email
+	live     [3]int64                  // sessions per protocol, see protoIndex
+}
+
+// New returns a Bridge for the accounts in o. It does no I/O: secrets are
+// read from the store on first use.
+func New(o Options) (*Bridge, error) {
+	if o.Store == nil {
+		return nil, errors.New("bridge: no token store")
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.HTTPClient == nil {
+		o.HTTPClient = &http.Client{Timeout: 30 * time.Second}
+	}
+	if o.DialTimeout == 0 {
+		o.DialTimeout = 15 * time.Second
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Guard == nil {
+		o.Guard = DefaultGuard()
+	}
+	b := &Bridge{opts: o, log: o.Logger, guard: o.Guard, status: map[string]*accountStatus{}}
+	b.SetAccounts(o.Accounts)
+	return b, nil
+}
+
+// Logger returns the bridge's logger.
+func (b *Bridge) Logger() *slog.Logger { return b.log }
+
+// SetAccounts replaces the account list (a config reload). Token sources of
+// accounts that stay are kept, so live sessions and cached access tokens
+// survive; cached passwords are re-read from the store.
+func (b *Bridge) SetAccounts(accts []*Account) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	old := b.sources
+	b.accounts = make(map[string]*Account, len(accts))
+	b.sources = make(map[string]*tokens.Source, len(accts))
+	b.secrets = map[string]string{}
+	for _, a := range accts {
+		b.accounts[strings.ToLower(a.Email)] = a
+	}
+	for _, a := range accts {
+		ta := a.TokenAccount()
+		if _, ok := b.sources[ta]; ok {
+			continue
+		}
+		owner := b.accounts[ta]
+		if owner == nil {
+			continue // rejected by Config.Validate; nothing to refresh
+		}
+		if s, ok := old[ta]; ok {
+			s.Reload()
+			b.sources[ta] = s
+			continue
+		}
+		b.sources[ta] = tokens.NewSource(tokens.SourceOptions{
+			Account:      ta,
+			Provider:     owner.Provider,
+			ClientID:     owner.ClientID,
+			ClientSecret: owner.ClientSecret,
+			Store:        b.opts.Store,
+			HTTPClient:   b.opts.HTTPClient,
+			Now:          b.opts.Now,
+			Logger:       b.log,
+		})
+	}
+}
+
+// Accounts returns the accounts, in no particular order.
+func (b *Bridge) Accounts() []*Account {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	out := make([]*Account, 0, len(b.accounts))
+	for _, a := range b.accounts {
+		out = append(out, a)
+	}
+	return out
+}
+
+// Account looks an account up by login name, ignoring case.
+func (b *Bridge) Account(email string) *Account {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	return b.accounts[strings.ToLower(email)]
+}
+
+// Source returns the token source an account uses, or nil.
+func (b *Bridge) Source(a *Account) *tokens.Source {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	return b.sources[a.TokenAccount()]
+}
+
+// Reload makes every token source and cached password re-read the store,
+// for SIGHUP and after another process ran `bridge login`.
+func (b *Bridge) Reload() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.secrets = map[string]string{}
+	for _, s := range b.sources {
+		s.Reload()
+	}
+}
+
+// Login is a checked local login with a fresh access token.
+type Login struct {
+	// Account is the account logged in to.
+	Account *Account
+	// User is the XOAUTH2 user= to send upstream: the mailbox for IMAP and
+	// POP3, the token owner for SMTP (shared mailboxes send as a delegate).
+	User string
+	// Token is the access token. Never log it.
+	Token string
+	// Expiry is when Token expires.
+	Expiry time.Time
+}
+
+// ErrAuthFailed is a wrong local password or an unknown login name; the
+// two are not told apart, to the client or in timing.
+var ErrAuthFailed = errors.New("bridge: wrong local password or unknown account")
+
+// Login checks a client's local login for proto and takes a fresh access
+// token. peer is the client's address, for the password guard. Errors:
+// ErrAuthFailed, ErrTooManyFailures, or a token error (tokens.ErrNeedsLogin,
+// *tokens.Error); nothing is dialed.
+func (b *Bridge) Login(ctx context.Context, proto Proto, user, pass string, peer net.Addr) (*Login, error) {
+	user = strings.ToLower(strings.TrimSpace(user))
+	if err := b.guard.Check(user, peer); err != nil {
+		return nil, err
+	}
+	a := b.Account(user)
+	want, err := b.password(a)
+	if err != nil {
+		return nil, err
+	}
+	// Compare even when the account is unknown, so timing tells nothing.
+	if !tokens.PasswordEqual(want, pass) || a == nil || want == "" {
+		b.guard.Fail(user, peer)
+		b.log.Warn("local login refused", "proto", proto, "user", user, "peer", peerString(peer))
+		return nil, ErrAuthFailed
+	}
+	b.guard.Succeed(user, peer)
+	src := b.Source(a)
+	if src == nil {
+		return nil, fmt.Errorf("bridge: %s: token account %s is not configured: %w", a.Email, a.TokenAccount(), tokens.ErrNeedsLogin)
+	}
+	tok, err := src.Token(ctx)
+	if err != nil {
+		b.Record(a, proto, err)
+		return nil, err
+	}
+	l := &Login{Account: a, User: a.Mailbox, Token: tok.AccessToken, Expiry: tok.Expiry}
+	if proto == SMTP {
+		l.User = a.TokenAccount()
+	}
+	return l, nil
+}
+
+// password returns the account's local password from memory, reading the
+// store once. An unknown account yields "" and no error.
+func (b *Bridge) password(a *Account) (string, error) {
+	if a == nil {
+		return "", nil
+	}
+	b.mu.RLock()
+	pw, ok := b.secrets[a.Email]
+	b.mu.RUnlock()
+	if ok {
+		return pw, nil
+	}
+	e, err := b.opts.Store.Get(a.Email)
+	if err != nil && !errors.Is(err, tokens.ErrNotFound) {
+		return "", fmt.Errorf("bridge: reading the local password of %s: %w", a.Email, err)
+	}
+	b.mu.Lock()
+	b.secrets[a.Email] = e.Password
+	b.mu.Unlock()
+	return e.Password, nil
+}
+
+func peerString(a net.Addr) string {
+	if a == nil {
+		return ""
+	}
+	return a.String()
+}

@@ -1,0 +1,70 @@
+package bridge
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"net"
+	"time"
+
+	"github.com/mailbridge/bridge/bridge/diag"
+)
+
+// keepAlive is the TCP keepalive period on both legs; it finds dead peers
+// under long IDLEs without sending protocol bytes.
+const keepAlive = 60 * time.Second
+
+// UpstreamTLS returns the TLS settings for the upstream server at hostport:
+// system roots plus the configured extra roots, TLS 1.2 or newer, SNI set.
+// The certificate is always verified.
+func (b *Bridge) UpstreamTLS(hostport string) *tls.Config {
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		host = hostport
+	}
+	return &tls.Config{
+		ServerName: host,
+		RootCAs:    b.opts.UpstreamRoots,
+		MinVersion: tls.VersionTLS12,
+	}
+}
+
+// Server returns the upstream host:port of proto for a.
+func (a *Account) Server(p Proto) string {
+	switch p {
+	case IMAP:
+		return a.Provider.IMAP
+	case POP3:
+		return a.Provider.POP3
+	}
+	return a.Provider.SMTP
+}
+
+// DialUpstream connects to a's server for p. IMAP and POP3 get a
+// handshaken *tls.Conn (implicit TLS); SMTP gets the plain TCP connection
+// for STARTTLS. Failures are *diag.Failure with Stage "dial" or "tls".
+func (b *Bridge) DialUpstream(ctx context.Context, a *Account, p Proto) (net.Conn, error) {
+	addr := a.Server(p)
+	ctx, cancel := context.WithTimeout(ctx, b.opts.DialTimeout)
+	defer cancel()
+	d := net.Dialer{KeepAlive: keepAlive}
+	c, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, &diag.Failure{Proto: string(p), Stage: "dial", Text: addr, Err: err}
+	}
+	if p == SMTP {
+		return c, nil
+	}
+	tc := tls.Client(c, b.UpstreamTLS(addr))
+	if err := tc.HandshakeContext(ctx); err != nil {
+		c.Close()
+		return nil, &diag.Failure{Proto: string(p), Stage: "tls", Text: addr, Err: err}
+	}
+	return tc, nil
+}
+
+// IsUnreachable reports whether err is a dial or TLS failure.
+func IsUnreachable(err error) bool {
+	var f *diag.Failure
+	return errors.As(err, &f) && (f.Stage == "dial" || f.Stage == "tls")
+}

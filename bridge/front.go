@@ -1,0 +1,47 @@
+package bridge
+
+import (
+	"crypto/tls"
+	"time"
+)
+
+// FrontOptions configure a protocol front end (IMAP, POP3, SMTP). The zero
+// value serves plain connections with no STARTTLS and default limits.
+type FrontOptions struct {
+	// TLS is the local certificate's server config. With it, STARTTLS/STLS
+	// is offered and implicit-TLS listeners work; nil offers neither.
+	TLS *tls.Config
+	// RequireTLS refuses logins before TLS (set when allow_remote is on:
+	// a password must not cross a network in the clear).
+	RequireTLS bool
+	// PreLoginTimeout bounds the whole pre-login phase; 0 is 60 s.
+	PreLoginTimeout time.Duration
+	// IdleTimeout closes a relayed session with no traffic either way for
+	// this long; 0 is 35 minutes (longer than IMAP IDLE's 29-minute
+	// restart, RFC 2177 §3).
+	IdleTimeout time.Duration
+	// MaxFailures is how many failed logins one connection may make before
+	// it is closed; 0 is 3.
+	MaxFailures int
+}
+
+func (o FrontOptions) preLogin() time.Duration {
+	if o.PreLoginTimeout > 0 {
+		return o.PreLoginTimeout
+	}
+	return 60 * time.Second
+}
+
+func (o FrontOptions) idle() time.Duration {
+	if o.IdleTimeout > 0 {
+		return o.IdleTimeout
+	}
+	return 35 * time.Minute
+}
+
+func (o FrontOptions) maxFailures() int {
+	if o.MaxFailures > 0 {
+		return o.MaxFailures
+	}
+	return 3
+}

@@ -1,0 +1,184 @@
+package bridge
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+)
+
+// frontEnd is one protocol's server (IMAP, POP3, SMTP).
+type frontEnd interface {
+	Serve(ln net.Listener, implicitTLS bool) error
+	Shutdown(ctx context.Context) error
+}
+
+// Server runs the listeners of a config against one Bridge.
+type Server struct {
+	b     *Bridge
+	log   *slog.Logger
+	cfg   *Config
+	local *tls.Config
+
+	fronts map[Proto]frontEnd
+	mu     sync.Mutex
+	lns    []boundListener
+	wg     sync.WaitGroup
+}
+
+type boundListener struct {
+	key      string // config key, e.g. "listen.imaps"
+	proto    Proto
+	implicit bool
+	ln       net.Listener
+}
+
+// NewServer prepares the front ends for cfg. local is the local
+// certificate's TLS config (nil: no STARTTLS, and implicit-TLS listeners are
+// refused). It does no I/O.
+func NewServer(cfg *Config, b *Bridge, local *tls.Config) *Server {
+	o := FrontOptions{TLS: local, RequireTLS: cfg.Listen.AllowRemote}
+	if cfg.Listen.AllowRemote {
+		b.guard.PerPeer = true
+	}
+	s := &Server{b: b, log: b.log, cfg: cfg, local: local, fronts: map[Proto]frontEnd{}}
+	for p, newFront := range frontEnds {
+		s.fronts[p] = newFront(b, o)
+	}
+	return s
+}
+
+// frontEnds holds each protocol's constructor (register.go fills it).
+var frontEnds = map[Proto]func(*Bridge, FrontOptions) frontEnd{}
+
+// Bridge returns the bridge the server runs.
+func (s *Server) Bridge() *Bridge { return s.b }
+
+// Listen binds every configured listener, or none: the first failure
+// closes what was bound and names the config key. A loopback address is
+// also bound on the other IP family's loopback when it can be, because a
+// client that types "localhost" may land on ::1.
+func (s *Server) Listen() error {
+	l := s.cfg.Listen
+	want := []struct {
+		key, addr string
+		p         Proto
+		implicit  bool
+	}{
+		{"listen.imap", l.IMAP, IMAP, false}, {"listen.imaps", l.IMAPS, IMAP, true},
+		{"listen.smtp", l.SMTP, SMTP, false}, {"listen.smtps", l.SMTPS, SMTP, true},
+		{"listen.pop3", l.POP3, POP3, false}, {"listen.pop3s", l.POP3S, POP3, true},
+	}
+	var bound []boundListener
+	fail := func(err error) error {
+		for _, b := range bound {
+			b.ln.Close()
+		}
+		return err
+	}
+	for _, w := range want {
+		if w.addr == "" {
+			continue
+		}
+		if s.fronts[w.p] == nil {
+			return fail(fmt.Errorf("bridge: %s: %s is not available in this build", w.key, w.p))
+		}
+		if w.implicit && s.local == nil {
+			return fail(fmt.Errorf("bridge: %s: implicit TLS needs a local certificate", w.key))
+		}
+		ln, err := net.Listen("tcp", w.addr)
+		if err != nil {
+			return fail(fmt.Errorf("bridge: %s = %q: %w", w.key, w.addr, err))
+		}
+		bound = append(bound, boundListener{w.key, w.p, w.implicit, ln})
+		if alt := otherLoopback(ln.Addr()); alt != "" {
+			if ln2, err := net.Listen("tcp", alt); err == nil {
+				bound = append(bound, boundListener{w.key, w.p, w.implicit, ln2})
+			}
+		}
+	}
+	s.mu.Lock()
+	s.lns = bound
+	s.mu.Unlock()
+	return nil
+}
+
+// otherLoopback returns the other family's loopback with the same port, or
+// "" when addr is not a loopback address.
+func otherLoopback(a net.Addr) string {
+	ta, ok := a.(*net.TCPAddr)
+	if !ok || !ta.IP.IsLoopback() {
+		return ""
+	}
+	if ta.IP.To4() != nil {
+		return net.JoinHostPort("::1", fmt.Sprint(ta.Port))
+	}
+	return net.JoinHostPort("127.0.0.1", fmt.Sprint(ta.Port))
+}
+
+// Addrs returns the bound addresses by config key (the first of each).
+func (s *Server) Addrs() map[string]string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m := map[string]string{}
+	for _, b := range s.lns {
+		if _, ok := m[b.key]; !ok {
+			m[b.key] = b.ln.Addr().String()
+		}
+	}
+	return m
+}
+
+// Run serves the bound listeners until ctx is done, then stops accepting,
+// gives live sessions grace to end, and closes the rest.
+func (s *Server) Run(ctx context.Context, grace time.Duration) error {
+	s.mu.Lock()
+	lns := s.lns
+	s.mu.Unlock()
+	errc := make(chan error, len(lns))
+	for _, b := range lns {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.log.Info("listening", "key", b.key, "addr", b.ln.Addr().String())
+			if err := s.fronts[b.proto].Serve(b.ln, b.implicit); err != nil && !errors.Is(err, errClosed) && ctx.Err() == nil {
+				errc <- fmt.Errorf("bridge: %s: %w", b.key, err)
+			}
+		}()
+	}
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, f := range s.fronts {
+		wg.Add(1)
+		go func() { defer wg.Done(); f.Shutdown(sctx) }()
+	}
+	wg.Wait()
+	s.wg.Wait()
+	return err
+}
+
+// Reload applies a new config's accounts. Listener changes need a restart
+// and are reported as such.
+func (s *Server) Reload(cfg *Config) error {
+	accts, err := cfg.ResolveAccounts()
+	if err != nil {
+		return err
+	}
+	if cfg.Listen != s.cfg.Listen {
+		s.log.Warn("listen addresses changed in the config; restart the bridge to apply them")
+	}
+	s.b.SetAccounts(accts)
+	s.b.Reload()
+	s.cfg = cfg
+	return nil
+}

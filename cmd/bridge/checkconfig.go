@@ -1,0 +1,21 @@
+package main
+
+import (
+	"context"
+	"fmt"
+)
+
+func runCheckConfig(ctx context.Context, e *env, args []string) error {
+	if len(args) != 0 {
+		return usagef("usage: bridge check-config")
+	}
+	cfg, err := e.loadConfig()
+	if err != nil {
+		return err
+	}
+	if _, err := cfg.ResolveAccounts(); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "%s: ok (%d accounts)\n", cfg.Path, len(cfg.Accounts))
+	return nil
+}

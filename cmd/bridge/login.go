@@ -1,0 +1,187 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"golang.org/x/term"
+
+	"github.com/mailbridge/bridge/bridge"
+	"github.com/mailbridge/bridge/tokens"
+)
+
+func runLogin(ctx context.Context, e *env, args []string) error {
+	fs := newFlags("login")
+	provider := fs.String("provider", "", "microsoft, gmail or custom")
+	tenant := fs.String("tenant", "", "common, organizations, consumers or a tenant id")
+	clientID := fs.String("client-id", "", "the app registration's client id")
+	clientSecret := fs.String("client-secret", "", "client secret (confidential apps only)")
+	device := fs.Bool("device", false, "use the device-code flow")
+	noBrowser := fs.Bool("no-browser", false, "print the sign-in URL instead of opening a browser")
+	port := fs.Int("port", 0, "fixed port for the sign-in redirect listener (for ssh -L)")
+	timeout := fs.Duration("timeout", 5*time.Minute, "how long to wait for the sign-in")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	email, err := oneEmail("login EMAIL [--provider P] [--tenant T] [--client-id ID] [--device] [--no-browser] [--port N]", pos)
+	if err != nil {
+		return err
+	}
+	path, err := e.configFile()
+	if err != nil {
+		return err
+	}
+	cfg, err := bridge.LoadConfig(path)
+	if err != nil {
+		return err
+	}
+	ac := bridge.AccountConfig{Email: email}
+	if old, _ := cfg.Account(email); old != nil {
+		ac = *old
+	}
+	set := func(dst *string, v string) {
+		if v != "" {
+			*dst = v
+		}
+	}
+	set(&ac.Provider, *provider)
+	set(&ac.Tenant, *tenant)
+	set(&ac.ClientID, *clientID)
+	set(&ac.ClientSecret, *clientSecret)
+	if ac.TokenFrom == "" && ac.ClientID == "" && ac.AuthURL == "" {
+		fmt.Fprint(e.stderr, registerHelp(email))
+		return &exitError{2}
+	}
+	// Validate the config as it will be before writing it.
+	if _, i := cfg.Account(email); i >= 0 {
+		cfg.Accounts[i] = ac
+	} else {
+		cfg.Accounts = append(cfg.Accounts, ac)
+	}
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	accts, err := cfg.ResolveAccounts()
+	if err != nil {
+		return err
+	}
+	var acct *bridge.Account
+	for _, a := range accts {
+		if a.Email == email {
+			acct = a
+		}
+	}
+	st, err := openStore(cfg, e.stderr)
+	if err != nil {
+		return err
+	}
+	if err := bridge.UpsertAccount(path, ac); err != nil {
+		return err
+	}
+	ent, err := st.Get(email)
+	if err != nil && !errors.Is(err, tokens.ErrNotFound) {
+		return err
+	}
+	if acct.TokenFrom == "" {
+		o := tokens.LoginOptions{
+			Provider: acct.Provider, ClientID: acct.ClientID, ClientSecret: acct.ClientSecret,
+			Email: email, Port: *port, NoBrowser: *noBrowser, Out: e.stdout,
+			Interactive: isTerminal(e.stdout), Timeout: *timeout,
+		}
+		login := tokens.BrowserLogin
+		if *device {
+			login = tokens.DeviceLogin
+		}
+		t, err := login(ctx, o)
+		if err != nil {
+			return loginError(email, err)
+		}
+		rt := t.RefreshToken
+		if rt == "" {
+			return fmt.Errorf("the identity platform issued no refresh token for %s: the app must be allowed the offline_access scope", email)
+		}
+		ent.RefreshToken, ent.Updated, ent.NeedsLogin = rt, time.Now().UTC(), ""
+	}
+	if ent.Password == "" {
+		if ent.Password, err = tokens.NewPassword(); err != nil {
+			return err
+		}
+	}
+	if err := st.Put(email, ent); err != nil {
+		return err
+	}
+	if acct.TokenFrom != "" {
+		fmt.Fprintf(e.stdout, "%s uses the sign-in of %s; run `bridge login %s` if that account is not signed in.\n", email, acct.TokenFrom, acct.TokenFrom)
+	} else {
+		fmt.Fprintf(e.stdout, "Signed in as %s.\n", email)
+	}
+	printSettings(e.stdout, cfg, email, ent.Password)
+	return nil
+}
+
+// loginError words a failed sign-in; AADSTS meanings come from the token
+// error itself.
+func loginError(email string, err error) error {
+	var te *tokens.Error
+	if errors.As(err, &te) && te.AADSTS != 0 {
+		return fmt.Errorf("sign-in for %s failed: AADSTS%d: %s; run `bridge doctor %s` for the fix: %w", email, te.AADSTS, tokens.Meaning(te.AADSTS), email, err)
+	}
+	return fmt.Errorf("sign-in for %s failed: %w", email, err)
+}
+
+// printSettings prints what to type into the mail client.
+func printSettings(w io.Writer, cfg *bridge.Config, email, password string) {
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Mail client settings:")
+	row := func(name, addr, sec string) {
+		if addr == "" {
+			return
+		}
+		host, port := splitHostPort(addr)
+		fmt.Fprintf(w, "  %-6s server %s  port %s  security %s\n", name, host, port, sec)
+	}
+	row("IMAP", cfg.Listen.IMAP, "none or STARTTLS")
+	row("IMAPS", cfg.Listen.IMAPS, "SSL/TLS")
+	row("SMTP", cfg.Listen.SMTP, "none or STARTTLS")
+	row("SMTPS", cfg.Listen.SMTPS, "SSL/TLS")
+	row("POP3", cfg.Listen.POP3, "none or STARTTLS")
+	row("POP3S", cfg.Listen.POP3S, "SSL/TLS")
+	fmt.Fprintf(w, "  user name  %s\n", email)
+	fmt.Fprintf(w, "  password   %s\n", password)
+	fmt.Fprintln(w, "  (normal password authentication; `bridge password "+email+"` shows it again)")
+}
+
+func splitHostPort(addr string) (string, string) {
+	i := strings.LastIndexByte(addr, ':')
+	if i < 0 {
+		return addr, ""
+	}
+	return strings.Trim(addr[:i], "[]"), addr[i+1:]
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(interface{ Fd() uintptr })
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// registerHelp explains how to register the app the bridge signs in with;
+// no third party's client id is built in.
+func registerHelp(email string) string {
+	return `bridge needs an app registration (a client id) to sign in with; none is built in.
+Register one (free, a few minutes) at https://entra.microsoft.com > App registrations > New registration:
+  1. Supported account types: "Accounts in any organizational directory and personal Microsoft accounts"
+     (or your organisation only; then pass --tenant YOUR-TENANT-ID).
+  2. Redirect URI: platform "Public client/native (mobile & desktop)", URI http://localhost
+  3. Authentication > Advanced settings > "Allow public client flows": Yes (needed for --device).
+  4. API permissions > Add > APIs my organization uses > Office 365 Exchange Online > Delegated:
+     IMAP.AccessAsUser.All, POP.AccessAsUser.All, SMTP.Send (and offline_access under Microsoft Graph).
+Then run:
+  bridge login ` + email + ` --client-id <Application (client) ID>
+Personal Outlook.com accounts need --tenant consumers (or common with an app that allows personal accounts).
+`
+}

@@ -1,0 +1,176 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/mailbridge/bridge/bridge"
+)
+
+// env is what a command may touch of the outside world, so tests can give
+// their own.
+type env struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	getenv         func(string) string
+	// configPath is --config, or "" for the default.
+	configPath string
+}
+
+// command is one subcommand. All of them are listed in commands, in the
+// order `bridge help` shows them.
+type command struct {
+	name, args, summary string
+	run                 func(ctx context.Context, e *env, args []string) error
+}
+
+var commands = []command{
+	{"serve", "", "run the listeners in the foreground (SIGHUP reloads the config)", runServe},
+	{"login", "EMAIL [flags]", "sign an account in and print its client settings and local password", runLogin},
+	{"logout", "EMAIL", "forget an account's tokens and local password", runLogout},
+	{"password", "EMAIL [--reset]", "print the local password (or make a new one)", runPassword},
+	{"status", "[--json]", "accounts, token state and the last diagnosis", runStatus},
+	{"check-config", "", "validate the config file without starting anything", runCheckConfig},
+	{"cert", "", "print the local certificate's path and fingerprint", runCert},
+	{"demo", "", "run the bridge against a built-in imitation of Microsoft 365", runDemo},
+	{"version", "", "print the version", runVersion},
+}
+
+// usageError is a mistake in how the command was called: exit code 2.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, a ...any) error { return &usageError{fmt.Sprintf(format, a...)} }
+
+// exitError carries an exit code chosen by a command (doctor's 1 when a
+// check fails), with its message already printed.
+type exitError struct{ code int }
+
+func (e *exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
+
+func run(ctx context.Context, args []string, e *env) error {
+	fs := flag.NewFlagSet("bridge", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.StringVar(&e.configPath, "config", "", "config file")
+	help := fs.Bool("help", false, "")
+	fs.BoolVar(help, "h", false, "")
+	if err := fs.Parse(args); err != nil {
+		return usagef("%v", err)
+	}
+	args = fs.Args()
+	if *help || len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		printUsage(e.stdout)
+		if len(args) == 0 && !*help {
+			return &exitError{2}
+		}
+		return nil
+	}
+	for _, c := range commands {
+		if c.name == args[0] {
+			return c.run(ctx, e, args[1:])
+		}
+	}
+	return usagef("unknown command %q (run `bridge help`)", args[0])
+}
+
+func printUsage(w io.Writer) {
+	fmt.Fprintln(w, "usage: bridge [--config FILE] COMMAND [ARGS]")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Commands:")
+	for _, c := range commands {
+		fmt.Fprintf(w, "  %-13s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "The config file defaults to $BRIDGE_CONFIG or <user config dir>/bridge/config.toml.")
+}
+
+// report prints err and returns the exit code: 0 success, 1 runtime failure,
+// 2 usage or config error.
+func report(w io.Writer, err error) int {
+	if err == nil {
+		return 0
+	}
+	var xe *exitError
+	if errors.As(err, &xe) {
+		return xe.code
+	}
+	var ue *usageError
+	var ce *bridge.ConfigError
+	if errors.As(err, &ue) || errors.As(err, &ce) || errors.Is(err, errConfig) {
+		fmt.Fprintf(w, "bridge: %v\n", err)
+		return 2
+	}
+	fmt.Fprintf(w, "bridge: %v\n", err)
+	return 1
+}
+
+// errConfig marks configuration problems that are not a *ConfigError.
+var errConfig = errors.New("config")
+
+// newFlags returns a flag set for a subcommand whose errors become usage
+// errors.
+func newFlags(name string) *flag.FlagSet {
+	fs := flag.NewFlagSet("bridge "+name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	return fs
+}
+
+// parseFlags parses flags that may come before or after positional
+// arguments (`bridge login a@b.c --device` and `--device a@b.c` both work).
+func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, usagef("%s: %v", fs.Name(), err)
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		if args[0] == "--" {
+			return append(pos, args[1:]...), nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}
+
+// configPath returns the config file in use.
+func (e *env) configFile() (string, error) {
+	if e.configPath != "" {
+		return e.configPath, nil
+	}
+	if p := e.getenv("BRIDGE_CONFIG"); p != "" {
+		return p, nil
+	}
+	return bridge.DefaultConfigPath()
+}
+
+// loadConfig loads and validates the config.
+func (e *env) loadConfig() (*bridge.Config, error) {
+	path, err := e.configFile()
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := bridge.LoadConfig(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// oneEmail takes exactly one EMAIL argument.
+func oneEmail(name string, pos []string) (string, error) {
+	if len(pos) != 1 || !strings.Contains(pos[0], "@") {
+		return "", usagef("usage: bridge %s EMAIL", name)
+	}
+	return strings.ToLower(pos[0]), nil
+}

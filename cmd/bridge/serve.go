@@ -1,0 +1,109 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/mailbridge/bridge/bridge"
+	"github.com/mailbridge/bridge/tlsutil"
+)
+
+func runServe(ctx context.Context, e *env, args []string) error {
+	fs := newFlags("serve")
+	grace := fs.Duration("grace", 10*time.Second, "how long live sessions may take to end at shutdown")
+	if pos, err := parseFlags(fs, args); err != nil {
+		return err
+	} else if len(pos) != 0 {
+		return usagef("usage: bridge serve [--grace 10s]")
+	}
+	cfg, err := e.loadConfig()
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: cfg.Log.SlogLevel()}))
+	srv, err := newServer(cfg, log, e)
+	if err != nil {
+		return err
+	}
+	if err := srv.Listen(); err != nil {
+		return err
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				reload(e, srv, log)
+			}
+		}
+	}()
+	log.Info("bridge serving", "config", cfg.Path, "accounts", len(cfg.Accounts))
+	err = srv.Run(ctx, *grace)
+	log.Info("bridge stopped")
+	return err
+}
+
+// newServer builds the bridge and its listeners from cfg.
+func newServer(cfg *bridge.Config, log *slog.Logger, e *env) (*bridge.Server, error) {
+	accts, err := cfg.ResolveAccounts()
+	if err != nil {
+		return nil, err
+	}
+	st, err := openStore(cfg, e.stderr)
+	if err != nil {
+		return nil, err
+	}
+	roots, err := tlsutil.UpstreamRoots(cfg.TLS.UpstreamCAFile)
+	if err != nil {
+		return nil, fmt.Errorf("%w: tls.upstream_ca_file: %v", errConfig, err)
+	}
+	local, err := localTLS(cfg)
+	if err != nil {
+		return nil, err
+	}
+	b, err := bridge.New(bridge.Options{Accounts: accts, Store: st, UpstreamRoots: roots, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	return bridge.NewServer(cfg, b, local), nil
+}
+
+// localTLS loads (or makes, on first use) the local certificate.
+func localTLS(cfg *bridge.Config) (*tls.Config, error) {
+	certFile, keyFile := cfg.TLS.CertFile, cfg.TLS.KeyFile
+	if certFile == "" && keyFile == "" {
+		var err error
+		if certFile, keyFile, err = tlsutil.DefaultPaths(); err != nil {
+			return nil, err
+		}
+	}
+	cert, _, err := tlsutil.LoadOrCreate(certFile, keyFile)
+	if err != nil {
+		return nil, err
+	}
+	return tlsutil.ServerConfig(cert), nil
+}
+
+// reload re-reads the config on SIGHUP; an invalid file keeps the old
+// config and says why.
+func reload(e *env, srv *bridge.Server, log *slog.Logger) {
+	cfg, err := e.loadConfig()
+	if err == nil {
+		err = srv.Reload(cfg)
+	}
+	if err != nil {
+		log.Error("config reload failed; keeping the previous config", "err", err)
+		return
+	}
+	log.Info("config reloaded", "accounts", len(cfg.Accounts))
+}

@@ -1,0 +1,24 @@
+package main
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/mailbridge/bridge/bridge"
+	"github.com/mailbridge/bridge/tokens"
+)
+
+// openStore opens the configured token store and warns on w when it keeps
+// secrets in an unencrypted file.
+func openStore(cfg *bridge.Config, w io.Writer) (tokens.Store, error) {
+	s, err := tokens.OpenStore(cfg.Store.Backend, cfg.Store.Path)
+	if err != nil {
+		return nil, err
+	}
+	if wr, ok := s.(interface{ Warning() string }); ok {
+		if msg := wr.Warning(); msg != "" {
+			fmt.Fprintf(w, "warning: %s\n", msg)
+		}
+	}
+	return s, nil
+}
