@@ -154,7 +154,7 @@ func (r *imapReader) parse() (*imapCmd, error) {
 	if len(name) == 0 || !isAtom(name) {
 		return nil, r.syntax("Invalid command name")
 	}
-	cmd := &imapCmd{tag: r.tag, name: string(bytes.ToUpper(name))}
+	cmd := &imapCmd{tag: r.tag, name: asciiUpper(name)}
 	for r.pos < len(r.line) {
 		if !r.space() {
 			return nil, r.syntax("Expected a space")
@@ -363,6 +363,20 @@ func isAtom(w []byte) bool {
 		}
 	}
 	return true
+}
+
+// asciiUpper upper-cases ASCII letters only; command names are ASCII
+// (RFC 3501 section 9), and other bytes pass unchanged rather than being
+// rewritten as UTF-8.
+func asciiUpper(w []byte) string {
+	out := make([]byte, len(w))
+	for i, c := range w {
+		if 'a' <= c && c <= 'z' {
+			c -= 'a' - 'A'
+		}
+		out[i] = c
+	}
+	return string(out)
 }
 
 // validTag: 1*<any ASTRING-CHAR except "+"> (RFC 3501 section 9).
