@@ -165,7 +165,7 @@ func printDemo(e *env, addrs map[string]string, password string) {
 	fmt.Fprintf(w, "Connect any mail client:\n")
 	fmt.Fprintf(w, "  IMAP  %s  (plain or STARTTLS)\n  SMTP  %s  (plain or STARTTLS, password authentication)\n  POP3  %s  (plain or STARTTLS)\n", imap, smtp, pop3)
 	fmt.Fprintf(w, "  user      %s\n  password  %s\n\n", demoUser, password)
-	fmt.Fprintf(w, "List the inbox:\n  curl -s --user '%s:%s' 'imap://%s/INBOX' -X 'FETCH 1:* (BODY.PEEK[HEADER.FIELDS (SUBJECT)])'\n\n", demoUser, password, imap)
+	fmt.Fprintf(w, "List the inbox:\n  curl -s --user '%s:%s' 'imap://%s/INBOX' -X 'FETCH 1:* ENVELOPE'\n\n", demoUser, password, imap)
 	fmt.Fprintf(w, "Send a message:\n  printf 'Subject: hello from curl\\r\\n\\r\\nIt works.\\r\\n' | curl -s --user '%s:%s' --mail-from %s --mail-rcpt friend@bridge.test -T - 'smtp://%s'\n\n", demoUser, password, demoUser, smtp)
 	fmt.Fprintf(w, "Press Ctrl-C to stop.\n")
 }
