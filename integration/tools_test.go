@@ -184,3 +184,13 @@ func writeFile(t testing.TB, path string, data []byte, mode os.FileMode) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// containsLine reports whether some line of out starts with prefix.
+func containsLine(out []byte, prefix string) bool {
+	for _, l := range strings.Split(string(out), "\n") {
+		if strings.HasPrefix(strings.TrimSpace(l), prefix) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,48 @@
+package integration
+
+import (
+	"bytes"
+	"testing"
+)
+
+// TestSwaks sends with swaks over STARTTLS with AUTH PLAIN and with AUTH
+// LOGIN, and checks each message's body in the sink. A wrong password is
+// refused with a 535 and nothing reaches the sink.
+func TestSwaks(t *testing.T) {
+	t.Parallel()
+	swaks := needTool(t, "swaks", "swaks")
+	// swaks does STARTTLS through Net::SSLeay, which Debian ships in a
+	// package swaks only recommends.
+	if r := runTool(t, t.TempDir(), nil, nil, "perl", "-MNet::SSLeay", "-e", "1"); r.err != nil {
+		t.Skip("swaks cannot do TLS: Perl's Net::SSLeay is missing (Debian package libnet-ssleay-perl)")
+	}
+	e := newEnv(t)
+	home := clientDir(t)
+	const rcpt = "swaks@example.net"
+	for _, mech := range []string{"PLAIN", "LOGIN"} {
+		msg := newMessage(e.user, rcpt, "swaks AUTH "+mech, "Sent by swaks with AUTH "+mech+".\n")
+		// swaks ends DATA with CRLF "." CRLF after whatever it is given,
+		// so the message goes in without its last line end.
+		mustRun(t, home, nil, bytes.TrimSuffix(msg.raw, []byte("\r\n")), swaks,
+			"--server", e.ep.smtp, "--tls", "--tls-verify", "--tls-ca-path", e.caFile,
+			"--auth", mech, "--auth-user", e.user, "--auth-password", e.password,
+			"--from", e.user, "--to", rcpt, "--data", "-", "--timeout", "30", "--silent", "1")
+		e.sink.checkDelivered(t, msg, rcpt)
+	}
+
+	before := len(e.sink.messages())
+	bad := newMessage(e.user, rcpt, "swaks wrong password", "must not arrive\n")
+	r := runTool(t, home, nil, bad.raw, swaks,
+		"--server", e.ep.smtp, "--tls", "--tls-verify", "--tls-ca-path", e.caFile,
+		"--auth", "PLAIN", "--auth-user", e.user, "--auth-password", "not-the-password",
+		"--from", e.user, "--to", rcpt, "--data", "-", "--timeout", "30")
+	if r.err == nil {
+		t.Fatalf("swaks with a wrong password succeeded")
+	}
+	if !containsLine(r.stdout, "<~* 535") && !containsLine(r.stdout, "<** 535") {
+		t.Errorf("wrong password: no 535 reply in swaks' transcript:\n%s", tail(r.stdout, 2000))
+	}
+	if n := len(e.sink.messages()); n != before {
+		t.Errorf("the sink got %d messages after a refused login", n-before)
+	}
+}
