@@ -108,6 +108,13 @@ func BrowserLogin(ctx context.Context, o LoginOptions) (*oauth2.Token, error) {
 		return nil, fmt.Errorf("tokens: browser sign-in: cannot listen on 127.0.0.1:%d for the browser's return: %w", o.Port, err)
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
+	// The redirect names localhost, which a browser may resolve to ::1
+	// first: listen there on the same port too, so the browser cannot land
+	// on some other program that holds [::1]:port.
+	lns := []net.Listener{ln}
+	if ln6, err := net.Listen("tcp", net.JoinHostPort("::1", strconv.Itoa(port))); err == nil {
+		lns = append(lns, ln6)
+	}
 	conf := o.Provider.Config(o.ClientID, o.ClientSecret, fmt.Sprintf("http://localhost:%d/", port))
 
 	ctx, cancel := context.WithCancel(ctx)
@@ -117,15 +124,18 @@ func BrowserLogin(ctx context.Context, o LoginOptions) (*oauth2.Token, error) {
 		account: o.Email, who: o.account(), result: make(chan loginResult, 1),
 	}
 	srv := &http.Server{Handler: cb, ReadHeaderTimeout: 10 * time.Second}
-	served := make(chan struct{})
-	go func() {
-		defer close(served)
-		_ = srv.Serve(ln)
-	}()
+	var served sync.WaitGroup
+	for _, l := range lns {
+		served.Add(1)
+		go func() {
+			defer served.Done()
+			_ = srv.Serve(l)
+		}()
+	}
 	defer func() {
 		cancel() // ends an exchange still running in the handler
 		_ = srv.Close()
-		<-served
+		served.Wait()
 	}()
 
 	params := []oauth2.AuthCodeOption{
