@@ -1,0 +1,269 @@
+package bridge
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/mailbridge/bridge/tokens"
+)
+
+// Validate checks the values: listen addresses, the store, the log level
+// and the accounts. It reports every problem it finds, joined, each a
+// *ConfigError naming the key.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(key, msg string, args ...any) {
+		errs = append(errs, &ConfigError{File: c.Path, Line: c.lineOf(key), Key: key, Msg: fmt.Sprintf(msg, args...)})
+	}
+	c.validateListen(bad)
+	switch c.Store.Backend {
+	case "", "keyring", "file":
+	default:
+		bad("store.backend", "%q is not a store; want \"keyring\" or \"file\"", c.Store.Backend)
+	}
+	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
+		bad("tls.cert_file", "cert_file and key_file go together: set both, or neither to use a generated certificate")
+	}
+	switch strings.ToLower(c.Log.Level) {
+	case "", "debug", "info", "warn", "warning", "error":
+	default:
+		bad("log.level", "%q is not a level; want debug, info, warn or error", c.Log.Level)
+	}
+	c.validateAccounts(bad)
+	if len(errs) == 0 {
+		return nil
+	}
+	return joinSorted(errs)
+}
+
+// lineOf returns the line of key, or of the nearest enclosing table that
+// the file has, or 0.
+func (c *Config) lineOf(key string) int {
+	for key != "" {
+		if n, ok := c.lines[key]; ok {
+			return n
+		}
+		i := strings.LastIndexAny(key, ".[")
+		if i < 0 {
+			break
+		}
+		key = key[:i]
+	}
+	return 0
+}
+
+func (c *Config) validateListen(bad func(key, msg string, args ...any)) {
+	l := c.Listen
+	addrs := []struct{ key, addr string }{
+		{"listen.imap", l.IMAP}, {"listen.imaps", l.IMAPS},
+		{"listen.smtp", l.SMTP}, {"listen.smtps", l.SMTPS},
+		{"listen.pop3", l.POP3}, {"listen.pop3s", l.POP3S},
+	}
+	ports := map[int]string{}
+	for _, a := range addrs {
+		if a.addr == "" {
+			continue
+		}
+		host, port, err := splitHostPort(a.addr, true)
+		if err != nil {
+			bad(a.key, "%v", err)
+			continue
+		}
+		if !l.AllowRemote && !isLoopback(host) {
+			bad(a.key, "%q is not a loopback address; listening on the network exposes the local passwords, set listen.allow_remote = true to do it anyway", a.addr)
+		}
+		if port == 0 {
+			continue // an ephemeral port never collides
+		}
+		if other, dup := ports[port]; dup {
+			bad(a.key, "port %d is already used by %s", port, other)
+			continue
+		}
+		ports[port] = a.key
+	}
+}
+
+func (c *Config) validateAccounts(bad func(key, msg string, args ...any)) {
+	seen := map[string]int{}
+	for i, a := range c.Accounts {
+		key := func(k string) string { return fmt.Sprintf("account[%d].%s", i, k) }
+		switch {
+		case a.Email == "":
+			bad(fmt.Sprintf("account[%d]", i), "email is missing; every [[account]] needs the address the mail client logs in with")
+		case !validEmail(a.Email):
+			bad(key("email"), "%q does not look like an email address", a.Email)
+		default:
+			low := strings.ToLower(a.Email)
+			if j, dup := seen[low]; dup {
+				bad(key("email"), "%s is also account[%d]; each account must appear once", a.Email, j)
+			} else {
+				seen[low] = i
+			}
+		}
+		p, err := tokens.LookupProvider(a.Provider, a.Tenant)
+		if err != nil {
+			bad(key("provider"), "%q is not a provider; want microsoft, gmail or custom", a.Provider)
+		} else if p.Name == "custom" {
+			for _, need := range []struct{ k, v string }{{"imap", a.IMAP}, {"smtp", a.SMTP}, {"auth_url", a.AuthURL}, {"token_url", a.TokenURL}} {
+				if need.v == "" {
+					bad(key(need.k), "a custom provider has no default; set %s", need.k)
+				}
+			}
+		}
+		if err == nil && p.NeedsSecret && a.ClientSecret == "" && a.TokenFrom == "" {
+			bad(key("client_secret"), "%s refuses sign-in without a client secret; set client_secret", p.Name)
+		}
+		for _, hp := range []struct{ k, v string }{{"imap", a.IMAP}, {"smtp", a.SMTP}, {"pop3", a.POP3}} {
+			if hp.v == "" {
+				continue
+			}
+			if host, port, err := splitHostPort(hp.v, false); err != nil {
+				bad(key(hp.k), "%v", err)
+			} else if host == "" || port == 0 {
+				bad(key(hp.k), "%q needs a host and a port, such as \"imap.example.com:993\"", hp.v)
+			}
+		}
+		for _, u := range []struct{ k, v string }{{"auth_url", a.AuthURL}, {"token_url", a.TokenURL}, {"device_url", a.DeviceURL}} {
+			if u.v == "" {
+				continue
+			}
+			if pu, err := url.Parse(u.v); err != nil || (pu.Scheme != "https" && pu.Scheme != "http") || pu.Host == "" {
+				bad(key(u.k), "%q is not an http(s) URL", u.v)
+			}
+		}
+		for j, s := range a.Scopes {
+			if strings.TrimSpace(s) == "" {
+				bad(key("scopes"), "element %d is empty", j)
+			}
+		}
+	}
+	c.validateTokenFrom(bad)
+}
+
+// validateTokenFrom checks that every token_from names another account
+// that uses its own tokens: a delegate's tokens are borrowed directly, so a
+// chain (or a cycle) has no account to sign in.
+func (c *Config) validateTokenFrom(bad func(key, msg string, args ...any)) {
+	for i, a := range c.Accounts {
+		if a.TokenFrom == "" {
+			continue
+		}
+		key := fmt.Sprintf("account[%d].token_from", i)
+		if strings.EqualFold(a.TokenFrom, a.Email) {
+			bad(key, "%s names the account itself; leave token_from empty to use its own tokens", a.TokenFrom)
+			continue
+		}
+		d, j := c.Account(a.TokenFrom)
+		if d == nil {
+			bad(key, "%s is not an account in this file; add it (bridge login %s) or fix the name", a.TokenFrom, a.TokenFrom)
+			continue
+		}
+		if d.TokenFrom == "" {
+			continue
+		}
+		// Follow the chain, bounded by the number of accounts, to tell a
+		// cycle from a chain: both are refused, with different advice.
+		cur, cycle := d, false
+		for range len(c.Accounts) {
+			if cur == nil || cur.TokenFrom == "" {
+				break
+			}
+			if strings.EqualFold(cur.TokenFrom, a.Email) {
+				cycle = true
+				break
+			}
+			cur, _ = c.Account(cur.TokenFrom)
+		}
+		if cycle {
+			bad(key, "token_from forms a cycle through %s (account[%d]); one account of the group must use its own tokens", d.Email, j)
+		} else {
+			bad(key, "%s (account[%d]) itself borrows tokens from %s; name %s directly", d.Email, j, d.TokenFrom, d.TokenFrom)
+		}
+	}
+}
+
+// splitHostPort splits host:port and parses the port. An empty host is
+// allowed for listeners (all interfaces); a port must be a number.
+func splitHostPort(addr string, listen bool) (string, int, error) {
+	host, ps, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, fmt.Errorf("%q is not host:port", addr)
+	}
+	port, err := strconv.ParseUint(ps, 10, 16)
+	if err != nil {
+		return "", 0, fmt.Errorf("%q: port %q is not a number from 0 to 65535", addr, ps)
+	}
+	if listen && host == "" {
+		return "", int(port), nil
+	}
+	return host, int(port), nil
+}
+
+// isLoopback reports whether a listen host stays on this machine. An empty
+// host means every interface.
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
+}
+
+// validEmail is a plausibility check, not RFC 5322: one @, something on
+// each side, no spaces or address punctuation.
+func validEmail(s string) bool {
+	at := strings.LastIndexByte(s, '@')
+	if at <= 0 || at == len(s)-1 || strings.ContainsAny(s, " \t\r\n\"<>,;") {
+		return false
+	}
+	domain := s[at+1:]
+	return !strings.Contains(s[:at], "@") && !strings.HasPrefix(domain, ".") && !strings.HasSuffix(domain, ".")
+}
+
+// ResolveAccounts returns the accounts with their provider's defaults
+// overlaid by the account's own settings. Emails and token_from are lower
+// case; an empty mailbox becomes the email.
+func (c *Config) ResolveAccounts() ([]*Account, error) {
+	out := make([]*Account, 0, len(c.Accounts))
+	for i, a := range c.Accounts {
+		p, err := tokens.LookupProvider(a.Provider, a.Tenant)
+		if err != nil {
+			return nil, &ConfigError{File: c.Path, Line: c.lineOf(fmt.Sprintf("account[%d].provider", i)), Key: fmt.Sprintf("account[%d].provider", i), Msg: err.Error()}
+		}
+		overlay := func(dst *string, v string) {
+			if v != "" {
+				*dst = v
+			}
+		}
+		overlay(&p.IMAP, a.IMAP)
+		overlay(&p.SMTP, a.SMTP)
+		overlay(&p.POP3, a.POP3)
+		overlay(&p.AuthURL, a.AuthURL)
+		overlay(&p.TokenURL, a.TokenURL)
+		overlay(&p.DeviceURL, a.DeviceURL)
+		if len(a.Scopes) > 0 {
+			p.Scopes = append([]string(nil), a.Scopes...)
+		}
+		acc := &Account{
+			Email:        strings.ToLower(strings.TrimSpace(a.Email)),
+			Mailbox:      strings.TrimSpace(a.Mailbox),
+			TokenFrom:    strings.ToLower(strings.TrimSpace(a.TokenFrom)),
+			Provider:     p,
+			Tenant:       a.Tenant,
+			ClientID:     a.ClientID,
+			ClientSecret: a.ClientSecret,
+		}
+		if acc.Mailbox == "" {
+			acc.Mailbox = acc.Email
+		}
+		if acc.Tenant == "" && p.Name == "microsoft" {
+			acc.Tenant = "common"
+		}
+		out = append(out, acc)
+	}
+	return out, nil
+}
