@@ -201,6 +201,9 @@ func TestDovecotUpstream(t *testing.T) {
 		// Dovecot's submission service refuses an AUTH line longer than
 		// its 512-byte limit, which a JWT-sized token always exceeds.
 		long := "AUTH XOAUTH2 " + xoauth2IR(testUser, access)
+		if len(long) <= 512 {
+			t.Fatalf("the test token gives only a %d-byte AUTH line; it must exceed 512 to show the limit", len(long))
+		}
 		l.send(long)
 		if r := l.read(); strings.HasPrefix(r, "235") {
 			t.Fatalf("a %d-byte AUTH line was accepted; the trait this test pins is gone", len(long))

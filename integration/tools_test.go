@@ -29,6 +29,10 @@ func needDovecot(t testing.TB) string {
 	var dovecot string
 	for _, b := range dovecotBinaries {
 		p, err := exec.LookPath(b.path)
+		if err != nil && !filepath.IsAbs(b.path) {
+			// /usr/sbin is often not on a developer's PATH.
+			p, err = exec.LookPath(filepath.Join("/usr/sbin", b.path))
+		}
 		if err != nil {
 			t.Skipf("dovecot not installed: %s is missing (Debian package %s)", b.path, b.pkg)
 		}
