@@ -7,10 +7,12 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 	"time"
 
 	"github.com/mailbridge/bridge/bridge"
+	"github.com/mailbridge/bridge/bridge/control"
 	"github.com/mailbridge/bridge/tlsutil"
 )
 
@@ -27,13 +29,47 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: cfg.Log.SlogLevel()}))
-	srv, err := newServer(cfg, log, e)
+	// The control socket's lock comes first: a second server for the same
+	// config must say who runs, not fail on a busy port.
+	ep, err := controlEndpoint(e, cfg.Path)
+	if err != nil {
+		return err
+	}
+	ctl, err := control.Listen(ep)
+	if err != nil {
+		return err
+	}
+	defer ctl.Close()
+	notifier := bridge.NewNotifier(bridge.NotifyOptions{Command: cfg.Notify.Command, Logger: log})
+	defer notifier.Close()
+	srv, err := newServer(cfg, log, e, func(ev bridge.Event) {
+		ctl.Publish(ev)
+		notifier.Notify(ev)
+	})
 	if err != nil {
 		return err
 	}
 	if err := srv.Listen(); err != nil {
 		return err
 	}
+	var reloadMu sync.Mutex
+	reloadNow := func() error {
+		reloadMu.Lock()
+		defer reloadMu.Unlock()
+		cfg, err := reload(e, srv, log)
+		if err == nil {
+			notifier.SetCommand(cfg.Notify.Command)
+		}
+		return err
+	}
+	served := make(chan error, 1)
+	go func() { served <- ctl.Serve(control.Options{Server: srv, Reload: reloadNow, Logger: log}) }()
+	defer func() {
+		ctl.Close()
+		if err := <-served; err != nil {
+			log.Error("control socket failed", "err", err)
+		}
+	}()
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -43,7 +79,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 			case <-ctx.Done():
 				return
 			case <-hup:
-				reload(e, srv, log)
+				reloadNow()
 			}
 		}
 	}()
@@ -54,7 +90,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 }
 
 // newServer builds the bridge and its listeners from cfg.
-func newServer(cfg *bridge.Config, log *slog.Logger, e *env) (*bridge.Server, error) {
+func newServer(cfg *bridge.Config, log *slog.Logger, e *env, onEvent func(bridge.Event)) (*bridge.Server, error) {
 	accts, err := cfg.ResolveAccounts()
 	if err != nil {
 		return nil, err
@@ -71,7 +107,7 @@ func newServer(cfg *bridge.Config, log *slog.Logger, e *env) (*bridge.Server, er
 	if err != nil {
 		return nil, err
 	}
-	b, err := bridge.New(bridge.Options{Accounts: accts, Store: st, UpstreamRoots: roots, Logger: log})
+	b, err := bridge.New(bridge.Options{Accounts: accts, Store: st, UpstreamRoots: roots, Logger: log, OnEvent: onEvent})
 	if err != nil {
 		return nil, err
 	}
@@ -94,16 +130,17 @@ func localTLS(cfg *bridge.Config) (*tls.Config, error) {
 	return tlsutil.ServerConfig(cert), nil
 }
 
-// reload re-reads the config on SIGHUP; an invalid file keeps the old
-// config and says why.
-func reload(e *env, srv *bridge.Server, log *slog.Logger) {
+// reload re-reads the config (SIGHUP, or POST /reload on the control
+// socket); an invalid file keeps the old config and says why.
+func reload(e *env, srv *bridge.Server, log *slog.Logger) (*bridge.Config, error) {
 	cfg, err := e.loadConfig()
 	if err == nil {
 		err = srv.Reload(cfg)
 	}
 	if err != nil {
 		log.Error("config reload failed; keeping the previous config", "err", err)
-		return
+		return nil, err
 	}
 	log.Info("config reloaded", "accounts", len(cfg.Accounts))
+	return cfg, nil
 }

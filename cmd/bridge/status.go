@@ -6,9 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/mailbridge/bridge/bridge"
+	"github.com/mailbridge/bridge/bridge/control"
+	"github.com/mailbridge/bridge/bridge/diag"
 	"github.com/mailbridge/bridge/tokens"
 )
 
@@ -18,7 +23,7 @@ type statusDoc struct {
 	FormatVersion int             `json:"format_version"`
 	Config        string          `json:"config"`
 	Store         string          `json:"store"`
-	Server        *bridge.Status  `json:"server,omitempty"`
+	Server        *control.Status `json:"server,omitempty"`
 	Accounts      []accountStatus `json:"accounts"`
 }
 
@@ -32,6 +37,10 @@ type accountStatus struct {
 	NeedsLogin   string    `json:"needs_login,omitempty"`
 	AccessExpiry time.Time `json:"access_token_expiry,omitzero"`
 	StoreError   string    `json:"store_error,omitempty"`
+	// LastDiagnosis and LastOK come from the running server: the last
+	// refusal and the last good upstream login per protocol.
+	LastDiagnosis map[bridge.Proto]diag.Diagnosis `json:"last_diagnosis,omitempty"`
+	LastOK        map[bridge.Proto]time.Time      `json:"last_ok,omitempty"`
 }
 
 func runStatus(ctx context.Context, e *env, args []string) error {
@@ -51,7 +60,7 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	doc := statusDoc{FormatVersion: 1, Config: cfg.Path, Store: st.Name()}
-	doc.Server = liveStatus(ctx, cfg)
+	doc.Server = liveStatus(ctx, e, cfg)
 	for _, ac := range cfg.Accounts {
 		as := accountStatus{Email: ac.Email, Mailbox: ac.Mailbox, TokenFrom: ac.TokenFrom}
 		ent, err := st.Get(ac.Email)
@@ -68,6 +77,10 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 			for _, ls := range doc.Server.Accounts {
 				if ls.Email == as.Email {
 					as.AccessExpiry = ls.Token.AccessExpiry
+					as.LastDiagnosis, as.LastOK = ls.Last, ls.LastOK
+					if ls.Token.NeedsLogin != "" && as.NeedsLogin == "" {
+						as.NeedsLogin = ls.Token.NeedsLogin
+					}
 				}
 			}
 		}
@@ -82,15 +95,19 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 	return nil
 }
 
-// liveStatus asks a running server, if any, for its state; nil when none
-// runs. Set by the control socket client.
-var liveStatus = func(ctx context.Context, cfg *bridge.Config) *bridge.Status { return nil }
+// liveStatus asks a running server, if any, for its state over the control
+// socket; nil when none runs.
+var liveStatus = askServer
 
 func printStatus(w io.Writer, doc statusDoc) {
 	fmt.Fprintf(w, "config  %s\nstore   %s\n", doc.Config, doc.Store)
 	if doc.Server != nil {
-		fmt.Fprintf(w, "server  running; sessions imap %d, pop3 %d, smtp %d\n",
+		fmt.Fprintf(w, "server  running (pid %d); sessions imap %d, pop3 %d, smtp %d\n", doc.Server.PID,
 			doc.Server.Sessions[bridge.IMAP], doc.Server.Sessions[bridge.POP3], doc.Server.Sessions[bridge.SMTP])
+		keys := slices.Sorted(maps.Keys(doc.Server.Listeners))
+		for _, k := range keys {
+			fmt.Fprintf(w, "        %-13s %s\n", k, doc.Server.Listeners[k])
+		}
 	} else {
 		fmt.Fprintln(w, "server  not running")
 	}
@@ -116,6 +133,14 @@ func printStatus(w io.Writer, doc statusDoc) {
 		}
 		if !a.AccessExpiry.IsZero() {
 			fmt.Fprintf(w, "  access token   expires %s\n", a.AccessExpiry.Local().Format(time.DateTime))
+		}
+		for _, p := range []bridge.Proto{bridge.IMAP, bridge.POP3, bridge.SMTP} {
+			if d, ok := a.LastDiagnosis[p]; ok {
+				fmt.Fprintf(w, "  %-14s REFUSED %s: %s [%s]\n                 %s\n", p, d.At.Local().Format(time.DateTime), d.Title, d.ID,
+					strings.ReplaceAll(d.Fix, "\n", "\n                 "))
+			} else if t, ok := a.LastOK[p]; ok {
+				fmt.Fprintf(w, "  %-14s ok, last login %s\n", p, t.Local().Format(time.DateTime))
+			}
 		}
 		if !a.HasPassword && a.StoreError == "" {
 			fmt.Fprintf(w, "  local password none; run `bridge password %s`\n", a.Email)
