@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mailbridge/bridge/tokens"
 	"github.com/mailbridge/bridge/tokens/tokenstest"
 )
 
@@ -190,5 +192,55 @@ func TestLoginPasswordStatus(t *testing.T) {
 	// The output never shows a token.
 	if strings.Contains(out.String()+errb.String()+st+text, idp.LatestRefresh("a@b.test")) {
 		t.Error("a refresh token reached the output")
+	}
+}
+
+// TestStatusShowsExpiredSignIn: the identity platform answers invalid_grant
+// with AADSTS700082 to a refresh; the account is marked needs-login and
+// `bridge status` says what it means and what to run.
+func TestStatusShowsExpiredSignIn(t *testing.T) {
+	idp := tokenstest.New(tokenstest.Options{})
+	defer idp.Close()
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "config.toml")
+	body := fmt.Sprintf("[store]\nbackend = \"file\"\npath = %q\n\n[[account]]\nemail = \"a@b.test\"\nprovider = \"custom\"\nclient_id = \"app\"\nauth_url = %q\ntoken_url = %q\nimap = \"127.0.0.1:1\"\nsmtp = \"127.0.0.1:1\"\n",
+		filepath.Join(dir, "tokens.json"), idp.AuthURL("common"), idp.TokenURL("common"))
+	if err := os.WriteFile(cfgPath, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e := &env{configPath: cfgPath, stdout: io.Discard, stderr: io.Discard, getenv: func(string) string { return "" }}
+	cfg, err := e.loadConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := openStore(cfg, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rt, _ := idp.Issue("a@b.test")
+	if err := st.Put("a@b.test", tokens.Entry{RefreshToken: rt, Password: "pw"}); err != nil {
+		t.Fatal(err)
+	}
+	accts, err := cfg.ResolveAccounts()
+	if err != nil {
+		t.Fatal(err)
+	}
+	idp.FailNext(1, tokenstest.InvalidGrant(700082, "The refresh token has expired due to inactivity. The token was issued on 2026-08-01 and was inactive for 90.00:00:00."))
+	src := tokens.NewSource(tokens.SourceOptions{Account: "a@b.test", Provider: accts[0].Provider, ClientID: "app", Store: st})
+	if _, err := src.Token(context.Background()); !errors.Is(err, tokens.ErrNeedsLogin) {
+		t.Fatalf("refresh error %v, want needs-login", err)
+	}
+	out, _, code := runCmd(t, context.Background(), "--config", cfgPath, "status")
+	if code != 0 {
+		t.Fatalf("status exit %d", code)
+	}
+	for _, want := range []string{"NEEDS SIGN-IN", "AADSTS700082", "90 days", "bridge login a@b.test"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("status lacks %q:\n%s", want, out)
+		}
+	}
+	ent, _ := st.Get("a@b.test")
+	if ent.RefreshToken != rt {
+		t.Error("the stored refresh token was discarded")
 	}
 }
