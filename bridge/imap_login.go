@@ -191,7 +191,7 @@ func (c *imapSession) refuse(tag string, acct *Account, err error, record bool) 
 		text := d.Short()
 		var f *diag.Failure
 		if errors.As(err, &f) && f.Text != "" {
-			text += " (Microsoft said: \"" + quoteBrief(f.Text) + "\")"
+			text += " (Microsoft said: \"" + strings.ReplaceAll(diag.ReplyText(f.Text, 80), `"`, "'") + "\")"
 		}
 		reply = tag + " NO [" + code + "] " + text + "\r\n"
 	}
@@ -199,25 +199,4 @@ func (c *imapSession) refuse(tag string, acct *Account, err error, record bool) 
 		return true
 	}
 	return c.tooMany()
-}
-
-// quoteBrief makes upstream words safe to quote inside a reply line: at
-// most 80 printable ASCII bytes, no double quotes.
-func quoteBrief(s string) string {
-	const max = 80
-	out := make([]byte, 0, min(len(s), max+3))
-	for i := 0; i < len(s) && len(out) < max; i++ {
-		switch ch := s[i]; {
-		case ch == '"':
-			out = append(out, '\'')
-		case ch < 0x20 || ch > 0x7e:
-			out = append(out, ' ')
-		default:
-			out = append(out, ch)
-		}
-	}
-	if len(s) > max {
-		out = append(out, "..."...)
-	}
-	return strings.TrimSpace(string(out))
 }

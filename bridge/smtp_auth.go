@@ -118,7 +118,7 @@ func (ss *smtpSession) loginFailed(user string, err error) error {
 	d := diag.Classify(err, a.Diag())
 	switch kind {
 	case KindNeedsLogin:
-		return &smtp.SMTPError{Code: 535, EnhancedCode: smtp.EnhancedCode{5, 7, 8}, Message: replyText(
+		return &smtp.SMTPError{Code: 535, EnhancedCode: smtp.EnhancedCode{5, 7, 8}, Message: diag.ReplyText(
 			"The bridge must sign in to Microsoft again: run `bridge login "+a.TokenAccount()+"`", 200) + " -- " + d.Short()}
 	case KindUnavailable:
 		return &smtp.SMTPError{Code: 454, EnhancedCode: smtp.EnhancedCode{4, 7, 0},
@@ -137,7 +137,7 @@ func (ss *smtpSession) upstreamRefused(a *Account, stage string, err error) erro
 	var f *diag.Failure
 	if errors.As(err, &f) && f.Code >= 400 && f.Code < 600 {
 		return &smtp.SMTPError{Code: f.Code, EnhancedCode: parseEnhanced(f.Enhanced),
-			Message: replyText(f.Text, 200) + " -- " + d.Short()}
+			Message: diag.ReplyText(f.Text, 200) + " -- " + d.Short()}
 	}
 	if stage == "auth" {
 		return &smtp.SMTPError{Code: 454, EnhancedCode: smtp.EnhancedCode{4, 7, 0},
@@ -157,7 +157,7 @@ func (ss *smtpSession) explain(stage string, se *smtp.SMTPError) error {
 		return se
 	}
 	d := ss.s.b.Record(ss.acct, SMTP, f)
-	return &smtp.SMTPError{Code: se.Code, EnhancedCode: se.EnhancedCode, Message: replyText(se.Message, 200) + " -- " + d.Short()}
+	return &smtp.SMTPError{Code: se.Code, EnhancedCode: se.EnhancedCode, Message: diag.ReplyText(se.Message, 200) + " -- " + d.Short()}
 }
 
 // smtpFailure turns an upstream reply into a diag.Failure.
@@ -187,25 +187,4 @@ func parseEnhanced(s string) smtp.EnhancedCode {
 		ec[i] = n
 	}
 	return ec
-}
-
-// replyText makes upstream words safe inside one reply line: printable
-// ASCII, no line breaks, at most max bytes.
-func replyText(s string, max int) string {
-	var b strings.Builder
-	for _, r := range s {
-		switch {
-		case r == '\r' || r == '\n' || r == '\t':
-			b.WriteByte(' ')
-		case r < 0x20 || r > 0x7e:
-			b.WriteByte('?')
-		default:
-			b.WriteRune(r)
-		}
-	}
-	out := strings.TrimSpace(b.String())
-	if len(out) > max {
-		out = strings.TrimSpace(out[:max-3]) + "..."
-	}
-	return out
 }

@@ -86,11 +86,11 @@ const maxShort = 200
 // Short is one ASCII line for a NO, -ERR or SMTP reply text: the title and
 // a pointer to `bridge doctor`, at most 200 bytes.
 func (d Diagnosis) Short() string {
-	title := asciiLine(d.Title)
+	title := ReplyText(d.Title, 0)
 	if title == "" {
 		title = "Microsoft refused the request"
 	}
-	hint := "; run `bridge doctor " + asciiLine(d.Email) + "` for the fix"
+	hint := "; run `bridge doctor " + ReplyText(d.Email, 0) + "` for the fix"
 	if d.Email == "" || len(hint) > maxShort/2 {
 		hint = "; run `bridge doctor` for the fix"
 	}
@@ -100,9 +100,10 @@ func (d Diagnosis) Short() string {
 	return title + hint
 }
 
-// asciiLine makes s safe inside a protocol reply: one line, printable
-// ASCII only (anything else becomes '?').
-func asciiLine(s string) string {
+// ReplyText makes s safe inside one protocol reply line (an IMAP NO, a
+// POP3 -ERR, an SMTP reply): printable ASCII only, line breaks and tabs as
+// spaces, anything else as '?', and at most max bytes when max > 0.
+func ReplyText(s string, max int) string {
 	var b strings.Builder
 	for _, r := range s {
 		switch {
@@ -114,7 +115,11 @@ func asciiLine(s string) string {
 			b.WriteRune(r)
 		}
 	}
-	return strings.TrimSpace(b.String())
+	out := strings.TrimSpace(b.String())
+	if max > 3 && len(out) > max {
+		out = strings.TrimSpace(out[:max-3]) + "..."
+	}
+	return out
 }
 
 // Long is the full text for the log and `bridge doctor`: title and ID, then
