@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mailbridge/bridge/bridge/diag"
 	"github.com/mailbridge/bridge/tokens"
 )
 
@@ -195,6 +196,8 @@ var ErrAuthFailed = errors.New("bridge: wrong local password or unknown account"
 func (b *Bridge) Login(ctx context.Context, proto Proto, user, pass string, peer net.Addr) (*Login, error) {
 	user = strings.ToLower(strings.TrimSpace(user))
 	if err := b.guard.Check(user, peer); err != nil {
+		b.log.Warn("local login refused: too many failures", "proto", proto, "user", logName(user), "peer", peerString(peer))
+		b.guard.Wait(ctx)
 		return nil, err
 	}
 	a := b.Account(user)
@@ -205,7 +208,8 @@ func (b *Bridge) Login(ctx context.Context, proto Proto, user, pass string, peer
 	// Compare even when the account is unknown, so timing tells nothing.
 	if !tokens.PasswordEqual(want, pass) || a == nil || want == "" {
 		b.guard.Fail(user, peer)
-		b.log.Warn("local login refused", "proto", proto, "user", user, "peer", peerString(peer))
+		b.log.Warn("local login refused", "proto", proto, "user", logName(user), "peer", peerString(peer))
+		b.guard.Wait(ctx)
 		return nil, ErrAuthFailed
 	}
 	b.guard.Succeed(user, peer)
@@ -245,6 +249,13 @@ func (b *Bridge) password(a *Account) (string, error) {
 	b.secrets[a.Email] = e.Password
 	b.mu.Unlock()
 	return e.Password, nil
+}
+
+// logName is a client-sent login name as it may be logged: at most 100
+// bytes, printable ASCII. A client that types its password into the name
+// field would otherwise put it in the log in full.
+func logName(user string) string {
+	return diag.ReplyText(user[:min(len(user), 400)], 100)
 }
 
 func peerString(a net.Addr) string {

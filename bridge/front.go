@@ -23,6 +23,10 @@ type FrontOptions struct {
 	// MaxFailures is how many failed logins one connection may make before
 	// it is closed; 0 is 3.
 	MaxFailures int
+	// Trace logs the pre-login lines of every connection, and the bridge's
+	// own login upstream, at debug level with credentials redacted
+	// ([log] trace); false logs no wire lines.
+	Trace bool
 }
 
 func (o FrontOptions) preLogin() time.Duration {

@@ -1,6 +1,8 @@
 package bridge
 
 import (
+	"context"
+	"crypto/sha256"
 	"errors"
 	"net"
 	"sync"
@@ -22,6 +24,10 @@ type Guard struct {
 	// PerPeer also counts failures per peer address. Off for loopback-only
 	// listeners, where every client shares 127.0.0.1; on with allow_remote.
 	PerPeer bool
+	// Delay is how long a refused login (a wrong password, or a lockout)
+	// waits before its reply, so one connection cannot try passwords at
+	// full speed; 0 means no wait. The wait holds no lock.
+	Delay time.Duration
 	// Now is the clock; nil is time.Now.
 	Now func() time.Time
 
@@ -34,8 +40,28 @@ type failures struct {
 	last time.Time
 }
 
-// DefaultGuard allows 10 failures in 5 minutes per account and per peer.
-func DefaultGuard() *Guard { return &Guard{Limit: 10, Window: 5 * time.Minute} }
+// guardMaxKeys bounds the failure records kept: login names come from the
+// client, so a storm of made-up names must not grow the map without end.
+const guardMaxKeys = 100000
+
+// DefaultGuard allows 10 failures in 5 minutes per account and per peer,
+// and answers each refused login after 250 ms.
+func DefaultGuard() *Guard {
+	return &Guard{Limit: 10, Window: 5 * time.Minute, Delay: 250 * time.Millisecond}
+}
+
+// Wait sleeps for Delay, or until ctx is done.
+func (g *Guard) Wait(ctx context.Context) {
+	if g == nil || g.Delay <= 0 {
+		return
+	}
+	t := time.NewTimer(g.Delay)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
 
 func (g *Guard) now() time.Time {
 	if g.Now != nil {
@@ -44,8 +70,12 @@ func (g *Guard) now() time.Time {
 	return time.Now()
 }
 
+// keys returns the records a login counts against. The login name is
+// hashed: it is the client's text, of any length, and it is a record key,
+// not something to keep or log.
 func (g *Guard) keys(user string, peer net.Addr) [2]string {
-	k := [2]string{"u:" + user, ""}
+	h := sha256.Sum256([]byte(user))
+	k := [2]string{"u:" + string(h[:16]), ""}
 	if g.PerPeer && peer != nil {
 		if host, _, err := net.SplitHostPort(peer.String()); err == nil {
 			k[1] = "p:" + host
@@ -99,12 +129,21 @@ func (g *Guard) Fail(user string, peer net.Addr) {
 		f.n++
 		f.last = now
 	}
-	// Bound the memory an address scan can take.
-	if len(g.seen) > 100000 {
+	// Bound the memory an address scan or a storm of made-up names can
+	// take: drop stale records, then, if that was not enough, any records
+	// (weakening the guard under such a flood rather than running out of
+	// memory).
+	if len(g.seen) > guardMaxKeys {
 		for k, f := range g.seen {
 			if now.Sub(f.last) > g.Window {
 				delete(g.seen, k)
 			}
+		}
+		for k := range g.seen {
+			if len(g.seen) <= guardMaxKeys*9/10 {
+				break
+			}
+			delete(g.seen, k)
 		}
 	}
 }
@@ -114,7 +153,8 @@ func (g *Guard) Succeed(user string, peer net.Addr) {
 	if g == nil || g.Limit == 0 {
 		return
 	}
+	k := g.keys(user, nil)
 	g.mu.Lock()
-	delete(g.seen, "u:"+user)
+	delete(g.seen, k[0])
 	g.mu.Unlock()
 }

@@ -69,6 +69,8 @@ func (s *IMAPServer) handle(c net.Conn, implicitTLS bool) {
 		}
 		sess.conn, sess.tls = tc, true
 	}
+	sess.trace = newWireTrace(s.b.Logger(), s.o.Trace, IMAP, "client", sess.peer)
+	sess.conn = traced(sess.conn, sess.trace, true)
 	sess.setReader()
 	sess.run()
 }
@@ -83,6 +85,7 @@ type imapSession struct {
 	r        imapReader
 	failures int
 	out      []byte
+	trace    *wireTrace // nil unless FrontOptions.Trace
 }
 
 // imapReaderSize is the client-side read buffer before login. Pre-login
@@ -226,12 +229,13 @@ func (c *imapSession) startTLS(cmd *imapCmd) bool {
 	if c.write("%s OK Begin TLS negotiation now\r\n", cmd.tag) != nil {
 		return true
 	}
-	tc := tls.Server(c.conn, c.s.o.TLS)
+	tc := tls.Server(untraced(c.conn), c.s.o.TLS)
 	if err := tc.HandshakeContext(c.s.ctx); err != nil {
 		c.s.log.Debug("starttls handshake failed", "peer", peerString(c.peer), "err", err)
 		return true
 	}
-	c.conn, c.tls = tc, true
+	c.trace.note("TLS started")
+	c.conn, c.tls = traced(tc, c.trace, true), true
 	c.setReader()
 	return false
 }

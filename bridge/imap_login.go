@@ -116,8 +116,12 @@ func (c *imapSession) login(tag, user, pass string) bool {
 	// times out or the server shuts down.
 	stop := context.AfterFunc(ctx, func() { up.Close() })
 	up.SetDeadline(time.Now().Add(imapLoginTimeout))
-	ubr := bufio.NewReaderSize(up, imapUpstreamBuf)
-	caps, err := imapUpstreamLogin(up, ubr, l.User, l.Token)
+	ut := newWireTrace(b.Logger(), c.s.o.Trace, IMAP, "upstream", up.RemoteAddr())
+	tup := traced(up, ut, false)
+	ubr := bufio.NewReaderSize(tup, imapUpstreamBuf)
+	caps, err := imapUpstreamLogin(tup, ubr, l.User, l.Token)
+	ut.stop()
+	watch := &imapWatch{b: b, acct: l.Account, token: l.Token}
 	l.Token = ""
 	if !stop() && err == nil {
 		err = ctx.Err()
@@ -144,7 +148,8 @@ func (c *imapSession) login(tag, user, pass string) bool {
 	defer done()
 	br := c.br
 	c.br, c.r.br = nil, nil // the relay owns the connection from here
-	st := relay(c.conn, br, up, ubr, c.s.o.idle(), &imapWatch{b: b, acct: l.Account})
+	c.trace.stop()
+	st := relay(untraced(c.conn), br, up, ubr, c.s.o.idle(), watch)
 	c.s.log.Info("session ended", "account", l.Account.Email, "peer", peerString(c.peer),
 		"bytes_up", st.toUpstream, "bytes_down", st.toClient)
 	return true

@@ -20,6 +20,7 @@ const (
 var (
 	imapNotConnected = []byte("User is authenticated but not connected")
 	imapByeInvalid   = []byte("Session invalidated")
+	imapTokenExpired = []byte("AccessTokenExpired")
 )
 
 // imapWatch is the Watcher of a relayed IMAP session. It recognises the two
@@ -31,6 +32,10 @@ var (
 type imapWatch struct {
 	b    *Bridge
 	acct *Account
+	// token is the access token the session logged in with, so that an
+	// AccessTokenExpired BYE can keep it from being handed out again.
+	// Never log it.
+	token string
 
 	lines int
 	head  []byte // the current line among the first imapWatchLines, capped
@@ -121,5 +126,13 @@ func (w *imapWatch) Ended() {
 		return
 	}
 	code, text := splitRespCode(string(bye))
+	if bytes.Contains(bye, imapTokenExpired) {
+		// Exchange no longer takes this token, whatever its expiry says:
+		// the next login must refresh rather than reuse it.
+		if src := w.b.Source(w.acct); src != nil {
+			src.Invalidate(w.token)
+		}
+	}
+	w.token = ""
 	w.b.Record(w.acct, IMAP, &diag.Failure{Proto: "imap", Stage: "session", RespCode: code, Text: text})
 }

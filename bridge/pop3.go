@@ -75,7 +75,8 @@ func (s *POP3Server) session(c net.Conn, implicitTLS bool) {
 		}
 		conn = tc
 	}
-	r := newPOP3Reader(conn, implicitTLS, s.o)
+	tr := newWireTrace(s.b.Logger(), s.o.Trace, POP3, "client", peer)
+	r := newPOP3Reader(traced(conn, tr, true), implicitTLS, s.o)
 	if r.reply(pop3Greeting) != nil {
 		return
 	}
@@ -94,10 +95,11 @@ func (s *POP3Server) session(c net.Conn, implicitTLS bool) {
 				log.Debug("pop3 STLS handshake failed", "err", err)
 				return
 			}
+			tr.note("TLS started")
 			conn = tc
-			r.reset(tc)
+			r.reset(traced(tc, tr, true))
 		case pop3Login:
-			up, upBuf, acct, reply := s.login(ctx, req, peer)
+			up, upBuf, acct, reply := s.login(ctx, req, peer, tr != nil)
 			if up == nil {
 				if r.reply(reply) != nil || r.fail() {
 					return
@@ -114,6 +116,7 @@ func (s *POP3Server) session(c net.Conn, implicitTLS bool) {
 				return
 			}
 			log.Info("pop3 session relayed", "account", acct.Email)
+			tr.stop()
 			s.relay(conn, r.br, up, upBuf)
 			return
 		}
@@ -132,7 +135,7 @@ func (s *POP3Server) relay(client net.Conn, clientBuf *bufio.Reader, up net.Conn
 // success it returns the upstream connection and its reader (which may
 // hold bytes already); on failure up is nil and reply is the -ERR line for
 // the client.
-func (s *POP3Server) login(ctx context.Context, req pop3Req, peer net.Addr) (up net.Conn, upBuf *bufio.Reader, acct *Account, reply string) {
+func (s *POP3Server) login(ctx context.Context, req pop3Req, peer net.Addr, trace bool) (up net.Conn, upBuf *bufio.Reader, acct *Account, reply string) {
 	l, err := s.b.Login(ctx, POP3, req.user, req.pass, peer)
 	if err != nil {
 		// Login has recorded token failures itself.
@@ -141,7 +144,9 @@ func (s *POP3Server) login(ctx context.Context, req pop3Req, peer net.Addr) (up 
 	acct = l.Account
 	up, err = s.b.DialUpstream(ctx, acct, POP3)
 	if err == nil {
-		upBuf, err = pop3UpstreamAuth(ctx, up, l)
+		ut := newWireTrace(s.b.Logger(), trace, POP3, "upstream", up.RemoteAddr())
+		upBuf, err = pop3UpstreamAuth(ctx, traced(up, ut, false), l)
+		ut.stop()
 		if err != nil {
 			up.Close()
 		}

@@ -41,7 +41,7 @@ type boundListener struct {
 // certificate's TLS config (nil: no STARTTLS, and implicit-TLS listeners are
 // refused). It does no I/O.
 func NewServer(cfg *Config, b *Bridge, local *tls.Config) *Server {
-	o := FrontOptions{TLS: local, RequireTLS: cfg.Listen.AllowRemote}
+	o := FrontOptions{TLS: local, RequireTLS: cfg.Listen.AllowRemote, Trace: cfg.Log.Trace}
 	if cfg.Listen.AllowRemote {
 		b.guard.PerPeer = true
 	}

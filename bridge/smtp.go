@@ -105,7 +105,7 @@ func (s *SMTPServer) Serve(ln net.Listener, implicitTLS bool) error {
 	s.mu.Unlock()
 	defer s.serving.Done()
 
-	var l net.Listener = &smtpListener{Listener: ln, s: s}
+	var l net.Listener = &smtpListener{Listener: ln, s: s, implicit: implicitTLS}
 	if implicitTLS {
 		l = tls.NewListener(l, s.o.TLS)
 	}
@@ -208,7 +208,8 @@ var errNoSlot = errors.New("bridge: smtp: every upstream session of the account 
 // smtpListener tracks accepted connections so Shutdown can close them.
 type smtpListener struct {
 	net.Listener
-	s *SMTPServer
+	s        *SMTPServer
+	implicit bool // a TLS listener wraps this one
 }
 
 func (l *smtpListener) Accept() (net.Conn, error) {
@@ -221,6 +222,9 @@ func (l *smtpListener) Accept() (net.Conn, error) {
 		tc.SetKeepAlivePeriod(keepAlive)
 	}
 	sc := &smtpConn{Conn: c, s: l.s}
+	sc.tls.Store(l.implicit)
+	sc.trace = newWireTrace(l.s.b.Logger(), l.s.o.Trace, SMTP, "client", c.RemoteAddr())
+	sc.startPreLogin(l.s.o.preLogin())
 	l.s.mu.Lock()
 	defer l.s.mu.Unlock()
 	if l.s.closed {
@@ -240,9 +244,19 @@ type smtpConn struct {
 	mu        sync.Mutex
 	hangup    bool
 	forgotten sync.Once
+
+	// Before login (smtp_prelogin.go): the connection's deadline, how many
+	// more bytes the client may send, and the length of the line so far.
+	loggedIn atomic.Bool
+	tls      atomic.Bool // bytes on the wire are TLS records from here on
+	deadline time.Time
+	budget   int
+	line     int
+	trace    *wireTrace
 }
 
 func (c *smtpConn) Write(p []byte) (int, error) {
+	c.traceWrite(p)
 	n, err := c.Conn.Write(p)
 	c.mu.Lock()
 	hangup := c.hangup

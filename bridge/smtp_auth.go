@@ -20,6 +20,13 @@ func (ss *smtpSession) AuthMechanisms() []string { return []string{sasl.Plain, s
 
 // Auth starts a local SASL exchange (RFC 4954 section 4).
 func (ss *smtpSession) Auth(mech string) (sasl.Server, error) {
+	if lc := localConn(ss.conn.Conn()); lc != nil && lc.tls.Load() {
+		name := "?"
+		if isMechanism([]byte(mech)) {
+			name = strings.ToUpper(mech)
+		}
+		lc.trace.note("AUTH " + name + " " + redacted + " (over TLS)")
+	}
 	switch strings.ToUpper(mech) {
 	case sasl.Plain:
 		return sasl.NewPlainServer(func(identity, user, pass string) error {
@@ -88,6 +95,9 @@ func (ss *smtpSession) login(user, pass string) error {
 		return ss.upstreamRefused(l.Account, "auth", err)
 	}
 	s.b.Record(l.Account, SMTP, nil)
+	if lc := localConn(ss.conn.Conn()); lc != nil {
+		lc.markLoggedIn()
+	}
 	s.log.Info("logged in", "account", l.Account.Email, "peer", peerString(ss.peer))
 	ss.mu.Lock()
 	ss.acct, ss.user, ss.up, ss.release = l.Account, l.User, up, release

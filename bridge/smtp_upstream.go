@@ -122,6 +122,12 @@ func (s *SMTPServer) openUpstream(ctx context.Context, a *Account, user, token s
 		return nil, &diag.Failure{Proto: string(SMTP), Stage: "greeting", Text: addr, Err: err}
 	}
 	c.CommandTimeout = smtpStepTimeout
+	if ut := newWireTrace(s.b.Logger(), s.o.Trace, SMTP, "upstream", raw.RemoteAddr()); ut != nil {
+		// go-smtp shows both directions in one stream; the trace tells
+		// them apart by the reply codes. It ends with the login.
+		c.DebugWriter = &traceWriter{t: ut}
+		defer func() { c.DebugWriter = nil }()
+	}
 	// EHLO again, over TLS: this runs the handshake.
 	if err := c.Hello("localhost"); err != nil {
 		c.Close()

@@ -150,6 +150,24 @@ func (s *Source) Reload() {
 	s.loaded, s.rt, s.needsLogin, s.needsCause = false, "", "", nil
 }
 
+// Invalidate drops the cached access token if it is access, so that the
+// next Token call refreshes. Exchange ends a session with "Session
+// invalidated - AccessTokenExpired" when it no longer takes a token, even
+// one whose expiry has not passed by our clock; handing it out again would
+// only fail the next login. A different cached token (a refresh already
+// replaced it) is kept.
+func (s *Source) Invalidate(access string) {
+	if access == "" {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.access != nil && s.access.AccessToken == access {
+		s.access = nil
+		s.log.Info("access token dropped after the server refused it")
+	}
+}
+
 // Seed keeps a token just obtained by a sign-in: its access token serves
 // callers until it nears expiry, and its refresh token (if any) replaces
 // the cached one and clears a needs-login mark. Seed does not write the
