@@ -36,6 +36,8 @@ var commands = []command{
 	{"status", "[--json]", "accounts, token state and the last diagnosis", runStatus},
 	{"check-config", "", "validate the config file without starting anything", runCheckConfig},
 	{"cert", "", "print the local certificate's path and fingerprint", runCert},
+	{"service", "install|uninstall|status [--print]", "start the bridge at every login (systemd, launchd, Windows Run key)", runService},
+	{"tray", "", "show the bridge's state in the system tray", runTray},
 	{"demo", "", "run the bridge against a built-in imitation of Microsoft 365", runDemo},
 	{"version", "", "print the version", runVersion},
 }

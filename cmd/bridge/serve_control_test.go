@@ -14,6 +14,7 @@ import (
 
 	"github.com/mailbridge/bridge/bridge"
 	"github.com/mailbridge/bridge/bridge/control"
+	"github.com/mailbridge/bridge/bridge/diag"
 )
 
 // liveConfig writes a config with SMTP and IMAP on 127.0.0.1:0, a file
@@ -219,5 +220,24 @@ func TestSecondServeRefused(t *testing.T) {
 	// The first is untouched.
 	if doc := statusJSON(t, rt, cfg); doc.Server == nil {
 		t.Error("the first server stopped answering")
+	}
+}
+
+func TestStatusTextShowsDiagnosis(t *testing.T) {
+	at := time.Date(2026, 11, 26, 9, 30, 0, 0, time.Local)
+	doc := statusDoc{Config: "/c.toml", Store: "file",
+		Server: &control.Status{Status: bridge.Status{Sessions: map[bridge.Proto]int64{bridge.IMAP: 3}}, PID: 77,
+			Listeners: map[string]string{"listen.imap": "127.0.0.1:1143"}},
+		Accounts: []accountStatus{{Email: "a@example.com", SignedIn: true, HasPassword: true,
+			LastDiagnosis: map[bridge.Proto]diag.Diagnosis{bridge.SMTP: {ID: "smtp-auth-disabled-tenant", Title: "Authenticated SMTP is switched off", Fix: "Run this.\nThen that.", At: at}},
+			LastOK:        map[bridge.Proto]time.Time{bridge.IMAP: at}}}}
+	var b strings.Builder
+	printStatus(&b, doc)
+	for _, want := range []string{"pid 77", "imap 3", "listen.imap", "127.0.0.1:1143",
+		"smtp           REFUSED 2026-11-26 09:30:00: Authenticated SMTP is switched off [smtp-auth-disabled-tenant]",
+		"                 Run this.\n                 Then that.", "imap           ok, last login 2026-11-26 09:30:00"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("status text lacks %q:\n%s", want, b.String())
+		}
 	}
 }
