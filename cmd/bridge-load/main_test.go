@@ -1,0 +1,63 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestMain lets the test binary play the bridge role when run itself as
+// the child, as the command does.
+func TestMain(m *testing.M) {
+	if os.Getenv(roleEnv) == "bridge" {
+		if err := runChild(os.Args[1:], os.Stdin, os.Stdout, os.Stderr); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// TestLoadSmall runs the whole tool with a few sessions: they open through
+// a real bridge process, the bridge counts them, new logins succeed while
+// they are held, and they all end.
+func TestLoadSmall(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var out, errOut bytes.Buffer
+	err := run(ctx, []string{"-sessions", "40", "-parallel", "8", "-probes", "3", "-hold", "1s", "-login-bound", "10s"}, &out, &errOut)
+	if err != nil {
+		t.Fatalf("run: %v\nstdout:\n%s\nstderr:\n%s", err, out.String(), errOut.String())
+	}
+	s := out.String()
+	for _, want := range []string{"ramp: 40 sessions", "with 40 sessions", "login under load: 3 fresh logins", "hold 1s: 40 sessions", "closed: all sessions ended"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("output lacks %q:\n%s", want, s)
+		}
+	}
+	// Each relayed session is a handful of goroutines at most.
+	m := regexp.MustCompile(`per idle session: .*, ([0-9.]+) goroutines`).FindStringSubmatch(s)
+	if m == nil {
+		t.Fatalf("no goroutines per session in:\n%s", s)
+	}
+	if g, _ := strconv.ParseFloat(m[1], 64); g < 1 || g > 3 {
+		t.Errorf("%.2f goroutines per idle session, want 1 to 3", g)
+	}
+	if strings.Contains(errOut.String(), "level=ERROR") {
+		t.Errorf("the bridge logged errors:\n%s", errOut.String())
+	}
+}
+
+func TestUsage(t *testing.T) {
+	var out, errOut bytes.Buffer
+	if err := run(context.Background(), []string{"-sessions", "0"}, &out, &errOut); err == nil || !strings.Contains(err.Error(), "usage") {
+		t.Errorf("run -sessions 0: %v, want a usage error", err)
+	}
+}
