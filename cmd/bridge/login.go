@@ -121,6 +121,7 @@ func runLogin(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintf(e.stdout, "Signed in as %s.\n", email)
 	}
 	printSettings(e.stdout, cfg, email, ent.Password)
+	tellServer(ctx, e, path)
 	return nil
 }
 

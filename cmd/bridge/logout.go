@@ -26,5 +26,6 @@ func runLogout(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "Forgot the tokens and local password of %s (the [[account]] block stays in %s).\n", email, cfg.Path)
+	tellServer(ctx, e, cfg.Path)
 	return nil
 }

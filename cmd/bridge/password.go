@@ -46,5 +46,8 @@ func runPassword(ctx context.Context, e *env, args []string) error {
 		}
 	}
 	fmt.Fprintln(e.stdout, ent.Password)
+	if *reset {
+		tellServer(ctx, e, cfg.Path)
+	}
 	return nil
 }

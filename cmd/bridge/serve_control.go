@@ -38,3 +38,21 @@ func askServer(ctx context.Context, e *env, cfg *bridge.Config) *control.Status 
 	}
 	return st
 }
+
+// tellServer asks the running server for cfgPath, if any, to reload, so
+// that a sign-in, a logout or a new password takes effect without a
+// restart. It says what happened on e.stderr and never fails the command.
+func tellServer(ctx context.Context, e *env, cfgPath string) {
+	ep, err := controlEndpoint(e, cfgPath)
+	if err != nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	switch err := control.NewClient(ep).Reload(ctx); {
+	case err == nil:
+		fmt.Fprintln(e.stderr, "The running bridge server reloaded its accounts.")
+	case !errors.Is(err, control.ErrNotRunning):
+		fmt.Fprintf(e.stderr, "warning: could not tell the running server to reload (%v); send it SIGHUP or restart it\n", err)
+	}
+}

@@ -241,3 +241,51 @@ func TestStatusTextShowsDiagnosis(t *testing.T) {
 		}
 	}
 }
+
+// TestPasswordResetReachesServer: `bridge password --reset` while a server
+// runs makes the server take the new password at once, through the control
+// socket, and refuse the old one.
+func TestPasswordResetReachesServer(t *testing.T) {
+	dir, rt := t.TempDir(), t.TempDir()
+	cfg := liveConfig(t, dir, "a@example.com")
+	old, _, code := runIn(context.Background(), rt, "--config", cfg, "password", "a@example.com")
+	if code != 0 {
+		t.Fatal("password: no local password made")
+	}
+	startServe(t, rt, cfg)
+	imapAddr := statusJSON(t, rt, cfg).Server.Listeners["listen.imap"]
+	login := func(pw string) string {
+		c, err := net.DialTimeout("tcp", imapAddr, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		r := bufio.NewReader(c)
+		r.ReadString('\n')
+		fmt.Fprintf(c, "a LOGIN a@example.com %s\r\n", strings.TrimSpace(pw))
+		var all string
+		for {
+			line, err := r.ReadString('\n')
+			all += line
+			if err != nil || strings.HasPrefix(line, "a ") {
+				return all
+			}
+		}
+	}
+	// The account has no refresh token: a right password gets as far as
+	// "sign in again", a wrong one stops at the password.
+	if got := login(old); !strings.Contains(got, "bridge login a@example.com") {
+		t.Fatalf("old password before the reset: %q", got)
+	}
+	neu, stderr, code := runIn(context.Background(), rt, "--config", cfg, "password", "a@example.com", "--reset")
+	if code != 0 || !strings.Contains(stderr, "reloaded") {
+		t.Fatalf("password --reset exit %d, stderr %q", code, stderr)
+	}
+	if got := login(old); !strings.Contains(got, "Invalid credentials") {
+		t.Errorf("old password after the reset: %q", got)
+	}
+	if got := login(neu); !strings.Contains(got, "bridge login a@example.com") {
+		t.Errorf("new password after the reset: %q", got)
+	}
+}
