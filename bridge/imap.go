@@ -88,6 +88,11 @@ type imapSession struct {
 	trace    *wireTrace // nil unless FrontOptions.Trace
 }
 
+// imapMaxPreLoginCommands bounds the commands (refused ones included) a
+// connection may send before logging in, so a stream of garbage ends
+// before the pre-login deadline; a real client needs a handful.
+const imapMaxPreLoginCommands = 100
+
 // imapReaderSize is the client-side read buffer before login. Pre-login
 // lines are short; the buffer is dropped at handover.
 const imapReaderSize = 2 << 10
@@ -127,7 +132,11 @@ func (c *imapSession) run() {
 	if c.write("* OK [CAPABILITY %s] bridge ready\r\n", c.caps()) != nil {
 		return
 	}
-	for {
+	for n := 0; ; n++ {
+		if n == imapMaxPreLoginCommands {
+			c.write("* BYE Too many commands without logging in\r\n")
+			return
+		}
 		cmd, err := c.r.readCommand()
 		if err != nil {
 			c.readFailed(err)

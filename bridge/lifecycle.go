@@ -3,6 +3,7 @@ package bridge
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"sync"
 	"time"
@@ -86,7 +87,7 @@ func isTemporary(err error) bool {
 }
 
 func (s *connSet) forget(c net.Conn) {
-	c.Close()
+	closeGently(c)
 	s.mu.Lock()
 	delete(s.conns, c)
 	s.mu.Unlock()
@@ -115,4 +116,29 @@ func (s *connSet) shutdown(ctx context.Context) error {
 	s.mu.Unlock()
 	<-done
 	return ctx.Err()
+}
+
+// Lingering close: how long, and how much, a closing connection's late
+// input is read and dropped.
+const (
+	lingerTime = time.Second
+	lingerMax  = 256 << 10
+)
+
+// closeGently closes c so that the last reply reaches the client. Closing
+// a TCP socket with unread input makes the kernel send a reset at once,
+// which throws away the reply still in the send buffer, and a client that
+// pipelined or flooded would see "connection reset" instead of the reason.
+// So the write side is shut first, then what the client still sends is
+// read and dropped, briefly and boundedly, before the close (the
+// lingering close of RFC 9112 section 9.6).
+func closeGently(c net.Conn) {
+	tc, ok := c.(*net.TCPConn)
+	if !ok || tc.CloseWrite() != nil {
+		c.Close()
+		return
+	}
+	tc.SetReadDeadline(time.Now().Add(lingerTime))
+	io.CopyN(io.Discard, tc, lingerMax)
+	tc.Close()
 }

@@ -262,7 +262,7 @@ func (c *smtpConn) Write(p []byte) (int, error) {
 	hangup := c.hangup
 	c.mu.Unlock()
 	if hangup {
-		c.Conn.Close()
+		closeGently(c.Conn)
 	}
 	return n, err
 }
@@ -280,6 +280,11 @@ func (c *smtpConn) Close() error {
 		delete(c.s.conns, c)
 		c.s.mu.Unlock()
 	})
+	if !c.loggedIn.Load() {
+		// A refused or hostile client: let the last reply arrive.
+		closeGently(c.Conn)
+		return nil
+	}
 	return c.Conn.Close()
 }
 
