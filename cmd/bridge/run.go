@@ -34,6 +34,7 @@ var commands = []command{
 	{"logout", "EMAIL", "forget an account's tokens and local password", runLogout},
 	{"password", "EMAIL [--reset]", "print the local password (or make a new one)", runPassword},
 	{"status", "[--json]", "accounts, token state and the last diagnosis", runStatus},
+	{"doctor", "[EMAIL] [--json]", "check config, sign-in, network, TLS and a real login; say how to fix what fails", runDoctor},
 	{"check-config", "", "validate the config file without starting anything", runCheckConfig},
 	{"cert", "", "print the local certificate's path and fingerprint", runCert},
 	{"service", "install|uninstall|status [--print]", "start the bridge at every login (systemd, launchd, Windows Run key)", runService},

@@ -1,0 +1,161 @@
+package doctor
+
+import (
+	"context"
+	"crypto/x509"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mailbridge/bridge/bridge"
+	"github.com/mailbridge/bridge/bridge/diag"
+)
+
+// probe is one protocol's checks for one account.
+type probe struct {
+	proto   string // "imap", "pop3", "smtp"
+	label   string // "IMAP", "POP3", "SMTP"
+	addr    string // upstream host:port
+	user    string // XOAUTH2 user=
+	token   string // access token; "" when the refresh failed
+	roots   *x509.CertPool
+	timeout time.Duration
+	diag    diag.Account
+}
+
+// checkAccount runs every step for account a; all is every account, for
+// finding the owner of borrowed tokens.
+func checkAccount(ctx context.Context, o Options, all []*bridge.Account, a *bridge.Account) AccountReport {
+	rep := AccountReport{Email: a.Email}
+	owner := a
+	for _, b := range all {
+		if b.Email == a.TokenAccount() {
+			owner = b
+		}
+	}
+	protos := probedProtos(o.Config, a)
+	rep.Steps = append(rep.Steps, timed("account", "Account in the config", func() Step {
+		return pass("%s", describeAccount(a, protos))
+	}))
+	tc := &tokenCheck{o: o, a: a, owner: owner}
+	rep.Steps = append(rep.Steps, tc.steps(ctx, protos)...)
+
+	results := make([][]Step, len(protos))
+	var wg sync.WaitGroup
+	for i, pr := range protos {
+		p := &probe{
+			proto:   string(pr),
+			label:   strings.ToUpper(string(pr)),
+			addr:    a.Server(pr),
+			user:    a.Mailbox,
+			token:   tc.access,
+			roots:   o.Roots,
+			timeout: o.Timeout,
+			diag:    a.Diag(),
+		}
+		if pr == bridge.SMTP {
+			// The bridge logs in to SMTP as the token's owner and sends
+			// as the shared mailbox; Exchange refuses a shared
+			// mailbox as the SMTP identity.
+			p.user = a.TokenAccount()
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			switch pr {
+			case bridge.IMAP:
+				results[i] = p.imap(ctx)
+			case bridge.POP3:
+				results[i] = p.pop3(ctx)
+			default:
+				results[i] = p.smtp(ctx)
+			}
+		}()
+	}
+	wg.Wait()
+	for _, r := range results {
+		rep.Steps = append(rep.Steps, r...)
+	}
+	scrub(rep.Steps, tc.secrets()...)
+	return rep
+}
+
+// probedProtos are the protocols a local listener serves and the account
+// has a server for: a protocol no client can use through this bridge is
+// not worth a failure (POP is often off in a tenant on purpose).
+func probedProtos(cfg *bridge.Config, a *bridge.Account) []bridge.Proto {
+	l := cfg.Listen
+	var out []bridge.Proto
+	for _, c := range []struct {
+		p  bridge.Proto
+		on bool
+	}{
+		{bridge.IMAP, l.IMAP != "" || l.IMAPS != ""},
+		{bridge.POP3, l.POP3 != "" || l.POP3S != ""},
+		{bridge.SMTP, l.SMTP != "" || l.SMTPS != ""},
+	} {
+		if c.on && a.Server(c.p) != "" {
+			out = append(out, c.p)
+		}
+	}
+	return out
+}
+
+func describeAccount(a *bridge.Account, protos []bridge.Proto) string {
+	var b strings.Builder
+	b.WriteString("found")
+	if a.Mailbox != a.Email {
+		fmt.Fprintf(&b, "; opens the mailbox %s", a.Mailbox)
+	}
+	if a.TokenFrom != "" {
+		fmt.Fprintf(&b, "; uses the sign-in of %s", a.TokenFrom)
+	}
+	var checked, off []string
+	for _, p := range []bridge.Proto{bridge.IMAP, bridge.POP3, bridge.SMTP} {
+		name := strings.ToUpper(string(p))
+		if containsProto(protos, p) {
+			checked = append(checked, name+" "+a.Server(p))
+		} else {
+			off = append(off, name)
+		}
+	}
+	if len(checked) > 0 {
+		fmt.Fprintf(&b, "; checking %s", strings.Join(checked, ", "))
+	}
+	if len(off) > 0 {
+		fmt.Fprintf(&b, "; not checking %s (no local listener or server configured)", strings.Join(off, ", "))
+	}
+	return b.String()
+}
+
+func containsProto(ps []bridge.Proto, p bridge.Proto) bool {
+	for _, q := range ps {
+		if q == p {
+			return true
+		}
+	}
+	return false
+}
+
+// scrub replaces every secret in the steps' texts. No step should ever
+// hold one; this makes sure a server that echoes a token back cannot put
+// it on the screen.
+func scrub(steps []Step, secrets ...string) {
+	var pairs []string
+	for _, s := range secrets {
+		if len(s) >= 8 {
+			pairs = append(pairs, s, "[secret]")
+		}
+	}
+	if len(pairs) == 0 {
+		return
+	}
+	r := strings.NewReplacer(pairs...)
+	for i := range steps {
+		steps[i].Detail = r.Replace(steps[i].Detail)
+		if d := steps[i].Diagnosis; d != nil {
+			d.Title, d.Cause, d.Fix, d.Raw = r.Replace(d.Title), r.Replace(d.Cause), r.Replace(d.Fix), r.Replace(d.Raw)
+		}
+	}
+}

@@ -1,0 +1,101 @@
+package doctor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+
+	"github.com/mailbridge/bridge/bridge"
+	"github.com/mailbridge/bridge/bridge/diag"
+)
+
+// imap checks the IMAP server: reach, TLS (implicit, port 993), an
+// XOAUTH2 login with the bridge's SASL client and EXAMINE INBOX. Exchange
+// accepts a token whose identity cannot open the mailbox and refuses only
+// the first mailbox command ("User is authenticated but not connected"),
+// so the login alone proves little.
+func (p *probe) imap(ctx context.Context) []Step {
+	const (
+		login   = "imap-login"
+		mailbox = "imap-mailbox"
+	)
+	titles := map[string]string{login: "IMAP login (XOAUTH2)", mailbox: "IMAP mailbox (EXAMINE INBOX)"}
+	conn, st := p.reach(ctx)
+	steps := []Step{st}
+	if conn == nil {
+		return append(steps, skip("imap-tls", "IMAP TLS and certificate", "no connection"),
+			skip(login, titles[login], "no connection"), skip(mailbox, titles[mailbox], "no connection"))
+	}
+	defer conn.Close()
+	// One time limit for the rest of the conversation: the deadline
+	// makes a silent server a time-out, and ctx ending closes it.
+	ctx, cancel := context.WithTimeout(ctx, p.timeout)
+	defer cancel()
+	conn.SetDeadline(time.Now().Add(p.timeout))
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+	tc, st := p.handshake(ctx, conn)
+	steps = append(steps, st)
+	if tc == nil {
+		return append(steps, skip(login, titles[login], "no TLS connection"), skip(mailbox, titles[mailbox], "no TLS connection"))
+	}
+	if p.token == "" {
+		return append(steps, skip(login, titles[login], "no access token (see the refresh step)"),
+			skip(mailbox, titles[mailbox], "not logged in"))
+	}
+	c := imapclient.New(tc, &imapclient.Options{})
+	defer c.Close()
+	loggedIn := false
+	steps = append(steps, timed(login, titles[login], func() Step {
+		if err := c.WaitGreeting(); err != nil {
+			return p.imapFailed("greeting", err)
+		}
+		if err := c.Authenticate(bridge.NewXOAUTH2Client(p.user, p.token)); err != nil {
+			return p.imapFailed("auth", err)
+		}
+		loggedIn = true
+		return pass("logged in as %s", p.user)
+	}))
+	if !loggedIn {
+		return append(steps, skip(mailbox, titles[mailbox], "not logged in"))
+	}
+	steps = append(steps, timed(mailbox, titles[mailbox], func() Step {
+		data, err := c.Select("INBOX", &imap.SelectOptions{ReadOnly: true}).Wait()
+		if err != nil {
+			return p.imapFailed("mailbox", err)
+		}
+		return pass("INBOX of %s opened read-only: %d messages", p.user, data.NumMessages)
+	}))
+	// A polite end; the answer does not matter.
+	c.Logout().Wait()
+	return steps
+}
+
+// imapFailed turns an imapclient error into a step: a server answer (NO,
+// BAD, BYE) is a refusal for the diagnosis table, anything else a
+// transport failure.
+func (p *probe) imapFailed(stage string, err error) Step {
+	var ie *imap.Error
+	if errors.As(err, &ie) {
+		f := &diag.Failure{Proto: p.proto, Stage: stage, RespCode: string(ie.Code), Text: ie.Text}
+		return fail(p.classify(stage, f), "the server answered %s %s", ie.Type, diag.ReplyText(ie.Text, 300))
+	}
+	return fail(p.classify(stage, &diag.Failure{Proto: p.proto, Stage: stage, Text: p.addr, Err: err}),
+		"%s failed: %v", stageName(stage), err)
+}
+
+func stageName(stage string) string {
+	switch stage {
+	case "greeting":
+		return "waiting for the greeting"
+	case "auth":
+		return "the login"
+	case "mailbox":
+		return "the mailbox command"
+	}
+	return fmt.Sprintf("the %s step", stage)
+}
