@@ -109,6 +109,7 @@ func (r *relayState) drain(dst net.Conn, br *bufio.Reader, watch Watcher, count 
 func (r *relayState) pipe(dst, src net.Conn, watch Watcher, count *int64) {
 	small := make([]byte, relaySmall)
 	var large *[]byte
+	var q *queueProbe // made at the first burst; idle sessions never need it
 	defer func() {
 		if large != nil {
 			relayPool.Put(large)
@@ -123,6 +124,16 @@ func (r *relayState) pipe(dst, src net.Conn, watch Watcher, count *int64) {
 			buf = *large
 		}
 		n, err := src.Read(buf)
+		// In a burst, take in what has already arrived before writing:
+		// tls.Conn.Read returns one record (16 KB at most) per call, and a
+		// write per record costs the client leg a syscall and a wakeup
+		// each. Only bytes the kernel already holds are waited for, so
+		// nothing is delayed behind data that has not come.
+		for large != nil && err == nil && n < len(buf) && q.queued() > 0 {
+			var k int
+			k, err = src.Read(buf[n:])
+			n += k
+		}
 		if n > 0 {
 			r.touch()
 			if watch != nil {
@@ -146,6 +157,9 @@ func (r *relayState) pipe(dst, src net.Conn, watch Watcher, count *int64) {
 		switch {
 		case large == nil && n == len(small):
 			large = relayPool.Get().(*[]byte)
+			if q == nil {
+				q = newQueueProbe(src)
+			}
 		case large != nil && n < len(*large):
 			// Caught up: wait for the next chunk holding only the small
 			// buffer.

@@ -1,0 +1,48 @@
+package bridge
+
+import (
+	"crypto/tls"
+	"net"
+	"syscall"
+	"unsafe"
+)
+
+// queueProbe asks the kernel how many bytes wait unread on a connection's
+// socket (ioctl TIOCINQ, also known as FIONREAD), so the relay can gather a
+// burst into one write without ever waiting for bytes not yet there.
+type queueProbe struct {
+	rc    syscall.RawConn
+	n     int32
+	probe func(fd uintptr) // made once: a closure per call would allocate
+}
+
+// newQueueProbe returns a probe for c's socket (under TLS, if any), or nil
+// when c has none.
+func newQueueProbe(c net.Conn) *queueProbe {
+	if tc, ok := c.(*tls.Conn); ok {
+		c = tc.NetConn()
+	}
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return nil
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	q := &queueProbe{rc: rc}
+	q.probe = func(fd uintptr) {
+		if _, _, e := syscall.Syscall(syscall.SYS_IOCTL, fd, syscall.TIOCINQ, uintptr(unsafe.Pointer(&q.n))); e != 0 {
+			q.n = 0
+		}
+	}
+	return q
+}
+
+// queued returns the bytes waiting in the kernel; 0 when unknown.
+func (q *queueProbe) queued() int {
+	if q == nil || q.rc.Control(q.probe) != nil {
+		return 0
+	}
+	return int(q.n)
+}

@@ -1,0 +1,13 @@
+//go:build !linux
+
+package bridge
+
+import "net"
+
+// queueProbe would tell how many bytes wait unread on a socket; outside
+// Linux the relay does not gather and writes each chunk as it is read.
+type queueProbe struct{}
+
+func newQueueProbe(net.Conn) *queueProbe { return nil }
+
+func (q *queueProbe) queued() int { return 0 }
