@@ -8,7 +8,9 @@ import (
 )
 
 func runCert(ctx context.Context, e *env, args []string) error {
-	if len(args) != 0 {
+	if pos, err := parseFlags(newFlags("cert"), args); err != nil {
+		return err
+	} else if len(pos) != 0 {
 		return usagef("usage: bridge cert")
 	}
 	cfg, err := e.loadConfig()

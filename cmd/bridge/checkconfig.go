@@ -6,7 +6,9 @@ import (
 )
 
 func runCheckConfig(ctx context.Context, e *env, args []string) error {
-	if len(args) != 0 {
+	if pos, err := parseFlags(newFlags("check-config"), args); err != nil {
+		return err
+	} else if len(pos) != 0 {
 		return usagef("usage: bridge check-config")
 	}
 	cfg, err := e.loadConfig()

@@ -244,3 +244,12 @@ func TestStatusShowsExpiredSignIn(t *testing.T) {
 		t.Error("the stored refresh token was discarded")
 	}
 }
+
+func TestSubcommandHelp(t *testing.T) {
+	for _, c := range commands() {
+		out, stderr, code := runCmd(t, context.Background(), c.name, "-h")
+		if code != 0 || !strings.HasPrefix(out, "usage: bridge "+c.name) || !strings.Contains(out, c.summary) {
+			t.Errorf("%s -h: exit %d, out %q, stderr %q", c.name, code, out, stderr)
+		}
+	}
+}

@@ -28,7 +28,7 @@ func runLogin(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	email, err := oneEmail("login EMAIL [--provider P] [--tenant T] [--client-id ID] [--device] [--no-browser] [--port N]", pos)
+	email, err := oneEmail("login", pos)
 	if err != nil {
 		return err
 	}

@@ -15,7 +15,7 @@ func runPassword(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	email, err := oneEmail("password EMAIL [--reset]", pos)
+	email, err := oneEmail("password", pos)
 	if err != nil {
 		return err
 	}

@@ -21,26 +21,29 @@ type env struct {
 	configPath string
 }
 
-// command is one subcommand. All of them are listed in commands, in the
-// order `bridge help` shows them.
+// command is one subcommand. All of them are listed in commands(), in
+// the order `bridge help` shows them (a func, not a var, because the
+// commands' own usage messages read the list).
 type command struct {
 	name, args, summary string
 	run                 func(ctx context.Context, e *env, args []string) error
 }
 
-var commands = []command{
-	{"serve", "", "run the listeners in the foreground (SIGHUP reloads the config)", runServe},
-	{"login", "EMAIL [flags]", "sign an account in and print its client settings and local password", runLogin},
-	{"logout", "EMAIL", "forget an account's tokens and local password", runLogout},
-	{"password", "EMAIL [--reset]", "print the local password (or make a new one)", runPassword},
-	{"status", "[--json]", "accounts, token state and the last diagnosis", runStatus},
-	{"doctor", "[EMAIL] [--json]", "check config, sign-in, network, TLS and a real login; say how to fix what fails", runDoctor},
-	{"check-config", "", "validate the config file without starting anything", runCheckConfig},
-	{"cert", "", "print the local certificate's path and fingerprint", runCert},
-	{"service", "install|uninstall|status [--print]", "start the bridge at every login (systemd, launchd, Windows Run key)", runService},
-	{"tray", "", "show the bridge's state in the system tray", runTray},
-	{"demo", "", "run the bridge against a built-in imitation of Microsoft 365", runDemo},
-	{"version", "", "print the version", runVersion},
+func commands() []command {
+	return []command{
+		{"serve", "", "run the listeners in the foreground (SIGHUP reloads the config)", runServe},
+		{"login", "EMAIL [--provider P] [--tenant T] [--client-id ID] [--device] [--no-browser] [--port N]", "sign an account in and print its client settings and local password", runLogin},
+		{"logout", "EMAIL", "forget an account's tokens and local password", runLogout},
+		{"password", "EMAIL [--reset]", "print the local password (or make a new one)", runPassword},
+		{"status", "[--json]", "accounts, token state and the last diagnosis", runStatus},
+		{"doctor", "[EMAIL] [--json]", "check config, sign-in, network, TLS and a real login; say how to fix what fails", runDoctor},
+		{"check-config", "", "validate the config file without starting anything", runCheckConfig},
+		{"cert", "", "print the local certificate's path and fingerprint", runCert},
+		{"service", "install|uninstall|status [--print]", "start the bridge at every login (systemd, launchd, Windows Run key)", runService},
+		{"tray", "", "show the bridge's state in the system tray", runTray},
+		{"demo", "", "run the bridge against a built-in imitation of Microsoft 365", runDemo},
+		{"version", "", "print the version", runVersion},
+	}
 }
 
 // usageError is a mistake in how the command was called: exit code 2.
@@ -73,9 +76,18 @@ func run(ctx context.Context, args []string, e *env) error {
 		}
 		return nil
 	}
-	for _, c := range commands {
+	for _, c := range commands() {
 		if c.name == args[0] {
-			return c.run(ctx, e, args[1:])
+			err := c.run(ctx, e, args[1:])
+			var he *helpError
+			if errors.As(err, &he) {
+				fmt.Fprintf(e.stdout, "usage: bridge %s\n\n%s\n", usageLine(c.name), c.summary)
+				if he.flags != "" {
+					fmt.Fprintf(e.stdout, "\nFlags:\n%s", he.flags)
+				}
+				return nil
+			}
+			return err
 		}
 	}
 	return usagef("unknown command %q (run `bridge help`)", args[0])
@@ -85,7 +97,7 @@ func printUsage(w io.Writer) {
 	fmt.Fprintln(w, "usage: bridge [--config FILE] COMMAND [ARGS]")
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Commands:")
-	for _, c := range commands {
+	for _, c := range commands() {
 		fmt.Fprintf(w, "  %-13s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w)
@@ -123,12 +135,24 @@ func newFlags(name string) *flag.FlagSet {
 	return fs
 }
 
+// helpError is -h or --help given to a subcommand: run prints the
+// command's usage and its flags.
+type helpError struct{ flags string }
+
+func (e *helpError) Error() string { return "help requested" }
+
 // parseFlags parses flags that may come before or after positional
 // arguments (`bridge login a@b.c --device` and `--device a@b.c` both work).
 func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				var b strings.Builder
+				fs.SetOutput(&b)
+				fs.PrintDefaults()
+				return nil, &helpError{b.String()}
+			}
 			return nil, usagef("%s: %v", fs.Name(), err)
 		}
 		args = fs.Args()
@@ -170,10 +194,20 @@ func (e *env) loadConfig() (*bridge.Config, error) {
 	return cfg, nil
 }
 
-// oneEmail takes exactly one EMAIL argument.
+// oneEmail takes exactly one EMAIL argument of command name.
 func oneEmail(name string, pos []string) (string, error) {
 	if len(pos) != 1 || !strings.Contains(pos[0], "@") {
-		return "", usagef("usage: bridge %s EMAIL", name)
+		return "", usagef("usage: bridge %s", usageLine(name))
 	}
 	return strings.ToLower(pos[0]), nil
+}
+
+// usageLine is a command's name and arguments, as `bridge help` lists them.
+func usageLine(name string) string {
+	for _, c := range commands() {
+		if c.name == name {
+			return strings.TrimSpace(c.name + " " + c.args)
+		}
+	}
+	return name
 }

@@ -10,7 +10,9 @@ import (
 var version = ""
 
 func runVersion(ctx context.Context, e *env, args []string) error {
-	if len(args) != 0 {
+	if pos, err := parseFlags(newFlags("version"), args); err != nil {
+		return err
+	} else if len(pos) != 0 {
 		return usagef("usage: bridge version")
 	}
 	v := version
