@@ -77,6 +77,11 @@ func (p *probe) handshake(ctx context.Context, conn net.Conn) (*tls.Conn, Step) 
 // there by its own issuer name.
 func (p *probe) tlsFailed(err error) Step {
 	detail := fmt.Sprintf("TLS handshake with %s failed: %v", p.addr, err)
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		detail = fmt.Sprintf("%s accepted the connection but did not answer the TLS handshake within %s: %v; "+
+			"a firewall or proxy may hold the connection, or the port does not speak TLS", p.addr, ms(p.timeout), err)
+	}
 	var ve *tls.CertificateVerificationError
 	if errors.As(err, &ve) && len(ve.UnverifiedCertificates) > 0 {
 		detail += "; the server presented " + describeCert(ve.UnverifiedCertificates[0])

@@ -61,8 +61,7 @@ func (tc *tokenCheck) stored() Step {
 	e, err := st.Get(who)
 	switch {
 	case errors.Is(err, tokens.ErrNotFound):
-		return fail(tc.needsLogin("no sign-in is stored for "+who),
-			"no sign-in for %s in the %s store", who, st.Name())
+		return fail(tc.notSignedIn(who, st.Name()), "no sign-in for %s in the %s store", who, st.Name())
 	case err != nil:
 		return fail(fromDiag(diag.Classify(err, tc.diagAccount())), "reading the %s store: %v", st.Name(), err)
 	}
@@ -87,6 +86,18 @@ func (tc *tokenCheck) stored() Step {
 // replaces; reason often names the AADSTS number that caused it.
 func (tc *tokenCheck) needsLogin(reason string) *Diagnosis {
 	return fromDiag(diag.Classify(fmt.Errorf("%w: %s", tokens.ErrNeedsLogin, reason), tc.diagAccount()))
+}
+
+// notSignedIn explains an account the store knows nothing of. The table's
+// needs-login entry gives the ID and the fix; its cause speaks of a
+// refusal, which this is not.
+func (tc *tokenCheck) notSignedIn(who, store string) *Diagnosis {
+	e, _ := diag.Lookup("token-needs-login")
+	d := fromDiag(e.For(tc.diagAccount()))
+	d.Title = "The account has not signed in"
+	d.Cause = "No refresh token for " + who + " is in the " + store + " store: `bridge login` has not run for it, " +
+		"ran with another config or store, or `bridge logout` removed it."
+	return d
 }
 
 func (tc *tokenCheck) localPassword() Step {
