@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/pkg/browser"
@@ -103,18 +104,11 @@ func BrowserLogin(ctx context.Context, o LoginOptions) (*oauth2.Token, error) {
 	if timeout <= 0 {
 		timeout = defaultLoginTimeout
 	}
-	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(o.Port)))
+	lns, err := listenLoopback(o.Port)
 	if err != nil {
 		return nil, fmt.Errorf("tokens: browser sign-in: cannot listen on 127.0.0.1:%d for the browser's return: %w", o.Port, err)
 	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	// The redirect names localhost, which a browser may resolve to ::1
-	// first: listen there on the same port too, so the browser cannot land
-	// on some other program that holds [::1]:port.
-	lns := []net.Listener{ln}
-	if ln6, err := net.Listen("tcp", net.JoinHostPort("::1", strconv.Itoa(port))); err == nil {
-		lns = append(lns, ln6)
-	}
+	port := lns[0].Addr().(*net.TCPAddr).Port
 	conf := o.Provider.Config(o.ClientID, o.ClientSecret, fmt.Sprintf("http://localhost:%d/", port))
 
 	ctx, cancel := context.WithCancel(ctx)
@@ -165,6 +159,29 @@ func BrowserLogin(ctx context.Context, o LoginOptions) (*oauth2.Token, error) {
 	case <-ctx.Done():
 		stop()
 		return nil, fmt.Errorf("tokens: browser sign-in for %s: %w", o.account(), ctx.Err())
+	}
+}
+
+// listenLoopback listens for the browser's return on 127.0.0.1 and, on the
+// same port, on ::1: the redirect names localhost, which a browser may
+// resolve to ::1 first, and must not land on another program that holds
+// [::1]:port. With port 0 it tries a few ports until both are free; a
+// machine without IPv6 gets the IPv4 listener alone.
+func listenLoopback(port int) ([]net.Listener, error) {
+	for try := 0; ; try++ {
+		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err != nil {
+			return nil, err
+		}
+		p := ln.Addr().(*net.TCPAddr).Port
+		ln6, err := net.Listen("tcp", net.JoinHostPort("::1", strconv.Itoa(p)))
+		switch {
+		case err == nil:
+			return []net.Listener{ln, ln6}, nil
+		case !errors.Is(err, syscall.EADDRINUSE) || port != 0 || try == 10:
+			return []net.Listener{ln}, nil
+		}
+		ln.Close()
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -139,7 +140,11 @@ func TestLoginPasswordStatus(t *testing.T) {
 	}
 	resp, err := http.Get(signIn) // follows the redirect back to the loopback listener
 	if err != nil {
-		t.Fatal(err)
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // the URL holds the authorization code: keep it out of the output
+		}
+		t.Fatalf("following the sign-in redirect: %v", err)
 	}
 	page := new(bytes.Buffer)
 	page.ReadFrom(resp.Body)
