@@ -266,12 +266,17 @@ func (c *callback) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	c.done = true
-	c.result <- loginResult{tok, err}
+	// Answer the browser before BrowserLogin learns the result: it closes
+	// this server as soon as it does, which would cut the page off.
 	if err != nil {
 		landing(w, http.StatusBadRequest, err)
-		return
+	} else {
+		landing(w, http.StatusOK, nil)
 	}
-	landing(w, http.StatusOK, nil)
+	if f, ok := w.(http.Flusher); ok {
+		f.Flush()
+	}
+	c.result <- loginResult{tok, err}
 }
 
 func aadstsOf(desc string) int {
