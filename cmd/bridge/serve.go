@@ -99,6 +99,13 @@ func newServer(cfg *bridge.Config, log *slog.Logger, e *env, onEvent func(bridge
 	if err != nil {
 		return nil, err
 	}
+	// Find out now, not at the first login, that the keyring does not
+	// answer; the error names the file backend as the way out.
+	if p, ok := st.(interface{ Ping() error }); ok {
+		if err := p.Ping(); err != nil {
+			return nil, err
+		}
+	}
 	roots, err := tlsutil.UpstreamRoots(cfg.TLS.UpstreamCAFile)
 	if err != nil {
 		return nil, fmt.Errorf("%w: tls.upstream_ca_file: %v", errConfig, err)
