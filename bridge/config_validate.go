@@ -214,10 +214,12 @@ func isLoopback(host string) bool {
 }
 
 // validEmail is a plausibility check, not RFC 5322: one @, something on
-// each side, no spaces or address punctuation.
+// each side, no spaces, address punctuation or control characters (the
+// name reaches protocol replies and logs).
 func validEmail(s string) bool {
 	at := strings.LastIndexByte(s, '@')
-	if at <= 0 || at == len(s)-1 || strings.ContainsAny(s, " \t\r\n\"<>,;") {
+	if at <= 0 || at == len(s)-1 || strings.ContainsAny(s, " \t\r\n\"<>,;") ||
+		strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
 		return false
 	}
 	domain := s[at+1:]

@@ -106,3 +106,48 @@ func TestWireTraceExchanges(t *testing.T) {
 		t.Error("a trace when tracing is off")
 	}
 }
+
+// FuzzWireTrace interleaves arbitrary server bytes with client lines that
+// carry a password after LOGIN, PASS, AUTH or AUTHENTICATE, each line cut
+// at an arbitrary point, for each protocol. The password must never be
+// logged, and no logged line may exceed the bound.
+func FuzzWireTrace(f *testing.F) {
+	f.Add([]byte("+ Ready\r\n* OK\r\na1 NO x\r\n"), []byte{0, 3, 2, 5, 4, 7, 6}, uint8(0))
+	f.Add([]byte("334 VXNlcm5hbWU6\r\n235 ok\r\n"), []byte{4, 41, 8, 9, 2}, uint8(2))
+	f.Add([]byte("+OK\r\n+ \r\n-ERR\r\n"), []byte{2, 255, 0, 1, 6}, uint8(1))
+	f.Fuzz(func(t *testing.T, server, script []byte, p uint8) {
+		const pw = "PW-Zx81q"
+		lines := []string{"a1 LOGIN alice " + pw, "PASS " + pw, "AUTH PLAIN " + pw, "a2 AUTHENTICATE PLAIN " + pw,
+			"a3 NOOP", "a4 login {8}", "auth login " + pw, "a5 Login \"alice\" \"" + pw + "\""}
+		// The server side is logged as sent; keep the password out of it.
+		for bytes.Contains(server, []byte(pw)) {
+			server = bytes.ReplaceAll(server, []byte(pw), nil)
+		}
+		proto := []Proto{IMAP, POP3, SMTP}[int(p)%3]
+		var buf bytes.Buffer
+		log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		tr := newWireTrace(log, true, proto, "client", nil)
+		for _, b := range script {
+			if b&1 == 0 {
+				l := lines[int(b>>1)%len(lines)] + "\r\n"
+				k := int(b>>4) % len(l)
+				tr.fromAuth([]byte(l[:k]))
+				tr.fromAuth([]byte(l[k:]))
+				continue
+			}
+			n := min(int(b>>1), len(server))
+			tr.fromOther(server[:n])
+			server = server[n:]
+		}
+		tr.fromOther(server)
+		out := buf.String()
+		if strings.Contains(out, pw) {
+			t.Fatalf("the password was logged:\n%s", out)
+		}
+		for _, l := range strings.Split(out, "\n") {
+			if len(l) > 2*traceLineMax+200 {
+				t.Fatalf("log line of %d bytes", len(l))
+			}
+		}
+	})
+}
