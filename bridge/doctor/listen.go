@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 	"syscall"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/mailbridge/bridge/bridge"
 	"github.com/mailbridge/bridge/bridge/diag"
+	"github.com/mailbridge/bridge/tlsutil"
 )
 
 // listenTimeout bounds one local listener check: a loopback peer that
@@ -52,12 +55,34 @@ func checkListeners(ctx context.Context, cfg *bridge.Config, o Options) []Step {
 		if l.implicit {
 			title += " (TLS)"
 		}
-		steps = append(steps, timed(l.key, title, func() Step { return checkListener(ctx, l, o.Served) }))
+		steps = append(steps, timed(l.key, title, func() Step { return checkListener(ctx, l, o.Served, localRoots(cfg)) }))
 	}
 	return steps
 }
 
-func checkListener(ctx context.Context, l listener, served map[string]string) Step {
+// localRoots trusts the bridge's own local certificate, so the probe of an
+// implicit-TLS listener verifies who answers; nil when there is none yet
+// (the handshake then fails, and the port is reported as someone else's).
+func localRoots(cfg *bridge.Config) *x509.CertPool {
+	certFile := cfg.TLS.CertFile
+	if certFile == "" {
+		var err error
+		if certFile, _, err = tlsutil.DefaultPaths(); err != nil {
+			return nil
+		}
+	}
+	pem, err := os.ReadFile(certFile)
+	if err != nil {
+		return nil
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil
+	}
+	return pool
+}
+
+func checkListener(ctx context.Context, l listener, served map[string]string, roots *x509.CertPool) Step {
 	_, port, err := net.SplitHostPort(l.addr)
 	if err != nil {
 		return fail(keyProblem(l.key, err.Error(), "Write it as host:port, for example 127.0.0.1:1143."), "%q is not host:port", l.addr)
@@ -83,7 +108,7 @@ func checkListener(ctx context.Context, l listener, served map[string]string) St
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
 	conn.SetDeadline(time.Now().Add(listenTimeout))
-	line, err := greeting(ctx, conn, l.implicit)
+	line, err := greeting(ctx, conn, l.implicit, roots)
 	if err == nil && isBridgeGreeting(l.proto, line) {
 		return pass("%s is served by a bridge (it greets %q)", l.addr, line)
 	}
@@ -102,11 +127,11 @@ func checkListener(ctx context.Context, l listener, served map[string]string) St
 }
 
 // greeting reads the first line the listener sends, after a TLS handshake
-// for implicit-TLS listeners. Nothing is sent, so the local certificate is
-// not verified: the question is only who answers.
-func greeting(ctx context.Context, conn net.Conn, implicit bool) (string, error) {
+// verified against the local certificate for implicit-TLS listeners.
+func greeting(ctx context.Context, conn net.Conn, implicit bool, roots *x509.CertPool) (string, error) {
 	if implicit {
-		tc := tls.Client(conn, &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12}) //nolint:gosec // reads a greeting only
+		host, _, _ := net.SplitHostPort(conn.RemoteAddr().String())
+		tc := tls.Client(conn, &tls.Config{RootCAs: roots, ServerName: host, MinVersion: tls.VersionTLS12})
 		if err := tc.HandshakeContext(ctx); err != nil {
 			return "", err
 		}
