@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/BurntSushi/toml"
+	"github.com/mailbridge/bridge/internal/atomicfile"
 )
 
 // ErrNoAccount is returned by RemoveAccount for an email the file lacks.
@@ -314,37 +315,11 @@ func tomlString(s string) string {
 	return b.String()
 }
 
-// writeFileAtomic writes data next to path and renames it over path, so a
-// reader never sees half a file and a crash leaves the old one.
+// writeFileAtomic writes the config through a temporary file and a rename.
 func writeFileAtomic(path string, data []byte, mode fs.FileMode) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
+	if err := atomicfile.Write(path, data, mode); err != nil {
 		return fmt.Errorf("bridge: writing config: %w", err)
 	}
-	tmp := f.Name()
-	ok := false
-	defer func() {
-		if !ok {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if err := f.Chmod(mode); err != nil {
-		return fmt.Errorf("bridge: writing config: %w", err)
-	}
-	if _, err := f.Write(data); err != nil {
-		return fmt.Errorf("bridge: writing config: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("bridge: writing config: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("bridge: writing config: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("bridge: writing config: %w", err)
-	}
-	ok = true
 	return nil
 }
 

@@ -16,6 +16,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/mailbridge/bridge/internal/atomicfile"
 )
 
 // LocalValidity is how long a generated local certificate stays valid.
@@ -215,38 +217,11 @@ func encodeKey(key *ecdsa.PrivateKey) ([]byte, error) {
 // directory and a rename, so a reader never sees half a file and the key
 // is never readable by others, not even briefly.
 func writeFile(path string, data []byte, mode os.FileMode) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return fmt.Errorf("tlsutil: creating directory for %s: %w", path, err)
 	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
+	if err := atomicfile.Write(path, data, mode); err != nil {
 		return fmt.Errorf("tlsutil: writing %s: %w", path, err)
 	}
-	tmp := f.Name()
-	ok := false
-	defer func() {
-		if !ok {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	// CreateTemp makes the file 0600; widen it only for the certificate.
-	if err := f.Chmod(mode); err != nil {
-		return fmt.Errorf("tlsutil: writing %s: %w", path, err)
-	}
-	if _, err := f.Write(data); err != nil {
-		return fmt.Errorf("tlsutil: writing %s: %w", path, err)
-	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("tlsutil: writing %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("tlsutil: writing %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("tlsutil: writing %s: %w", path, err)
-	}
-	ok = true
 	return nil
 }

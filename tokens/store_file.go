@@ -14,6 +14,8 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+
+	"github.com/mailbridge/bridge/internal/atomicfile"
 )
 
 // PassphraseEnv names the environment variable whose value, when set,
@@ -266,34 +268,8 @@ func aad(version int) []byte { return fmt.Appendf(nil, "bridge-tokens-v%d", vers
 // writeAtomic writes data to a new file (mode 0600) next to path, syncs it
 // and renames it over path.
 func writeAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tokens-*.tmp")
-	if err != nil {
+	if err := atomicfile.Write(path, data, 0o600); err != nil {
 		return fmt.Errorf("tokens: writing token file: %w", err)
 	}
-	name := tmp.Name()
-	ok := false
-	defer func() {
-		if !ok {
-			tmp.Close()
-			os.Remove(name)
-		}
-	}()
-	// CreateTemp already uses 0600; Chmod makes it explicit on every OS.
-	if err := tmp.Chmod(0o600); err != nil && !errors.Is(err, errors.ErrUnsupported) {
-		return fmt.Errorf("tokens: writing token file: %w", err)
-	}
-	if _, err := tmp.Write(data); err != nil {
-		return fmt.Errorf("tokens: writing token file: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("tokens: writing token file: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("tokens: writing token file: %w", err)
-	}
-	if err := os.Rename(name, path); err != nil {
-		return fmt.Errorf("tokens: replacing token file: %w", err)
-	}
-	ok = true
 	return nil
 }

@@ -11,6 +11,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/mailbridge/bridge/internal/atomicfile"
 )
 
 // portInfo is the TCP transport's port file: where the server listens and
@@ -68,20 +70,7 @@ func listenTCP(ep Endpoint) (net.Listener, string, error) {
 	rand.Read(raw[:])
 	info := portInfo{Addr: ln.Addr().String(), Token: hex.EncodeToString(raw[:]), PID: os.Getpid()}
 	b, _ := json.Marshal(info)
-	tmp, err := os.CreateTemp(ep.Dir, ep.Name+".port.*")
-	if err == nil {
-		tmp.Chmod(0o600)
-		_, err = tmp.Write(b)
-		if cerr := tmp.Close(); err == nil {
-			err = cerr
-		}
-		if err == nil {
-			err = os.Rename(tmp.Name(), ep.PortFile())
-		}
-		if err != nil {
-			os.Remove(tmp.Name())
-		}
-	}
+	err = atomicfile.Write(ep.PortFile(), b, 0o600)
 	if err != nil {
 		ln.Close()
 		return nil, "", fmt.Errorf("control: writing the port file: %w", err)
