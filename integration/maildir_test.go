@@ -51,9 +51,6 @@ func (m *maildir) deliver(msg message) error {
 	return nil
 }
 
-// files returns the paths of every message in cur/ and new/, sorted.
-func (m *maildir) files() ([]string, error) { return maildirFiles(m.dir) }
-
 // maildirFiles lists the messages of any Maildir (the server's or one a
 // client wrote), sorted by name.
 func maildirFiles(dir string) ([]string, error) {

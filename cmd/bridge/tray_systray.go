@@ -44,11 +44,12 @@ func drawLoop(ctx context.Context, app *trayApp) {
 	tick := time.NewTicker(15 * time.Second)
 	defer tick.Stop()
 	var shown *traymodel.Menu
-	gen, stop := context.WithCancel(ctx)
+	stop := context.CancelFunc(func() {})
 	for {
 		m := traymodel.Build(app.input(ctx))
 		if shown == nil || !reflect.DeepEqual(*shown, m) {
 			stop()
+			var gen context.Context
 			gen, stop = context.WithCancel(ctx)
 			draw(gen, app, m)
 			shown = &m
