@@ -114,13 +114,17 @@ func report(w io.Writer, err error) int {
 	if errors.As(err, &xe) {
 		return xe.code
 	}
+	// Errors of package bridge already say so; do not say it twice.
+	msg := err.Error()
+	if !strings.HasPrefix(msg, "bridge: ") {
+		msg = "bridge: " + msg
+	}
+	fmt.Fprintln(w, msg)
 	var ue *usageError
 	var ce *bridge.ConfigError
 	if errors.As(err, &ue) || errors.As(err, &ce) || errors.Is(err, errConfig) {
-		fmt.Fprintf(w, "bridge: %v\n", err)
 		return 2
 	}
-	fmt.Fprintf(w, "bridge: %v\n", err)
 	return 1
 }
 

@@ -17,7 +17,7 @@ func openStore(cfg *bridge.Config, w io.Writer) (tokens.Store, error) {
 	}
 	if wr, ok := s.(interface{ Warning() string }); ok {
 		if msg := wr.Warning(); msg != "" {
-			fmt.Fprintf(w, "warning: %s\n", msg)
+			fmt.Fprintln(w, msg)
 		}
 	}
 	return s, nil
