@@ -142,8 +142,8 @@ func TestNotifyNeverBlocksAndSerialisesPerAccount(t *testing.T) {
 	}
 	start := time.Now()
 	n.Notify(ev("one"))
-	n.Notify(ev("two"))   // waits for one
-	n.Notify(ev("three")) // replaces two
+	n.Notify(ev("two"))                                         // waits for one
+	n.Notify(ev("three"))                                       // replaces two
 	if took := time.Since(start); took > 250*time.Millisecond { // blocking would wait out the 0.3 s run
 		t.Errorf("Notify blocked for %v", took)
 	}
