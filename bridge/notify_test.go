@@ -142,9 +142,10 @@ func TestNotifyNeverBlocksAndSerialisesPerAccount(t *testing.T) {
 	}
 	start := time.Now()
 	n.Notify(ev("one"))
-	n.Notify(ev("two"))                                         // waits for one
-	n.Notify(ev("three"))                                       // replaces two
-	if took := time.Since(start); took > 250*time.Millisecond { // blocking would wait out the 0.3 s run
+	n.Notify(ev("two"))   // waits for one
+	n.Notify(ev("three")) // replaces two
+	// Blocking would wait out the 0.3 s run of "one".
+	if took := time.Since(start); took > 250*time.Millisecond {
 		t.Errorf("Notify blocked for %v", took)
 	}
 	n.wait()
