@@ -248,6 +248,11 @@ type smtpConn struct {
 	// Before login (smtp_prelogin.go): the connection's deadline, how many
 	// more bytes the client may send, and the length of the line so far.
 	loggedIn atomic.Bool
+	// sawEOF is set when the client's side of the connection ended after
+	// login. go-smtp reads a BDAT chunk through an io.LimitReader, which
+	// takes an early end for the end of the chunk, so Data checks this
+	// before it lets the upstream take the message.
+	sawEOF   atomic.Bool
 	tls      atomic.Bool // bytes on the wire are TLS records from here on
 	deadline time.Time
 	budget   int

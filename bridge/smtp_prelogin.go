@@ -54,7 +54,11 @@ func (c *smtpConn) markLoggedIn() {
 // connection's goroutine only.
 func (c *smtpConn) Read(p []byte) (int, error) {
 	if c.loggedIn.Load() {
-		return c.Conn.Read(p)
+		n, err := c.Conn.Read(p)
+		if err == io.EOF {
+			c.sawEOF.Store(true)
+		}
+		return n, err
 	}
 	n, err := c.Conn.Read(p)
 	if n == 0 {

@@ -346,6 +346,14 @@ func (ss *smtpSession) Data(r io.Reader) error {
 		ss.s.log.Warn("upstream lost during DATA", "account", ss.acct.Email, "err", err)
 		return errUpstreamLost
 	}
+	if lc := localConn(ss.conn.Conn()); lc != nil && lc.sawEOF.Load() {
+		// The client left inside a BDAT chunk (RFC 3030): go-smtp ends the
+		// chunk at the connection's end without an error, so what came is
+		// only part of the message. The final dot must not go out.
+		ss.dropUpstream()
+		ss.s.log.Info("client left inside a BDAT chunk; upstream transaction abandoned", "account", ss.acct.Email)
+		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Reading the message failed; it was not sent"}
+	}
 	_, err = w.CloseWithResponse()
 	ss.inTx = false
 	if err != nil {
