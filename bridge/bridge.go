@@ -63,8 +63,11 @@ type Bridge struct {
 	accounts map[string]*Account       // by lower-case email
 	sources  map[string]*tokens.Source // by token account
 	secrets  map[string]string         // local passwords by email, read once
-	status   map[string]*accountStatus // by email
-	live     [3]int64                  // sessions per protocol, see protoIndex
+	// secretsGen grows whenever secrets is emptied (SetAccounts, Reload), so
+	// a store read that began before cannot put a replaced password back.
+	secretsGen uint64
+	status     map[string]*accountStatus // by email
+	live       [3]int64                  // sessions per protocol, see protoIndex
 }
 
 // New returns a Bridge for the accounts in o. It does no I/O: secrets are
@@ -106,6 +109,7 @@ func (b *Bridge) SetAccounts(accts []*Account) {
 	b.accounts = make(map[string]*Account, len(accts))
 	b.sources = make(map[string]*tokens.Source, len(accts))
 	b.secrets = map[string]string{}
+	b.secretsGen++
 	for _, a := range accts {
 		b.accounts[strings.ToLower(a.Email)] = a
 	}
@@ -167,6 +171,7 @@ func (b *Bridge) Reload() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.secrets = map[string]string{}
+	b.secretsGen++
 	for _, s := range b.sources {
 		s.Reload()
 	}
@@ -237,6 +242,7 @@ func (b *Bridge) password(a *Account) (string, error) {
 	}
 	b.mu.RLock()
 	pw, ok := b.secrets[a.Email]
+	gen := b.secretsGen
 	b.mu.RUnlock()
 	if ok {
 		return pw, nil
@@ -246,7 +252,9 @@ func (b *Bridge) password(a *Account) (string, error) {
 		return "", fmt.Errorf("bridge: reading the local password of %s: %w", a.Email, err)
 	}
 	b.mu.Lock()
-	b.secrets[a.Email] = e.Password
+	if b.secretsGen == gen {
+		b.secrets[a.Email] = e.Password
+	}
 	b.mu.Unlock()
 	return e.Password, nil
 }
