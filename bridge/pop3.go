@@ -32,11 +32,17 @@ type POP3Server struct {
 	o     FrontOptions
 	log   *slog.Logger
 	conns connSet
+
+	// ctx is cancelled when Shutdown gives up waiting; logins in progress
+	// (token refresh, upstream dial and AUTH) stop with it.
+	ctx    context.Context
+	cancel context.CancelFunc
 }
 
 // NewPOP3Server returns a POP3 front end for b. It does no I/O.
 func NewPOP3Server(b *Bridge, o FrontOptions) *POP3Server {
-	return &POP3Server{b: b, o: o, log: b.Logger().With("proto", string(POP3))}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &POP3Server{b: b, o: o, log: b.Logger().With("proto", string(POP3)), ctx: ctx, cancel: cancel}
 }
 
 // Serve accepts POP3 clients on ln until Shutdown. With implicitTLS every
@@ -51,16 +57,20 @@ func (s *POP3Server) Serve(ln net.Listener, implicitTLS bool) error {
 }
 
 // Shutdown stops accepting, waits for sessions until ctx is done and then
-// closes the rest.
+// closes the rest, logins in progress included.
 func (s *POP3Server) Shutdown(ctx context.Context) error {
-	return s.conns.shutdown(ctx)
+	stop := context.AfterFunc(ctx, s.cancel)
+	defer stop()
+	err := s.conns.shutdown(ctx)
+	s.cancel()
+	return err
 }
 
 // session runs one client connection. The pre-login phase, upstream login
 // included, must end within the pre-login timeout.
 func (s *POP3Server) session(c net.Conn, implicitTLS bool) {
 	deadline := time.Now().Add(s.o.preLogin())
-	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	ctx, cancel := context.WithDeadline(s.ctx, deadline)
 	defer cancel()
 	c.SetDeadline(deadline)
 	peer := c.RemoteAddr()
@@ -144,9 +154,15 @@ func (s *POP3Server) login(ctx context.Context, req pop3Req, peer net.Addr, trac
 	acct = l.Account
 	up, err = s.b.DialUpstream(ctx, acct, POP3)
 	if err == nil {
+		// Closing the upstream is what interrupts its reads when the
+		// server shuts down.
+		stop := context.AfterFunc(ctx, func() { up.Close() })
 		ut := newWireTrace(s.b.Logger(), trace, POP3, "upstream", up.RemoteAddr())
 		upBuf, err = pop3UpstreamAuth(ctx, traced(up, ut, false), l)
 		ut.stop()
+		if !stop() && err == nil {
+			err = &diag.Failure{Proto: string(POP3), Stage: "auth", Err: fmt.Errorf("bridge: pop3 upstream: %w", ctx.Err())}
+		}
 		if err != nil {
 			up.Close()
 		}
