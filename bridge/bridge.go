@@ -62,6 +62,7 @@ type Bridge struct {
 	mu       sync.RWMutex
 	accounts map[string]*Account       // by lower-case email
 	sources  map[string]*tokens.Source // by token account
+	srcKeys  map[string]sourceKey      // what each source was built with
 	secrets  map[string]string         // local passwords by email, read once
 	// secretsGen grows whenever secrets is emptied (SetAccounts, Reload), so
 	// a store read that began before cannot put a replaced password back.
@@ -100,14 +101,16 @@ func New(o Options) (*Bridge, error) {
 func (b *Bridge) Logger() *slog.Logger { return b.log }
 
 // SetAccounts replaces the account list (a config reload). Token sources of
-// accounts that stay are kept, so live sessions and cached access tokens
-// survive; cached passwords are re-read from the store.
+// accounts that stay with the same client and token endpoint are kept, so
+// live sessions and cached access tokens survive; cached passwords are
+// re-read from the store.
 func (b *Bridge) SetAccounts(accts []*Account) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	old := b.sources
+	old, oldKeys := b.sources, b.srcKeys
 	b.accounts = make(map[string]*Account, len(accts))
 	b.sources = make(map[string]*tokens.Source, len(accts))
+	b.srcKeys = make(map[string]sourceKey, len(accts))
 	b.secrets = map[string]string{}
 	b.secretsGen++
 	for _, a := range accts {
@@ -122,7 +125,9 @@ func (b *Bridge) SetAccounts(accts []*Account) {
 		if owner == nil {
 			continue // rejected by Config.Validate; nothing to refresh
 		}
-		if s, ok := old[ta]; ok {
+		key := sourceKeyOf(owner)
+		b.srcKeys[ta] = key
+		if s, ok := old[ta]; ok && oldKeys[ta] == key {
 			s.Reload()
 			b.sources[ta] = s
 			continue
@@ -138,6 +143,19 @@ func (b *Bridge) SetAccounts(accts []*Account) {
 			Logger:       b.log,
 		})
 	}
+}
+
+// sourceKey is what a token source refreshes with. A reload that changes
+// any of it (another client_id after `bridge login --client-id`, another
+// tenant's endpoint) needs a new source: the old one would refresh the new
+// sign-in's token as the wrong client and mark the account as needing a
+// sign-in again.
+type sourceKey struct {
+	clientID, clientSecret, tokenURL, scopes string
+}
+
+func sourceKeyOf(a *Account) sourceKey {
+	return sourceKey{a.ClientID, a.ClientSecret, a.Provider.TokenURL, strings.Join(a.Provider.Scopes, "\x00")}
 }
 
 // Accounts returns the accounts, in no particular order.
