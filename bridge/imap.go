@@ -2,11 +2,9 @@ package bridge
 
 import (
 	"bufio"
-	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"strings"
 	"time"
@@ -17,21 +15,12 @@ import (
 // AUTHENTICATE PLAIN), logs in upstream with XOAUTH2, and from then on
 // relays bytes unchanged, so every extension the upstream offers works.
 type IMAPServer struct {
-	b     *Bridge
-	o     FrontOptions
-	conns connSet
-	log   *slog.Logger
-
-	// ctx is cancelled when Shutdown gives up waiting; logins in progress
-	// (token refresh, upstream dial and AUTHENTICATE) stop with it.
-	ctx    context.Context
-	cancel context.CancelFunc
+	relayFront
 }
 
 // NewIMAPServer returns an IMAP front end for b. It does no I/O.
 func NewIMAPServer(b *Bridge, o FrontOptions) *IMAPServer {
-	ctx, cancel := context.WithCancel(context.Background())
-	return &IMAPServer{b: b, o: o, log: b.Logger().With("proto", "imap"), ctx: ctx, cancel: cancel}
+	return &IMAPServer{relayFront: newRelayFront(b, o, IMAP)}
 }
 
 // Serve accepts IMAP clients on ln until Shutdown, and closes ln. With
@@ -39,22 +28,7 @@ func NewIMAPServer(b *Bridge, o FrontOptions) *IMAPServer {
 // style), which needs FrontOptions.TLS. After Shutdown it returns an error
 // saying the server is closed.
 func (s *IMAPServer) Serve(ln net.Listener, implicitTLS bool) error {
-	if implicitTLS && s.o.TLS == nil {
-		ln.Close()
-		return errors.New("bridge: imap: implicit TLS needs a local certificate")
-	}
-	return s.conns.serve(ln, func(c net.Conn) { s.handle(c, implicitTLS) })
-}
-
-// Shutdown stops accepting, waits until the live sessions end or ctx is
-// done, then closes what is left (client and upstream connections) and waits
-// for their goroutines. It returns ctx's error when it had to cut sessions.
-func (s *IMAPServer) Shutdown(ctx context.Context) error {
-	stop := context.AfterFunc(ctx, s.cancel)
-	defer stop()
-	err := s.conns.shutdown(ctx)
-	s.cancel()
-	return err
+	return s.serve(ln, implicitTLS, IMAP, s.handle)
 }
 
 // handle runs one client connection; serve closes c afterwards.

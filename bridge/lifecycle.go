@@ -3,7 +3,9 @@ package bridge
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"sync"
 	"time"
@@ -141,4 +143,44 @@ func closeGently(c net.Conn) {
 	tc.SetReadDeadline(time.Now().Add(lingerTime))
 	io.CopyN(io.Discard, tc, lingerMax)
 	tc.Close()
+}
+
+// relayFront is what the byte-relaying front ends (IMAP, POP3) share: their
+// connections, and a context that ends logins in progress (token refresh,
+// upstream dial and AUTH) when Shutdown gives up waiting.
+type relayFront struct {
+	b     *Bridge
+	o     FrontOptions
+	log   *slog.Logger
+	conns connSet
+
+	ctx    context.Context
+	cancel context.CancelFunc
+}
+
+func newRelayFront(b *Bridge, o FrontOptions, p Proto) relayFront {
+	ctx, cancel := context.WithCancel(context.Background())
+	return relayFront{b: b, o: o, log: b.Logger().With("proto", string(p)), ctx: ctx, cancel: cancel}
+}
+
+// serve accepts on ln until Shutdown, running handle for each client. An
+// implicit-TLS listener needs FrontOptions.TLS.
+func (f *relayFront) serve(ln net.Listener, implicitTLS bool, p Proto, handle func(net.Conn, bool)) error {
+	if implicitTLS && f.o.TLS == nil {
+		ln.Close()
+		return fmt.Errorf("bridge: %s: implicit TLS needs a local certificate", p)
+	}
+	return f.conns.serve(ln, func(c net.Conn) { handle(c, implicitTLS) })
+}
+
+// Shutdown stops accepting, waits until the live sessions end or ctx is
+// done, then closes what is left (client and upstream connections, logins
+// in progress included) and waits for their goroutines. It returns ctx's
+// error when it had to cut sessions.
+func (f *relayFront) Shutdown(ctx context.Context) error {
+	stop := context.AfterFunc(ctx, f.cancel)
+	defer stop()
+	err := f.conns.shutdown(ctx)
+	f.cancel()
+	return err
 }

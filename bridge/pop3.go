@@ -6,7 +6,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"strings"
 	"time"
@@ -28,42 +27,19 @@ const (
 // itself, logs in to the upstream with two-step AUTH XOAUTH2, and then
 // relays bytes both ways unchanged.
 type POP3Server struct {
-	b     *Bridge
-	o     FrontOptions
-	log   *slog.Logger
-	conns connSet
-
-	// ctx is cancelled when Shutdown gives up waiting; logins in progress
-	// (token refresh, upstream dial and AUTH) stop with it.
-	ctx    context.Context
-	cancel context.CancelFunc
+	relayFront
 }
 
 // NewPOP3Server returns a POP3 front end for b. It does no I/O.
 func NewPOP3Server(b *Bridge, o FrontOptions) *POP3Server {
-	ctx, cancel := context.WithCancel(context.Background())
-	return &POP3Server{b: b, o: o, log: b.Logger().With("proto", string(POP3)), ctx: ctx, cancel: cancel}
+	return &POP3Server{relayFront: newRelayFront(b, o, POP3)}
 }
 
 // Serve accepts POP3 clients on ln until Shutdown. With implicitTLS every
 // connection starts with a TLS handshake (the pop3s port, RFC 8314
 // section 3.3); otherwise STLS is offered when a certificate is set.
 func (s *POP3Server) Serve(ln net.Listener, implicitTLS bool) error {
-	if implicitTLS && s.o.TLS == nil {
-		ln.Close()
-		return errors.New("bridge: pop3: implicit TLS needs a local certificate")
-	}
-	return s.conns.serve(ln, func(c net.Conn) { s.session(c, implicitTLS) })
-}
-
-// Shutdown stops accepting, waits for sessions until ctx is done and then
-// closes the rest, logins in progress included.
-func (s *POP3Server) Shutdown(ctx context.Context) error {
-	stop := context.AfterFunc(ctx, s.cancel)
-	defer stop()
-	err := s.conns.shutdown(ctx)
-	s.cancel()
-	return err
+	return s.serve(ln, implicitTLS, POP3, s.session)
 }
 
 // session runs one client connection. The pre-login phase, upstream login
