@@ -1,5 +1,6 @@
 #!/bin/sh
-# Runs every fuzz target of the module for the given time each (default 10s):
+# Runs every fuzz target of the module for the given time (or count, e.g.
+# 20000x) each (default 10s):
 #   sh scripts/fuzz.sh 10m
 set -eu
 cd "$(dirname "$0")/.."
