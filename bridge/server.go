@@ -177,8 +177,9 @@ func (s *Server) Reload(cfg *Config) error {
 	if cfg.Listen != s.cfg.Listen {
 		s.log.Warn("listen addresses changed in the config; restart the bridge to apply them")
 	}
+	// SetAccounts also drops cached passwords and makes the token sources
+	// it keeps re-read the store.
 	s.b.SetAccounts(accts)
-	s.b.Reload()
 	s.cfg = cfg
 	return nil
 }
