@@ -139,7 +139,7 @@ func (n *Notifier) run(ev Event, command string) {
 	} else {
 		c = exec.CommandContext(ctx, "sh", "-c", command)
 	}
-	c.Env = append(os.Environ(),
+	c.Env = append(notifyEnv(),
 		"BRIDGE_ACCOUNT="+ev.Account,
 		"BRIDGE_ID="+ev.Diagnosis.ID,
 		"BRIDGE_TEXT="+EventText(ev))
@@ -158,6 +158,30 @@ func (n *Notifier) run(ev Event, command string) {
 	default:
 		n.log.Info("notify command ran", "account", ev.Account, "id", ev.Diagnosis.ID, "took", time.Since(start).Round(time.Millisecond))
 	}
+}
+
+// notifyKeep is what the notify command inherits of the bridge's own
+// environment: enough to find programs, reach the desktop session and write
+// in the user's language. Everything else stays behind, above all
+// BRIDGE_STORE_PASSPHRASE and whatever else a service manager handed the
+// bridge.
+var notifyKeep = []string{
+	"PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LC_ALL", "LC_CTYPE", "LC_MESSAGES", "TZ", "TMPDIR",
+	"DISPLAY", "WAYLAND_DISPLAY", "XDG_RUNTIME_DIR", "DBUS_SESSION_BUS_ADDRESS",
+	// Windows needs these to start cmd.exe and most programs.
+	"SYSTEMROOT", "SystemRoot", "COMSPEC", "ComSpec", "PATHEXT", "WINDIR", "windir",
+	"USERPROFILE", "APPDATA", "LOCALAPPDATA", "TEMP", "TMP",
+}
+
+// notifyEnv returns the notify command's inherited environment.
+func notifyEnv() []string {
+	var env []string
+	for _, k := range notifyKeep {
+		if v, ok := os.LookupEnv(k); ok {
+			env = append(env, k+"="+v)
+		}
+	}
+	return env
 }
 
 // Close drops waiting notices, gives running commands a few seconds, kills

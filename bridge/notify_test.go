@@ -173,3 +173,46 @@ func TestNotifyTimeoutKills(t *testing.T) {
 		t.Errorf("a command past its limit ran for %v", took)
 	}
 }
+
+// The notify command gets PATH, HOME and the event, never the store's
+// passphrase or anything else the bridge was started with.
+func TestNotifyCleanEnvironment(t *testing.T) {
+	needShell(t)
+	t.Setenv("BRIDGE_STORE_PASSPHRASE", "do-not-pass-this-on")
+	t.Setenv("BRIDGE_STORE_PASSPHRASE_FILE", "/run/credentials/bridge/passphrase")
+	t.Setenv("SOME_SERVICE_SECRET", "nor-this")
+	dir := t.TempDir()
+	out := filepath.Join(dir, "env.txt")
+	n := NewNotifier(NotifyOptions{Command: "env > '" + out + "'"})
+	defer n.Close()
+	b, a, _ := newNotifyBridge(t, n)
+	b.Record(a, SMTP, smtpOff)
+	n.wait()
+	raw, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{}
+	for _, l := range strings.Split(string(raw), "\n") {
+		if k, v, ok := strings.Cut(l, "="); ok {
+			env[k] = v
+		}
+	}
+	for _, k := range []string{"BRIDGE_STORE_PASSPHRASE", "BRIDGE_STORE_PASSPHRASE_FILE", "SOME_SERVICE_SECRET"} {
+		if _, ok := env[k]; ok {
+			t.Errorf("the notify command inherited %s", k)
+		}
+	}
+	if strings.Contains(string(raw), "do-not-pass-this-on") || strings.Contains(string(raw), "nor-this") {
+		t.Error("a secret value reached the notify command's environment")
+	}
+	if env["PATH"] != os.Getenv("PATH") {
+		t.Errorf("PATH %q, want the bridge's %q", env["PATH"], os.Getenv("PATH"))
+	}
+	if h, ok := os.LookupEnv("HOME"); ok && env["HOME"] != h {
+		t.Errorf("HOME %q, want %q", env["HOME"], h)
+	}
+	if env["BRIDGE_ACCOUNT"] != "a@example.com" || env["BRIDGE_ID"] == "" || env["BRIDGE_TEXT"] == "" {
+		t.Errorf("event variables missing: account %q id %q text %q", env["BRIDGE_ACCOUNT"], env["BRIDGE_ID"], env["BRIDGE_TEXT"])
+	}
+}
