@@ -16,14 +16,15 @@ import (
 	"github.com/mailbridge/bridge/tokens"
 )
 
-// Proto names a mail protocol.
-type Proto string
+// Proto names a mail protocol; it is the diagnosis's own, so a failure
+// names the protocol it was seen on without a conversion.
+type Proto = diag.Proto
 
 // The protocols the bridge relays.
 const (
-	IMAP Proto = "imap"
-	POP3 Proto = "pop3"
-	SMTP Proto = "smtp"
+	IMAP = diag.ProtoIMAP
+	POP3 = diag.ProtoPOP3
+	SMTP = diag.ProtoSMTP
 )
 
 // Options configure a Bridge. The zero value of each field has a usable

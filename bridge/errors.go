@@ -7,50 +7,51 @@ import (
 	"github.com/mailbridge/bridge/tokens"
 )
 
-// Kind sorts a login failure into what the client is told, whatever the
-// protocol: each front end turns a Kind into its own reply code.
-type Kind int
+// Outcome sorts a login failure into what the client is told, whatever the
+// protocol: each front end turns an Outcome into its own reply code.
+type Outcome int
 
-// The kinds of login failure.
+// The outcomes of a failed login.
 const (
-	// KindBadPassword: wrong local password or unknown login name.
-	KindBadPassword Kind = iota + 1
-	// KindLocked: too many failures; try later.
-	KindLocked
-	// KindNeedsLogin: the account must run `bridge login` again.
-	KindNeedsLogin
-	// KindUnavailable: the identity platform or the upstream cannot be
+	// OutcomeBadPassword: wrong local password or unknown login name.
+	OutcomeBadPassword Outcome = iota + 1
+	// OutcomeLocked: too many failures; try later.
+	OutcomeLocked
+	// OutcomeNeedsLogin: the account must run `bridge login` again.
+	OutcomeNeedsLogin
+	// OutcomeUnavailable: the identity platform or the upstream cannot be
 	// reached or answered 5xx; nothing is wrong with the account.
-	KindUnavailable
-	// KindRefused: the upstream refused the login (a Microsoft-side switch,
-	// consent, permissions).
-	KindRefused
+	OutcomeUnavailable
+	// OutcomeRefused: the upstream refused the login (a Microsoft-side
+	// switch, consent, permissions).
+	OutcomeRefused
 )
 
-// KindOf sorts err (from Login, DialUpstream or an upstream refusal).
-func KindOf(err error) Kind {
+// OutcomeOf sorts err (from Login, DialUpstream or an upstream refusal).
+func OutcomeOf(err error) Outcome {
 	var te *tokens.Error
 	var f *diag.Failure
 	switch {
 	case errors.Is(err, ErrAuthFailed):
-		return KindBadPassword
+		return OutcomeBadPassword
 	case errors.Is(err, ErrTooManyFailures):
-		return KindLocked
+		return OutcomeLocked
 	case errors.Is(err, tokens.ErrNeedsLogin):
-		return KindNeedsLogin
+		return OutcomeNeedsLogin
 	case errors.As(err, &te):
 		if te.Temporary() {
-			return KindUnavailable
+			return OutcomeUnavailable
 		}
 		if te.NeedsLogin() {
-			return KindNeedsLogin
+			return OutcomeNeedsLogin
 		}
-		return KindRefused
+		return OutcomeRefused
 	case errors.As(err, &f):
-		if f.Stage == "dial" || f.Stage == "tls" || f.Stage == "greeting" {
-			return KindUnavailable
+		switch f.Stage {
+		case diag.StageDial, diag.StageTLS, diag.StageGreeting:
+			return OutcomeUnavailable
 		}
-		return KindRefused
+		return OutcomeRefused
 	}
-	return KindUnavailable
+	return OutcomeUnavailable
 }

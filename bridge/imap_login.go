@@ -156,7 +156,7 @@ func (c *imapSession) login(tag, user, pass string) bool {
 }
 
 // refuse answers a failed login with the RFC 5530 code that fits its
-// Kind, and a text that says what happened and where to look. record is set
+// Outcome, and a text that says what happened and where to look. record is set
 // for failures Bridge.Login has not recorded yet (dial and upstream ones).
 func (c *imapSession) refuse(tag string, acct *Account, err error, record bool) bool {
 	c.failures++
@@ -166,15 +166,15 @@ func (c *imapSession) refuse(tag string, acct *Account, err error, record bool) 
 	case acct != nil && record:
 		d = c.s.b.Record(acct, IMAP, err)
 	case acct != nil:
-		d = diag.Classify(err, acct.Diag())
+		d = diag.Classify(err, acct.Diag(), c.s.b.opts.Now())
 	}
 	var reply string
-	switch KindOf(err) {
-	case KindBadPassword:
+	switch OutcomeOf(err) {
+	case OutcomeBadPassword:
 		reply = tag + " NO [AUTHENTICATIONFAILED] Invalid credentials\r\n"
-	case KindLocked:
+	case OutcomeLocked:
 		reply = tag + " NO [AUTHENTICATIONFAILED] Too many failed logins, try again later\r\n"
-	case KindNeedsLogin:
+	case OutcomeNeedsLogin:
 		who := "EMAIL"
 		if acct != nil {
 			who = acct.TokenAccount()
@@ -182,7 +182,7 @@ func (c *imapSession) refuse(tag string, acct *Account, err error, record bool) 
 		reply = "* OK [ALERT] The bridge must sign in to Microsoft again for " + who +
 			": run `bridge login " + who + "`\r\n" +
 			tag + " NO [AUTHENTICATIONFAILED] Sign-in needed: run `bridge login " + who + "`\r\n"
-	case KindUnavailable:
+	case OutcomeUnavailable:
 		text := "The bridge could not reach Microsoft; try again later"
 		if d.ID != "" {
 			text = d.Short()

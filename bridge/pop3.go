@@ -137,7 +137,7 @@ func (s *POP3Server) login(ctx context.Context, req pop3Req, peer net.Addr, trac
 		upBuf, err = pop3UpstreamAuth(ctx, traced(up, ut, false), l)
 		ut.stop()
 		if !stop() && err == nil {
-			err = &diag.Failure{Proto: string(POP3), Stage: "auth", Err: fmt.Errorf("bridge: pop3 upstream: %w", ctx.Err())}
+			err = &diag.Failure{Proto: POP3, Stage: diag.StageAuth, Err: fmt.Errorf("bridge: pop3 upstream: %w", ctx.Err())}
 		}
 		if err != nil {
 			up.Close()
@@ -153,12 +153,12 @@ func (s *POP3Server) login(ctx context.Context, req pop3Req, peer net.Addr, trac
 // loginReply words the client's reply to a failed local login or token
 // fetch. a may be nil for an unknown name.
 func (s *POP3Server) loginReply(err error, a *Account) string {
-	switch KindOf(err) {
-	case KindBadPassword:
+	switch OutcomeOf(err) {
+	case OutcomeBadPassword:
 		return pop3BadCreds
-	case KindLocked:
+	case OutcomeLocked:
 		return pop3Locked
-	case KindNeedsLogin:
+	case OutcomeNeedsLogin:
 		if a == nil {
 			return "-ERR [AUTH] The account must sign in again: run `bridge login`"
 		}
@@ -169,7 +169,7 @@ func (s *POP3Server) loginReply(err error, a *Account) string {
 	if a != nil {
 		da = a.Diag()
 	}
-	return pop3FailureReply(err, diag.Classify(err, da))
+	return pop3FailureReply(err, diag.Classify(err, da, s.b.opts.Now()))
 }
 
 // pop3FailureReply words a failure after the local login succeeded: a
@@ -178,7 +178,7 @@ func (s *POP3Server) loginReply(err error, a *Account) string {
 // diagnosis's short text.
 func pop3FailureReply(err error, d diag.Diagnosis) string {
 	var f *diag.Failure
-	if KindOf(err) == KindUnavailable || errors.As(err, &f) && f.Err != nil {
+	if OutcomeOf(err) == OutcomeUnavailable || errors.As(err, &f) && f.Err != nil {
 		return "-ERR [SYS/TEMP] " + d.Short()
 	}
 	return "-ERR [AUTH] " + d.Short()
@@ -194,12 +194,12 @@ func pop3UpstreamAuth(ctx context.Context, up net.Conn, l *Login) (*bufio.Reader
 		up.SetDeadline(dl)
 	}
 	br := bufio.NewReader(up)
-	stage := "greeting"
+	stage := diag.StageGreeting
 	fail := func(err error) error {
-		return &diag.Failure{Proto: string(POP3), Stage: stage, Err: fmt.Errorf("bridge: pop3 upstream: %w", err)}
+		return &diag.Failure{Proto: POP3, Stage: stage, Err: fmt.Errorf("bridge: pop3 upstream: %w", err)}
 	}
 	refused := func(line string) error {
-		return &diag.Failure{Proto: string(POP3), Stage: stage, Text: line}
+		return &diag.Failure{Proto: POP3, Stage: stage, Text: line}
 	}
 	line, err := readUpstreamLine(br)
 	if err != nil {
@@ -208,7 +208,7 @@ func pop3UpstreamAuth(ctx context.Context, up net.Conn, l *Login) (*bufio.Reader
 	if !strings.HasPrefix(line, "+OK") {
 		return nil, refused(line)
 	}
-	stage = "auth"
+	stage = diag.StageAuth
 	if _, err := up.Write([]byte("AUTH XOAUTH2\r\n")); err != nil {
 		return nil, fail(err)
 	}

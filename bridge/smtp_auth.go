@@ -92,7 +92,7 @@ func (ss *smtpSession) login(user, pass string) error {
 	up, err := s.openUpstream(ctx, l.Account, l.User, l.Token, l.Expiry)
 	if err != nil {
 		release()
-		return ss.upstreamRefused(l.Account, "auth", err)
+		return ss.upstreamRefused(l.Account, diag.StageAuth, err)
 	}
 	s.b.Record(l.Account, SMTP, nil)
 	if lc := localConn(ss.conn.Conn()); lc != nil {
@@ -108,15 +108,15 @@ func (ss *smtpSession) login(user, pass string) error {
 // loginFailed words a local refusal (Bridge.Login) as an AUTH reply.
 func (ss *smtpSession) loginFailed(user string, err error) error {
 	s := ss.s
-	kind := KindOf(err)
-	if kind == KindBadPassword {
+	kind := OutcomeOf(err)
+	if kind == OutcomeBadPassword {
 		if ss.failures++; ss.failures >= s.o.maxFailures() {
 			ss.hangUp()
 		}
 		return &smtp.SMTPError{Code: 535, EnhancedCode: smtp.EnhancedCode{5, 7, 8},
 			Message: "Authentication failed: use the account's address and the bridge's local password (`bridge password EMAIL` shows it)"}
 	}
-	if kind == KindLocked {
+	if kind == OutcomeLocked {
 		return &smtp.SMTPError{Code: 454, EnhancedCode: smtp.EnhancedCode{4, 7, 0},
 			Message: "Too many failed logins; try again in a few minutes"}
 	}
@@ -125,12 +125,12 @@ func (ss *smtpSession) loginFailed(user string, err error) error {
 	if a == nil {
 		return &smtp.SMTPError{Code: 454, EnhancedCode: smtp.EnhancedCode{4, 7, 0}, Message: "Temporary authentication failure"}
 	}
-	d := diag.Classify(err, a.Diag())
+	d := diag.Classify(err, a.Diag(), s.b.opts.Now())
 	switch kind {
-	case KindNeedsLogin:
+	case OutcomeNeedsLogin:
 		return &smtp.SMTPError{Code: 535, EnhancedCode: smtp.EnhancedCode{5, 7, 8}, Message: diag.ReplyText(
 			"The bridge must sign in to Microsoft again: run `bridge login "+a.TokenAccount()+"`", 200) + " -- " + d.Short()}
-	case KindUnavailable:
+	case OutcomeUnavailable:
 		return &smtp.SMTPError{Code: 454, EnhancedCode: smtp.EnhancedCode{4, 7, 0},
 			Message: "Microsoft's sign-in service cannot be reached; try again later -- " + d.Short()}
 	}
@@ -142,14 +142,14 @@ func (ss *smtpSession) loginFailed(user string, err error) error {
 // the reply for the client: an upstream SMTP reply keeps its code and
 // enhanced code and gains our explanation; a transport failure is a
 // temporary 454 (at AUTH) or 451 (later).
-func (ss *smtpSession) upstreamRefused(a *Account, stage string, err error) error {
+func (ss *smtpSession) upstreamRefused(a *Account, stage diag.Stage, err error) error {
 	d := ss.s.b.Record(a, SMTP, err)
 	var f *diag.Failure
 	if errors.As(err, &f) && f.Code >= 400 && f.Code < 600 {
 		return &smtp.SMTPError{Code: f.Code, EnhancedCode: parseEnhanced(f.Enhanced),
 			Message: diag.ReplyText(f.Text, 200) + " -- " + d.Short()}
 	}
-	if stage == "auth" {
+	if stage == diag.StageAuth {
 		return &smtp.SMTPError{Code: 454, EnhancedCode: smtp.EnhancedCode{4, 7, 0},
 			Message: "Cannot log in to Microsoft's SMTP server now; try again later -- " + d.Short()}
 	}
@@ -161,9 +161,9 @@ func (ss *smtpSession) upstreamRefused(a *Account, stage string, err error) erro
 // code. When the diagnosis table knows it (Send As refused, throttling,
 // blocks), the account's status records it and the text gains our words;
 // ordinary refusals such as an unknown recipient pass through unchanged.
-func (ss *smtpSession) explain(stage string, se *smtp.SMTPError) error {
-	f := &diag.Failure{Proto: string(SMTP), Stage: stage, Code: se.Code, Enhanced: enhancedString(se.EnhancedCode), Text: se.Message}
-	if diag.Classify(f, ss.acct.Diag()).Kind == diag.KindUnknown {
+func (ss *smtpSession) explain(stage diag.Stage, se *smtp.SMTPError) error {
+	f := &diag.Failure{Proto: SMTP, Stage: stage, Code: se.Code, Enhanced: enhancedString(se.EnhancedCode), Text: se.Message}
+	if diag.Classify(f, ss.acct.Diag(), ss.s.b.opts.Now()).Kind == diag.KindUnknown {
 		return se
 	}
 	d := ss.s.b.Record(ss.acct, SMTP, f)
@@ -171,8 +171,8 @@ func (ss *smtpSession) explain(stage string, se *smtp.SMTPError) error {
 }
 
 // smtpFailure turns an upstream reply into a diag.Failure.
-func smtpFailure(stage string, se *smtp.SMTPError) *diag.Failure {
-	return &diag.Failure{Proto: string(SMTP), Stage: stage, Code: se.Code, Enhanced: enhancedString(se.EnhancedCode), Text: se.Message}
+func smtpFailure(stage diag.Stage, se *smtp.SMTPError) *diag.Failure {
+	return &diag.Failure{Proto: SMTP, Stage: stage, Code: se.Code, Enhanced: enhancedString(se.EnhancedCode), Text: se.Message}
 }
 
 // enhancedString formats an RFC 3463 code; "" when there is none.

@@ -77,8 +77,7 @@ func (b *Bridge) Record(a *Account, p Proto, err error) diag.Diagnosis {
 	now := b.opts.Now()
 	var d diag.Diagnosis
 	if err != nil {
-		d = diag.Classify(err, a.Diag())
-		d.At = now
+		d = diag.Classify(err, a.Diag(), now)
 	}
 	b.mu.Lock()
 	st := b.status[a.Email]
