@@ -55,3 +55,66 @@ func OutcomeOf(err error) Outcome {
 	}
 	return OutcomeUnavailable
 }
+
+// LoginError is a failed login, local or upstream, with the account the
+// login name resolved to, so that the front end wording the refusal never
+// looks the name up again.
+type LoginError struct {
+	// Account is the account logged in to; nil until the local password
+	// was accepted, so an unknown name and a wrong password stay alike.
+	Account *Account
+	Err     error
+}
+
+func (e *LoginError) Error() string { return e.Err.Error() }
+
+func (e *LoginError) Unwrap() error { return e.Err }
+
+// loginError returns err as a *LoginError for account a, unless it is one
+// already.
+func loginError(a *Account, err error) error {
+	var le *LoginError
+	if errors.As(err, &le) {
+		return err
+	}
+	return &LoginError{Account: a, Err: err}
+}
+
+// Refusal is a failed login as every front end needs it; each words it in
+// its own protocol.
+type Refusal struct {
+	// Outcome picks the reply code.
+	Outcome Outcome
+	// Account is the account the login resolved to; nil when the local
+	// login failed (OutcomeBadPassword, OutcomeLocked) or the local
+	// password could not be read.
+	Account *Account
+	// Diagnosis explains the failure: the one Record kept for Account, or,
+	// without an account, the same table's verdict unrecorded. It is zero
+	// for OutcomeBadPassword and OutcomeLocked.
+	Diagnosis diag.Diagnosis
+	// Failure is the upstream's own refusal, when the error holds one:
+	// its words and SMTP code go back to the client.
+	Failure *diag.Failure
+}
+
+// Refuse turns err, from Login, DialUpstream or an upstream login step
+// (carrying its account as a *LoginError), into what the front end of p
+// answers. It classifies the failure once and records it for the account
+// (Record), so the client, the status and the log see one diagnosis.
+func (b *Bridge) Refuse(p Proto, err error) Refusal {
+	r := Refusal{Outcome: OutcomeOf(err)}
+	var le *LoginError
+	if errors.As(err, &le) {
+		r.Account = le.Account
+	}
+	errors.As(err, &r.Failure)
+	switch {
+	case r.Outcome == OutcomeBadPassword || r.Outcome == OutcomeLocked:
+	case r.Account != nil:
+		r.Diagnosis = b.Record(r.Account, p, err)
+	default:
+		r.Diagnosis = diag.Classify(err, diag.Account{}, b.opts.Now())
+	}
+	return r
+}

@@ -17,7 +17,7 @@ import (
 const pop3MaxUpstreamLine = 8 << 10
 
 // Replies for login failures; the ones that depend on the diagnosis are
-// built in loginReply. RFC 3206 section 4 defines [AUTH] and [SYS/TEMP].
+// built in refusal. RFC 3206 section 4 defines [AUTH] and [SYS/TEMP].
 const (
 	pop3LoggedIn = "+OK Logged in"
 	pop3Locked   = "-ERR [AUTH] Too many failed logins, try again later"
@@ -124,8 +124,7 @@ func (s *POP3Server) relay(client net.Conn, clientBuf *bufio.Reader, up net.Conn
 func (s *POP3Server) login(ctx context.Context, req pop3Req, peer net.Addr, trace bool) (up net.Conn, upBuf *bufio.Reader, acct *Account, reply string) {
 	l, err := s.b.Login(ctx, POP3, req.user, req.pass, peer)
 	if err != nil {
-		// Login has recorded token failures itself.
-		return nil, nil, nil, s.loginReply(err, s.b.Account(strings.TrimSpace(req.user)))
+		return nil, nil, nil, s.refusal(err)
 	}
 	acct = l.Account
 	up, err = s.b.DialUpstream(ctx, acct, POP3)
@@ -144,44 +143,35 @@ func (s *POP3Server) login(ctx context.Context, req pop3Req, peer net.Addr, trac
 		}
 	}
 	if err != nil {
-		d := s.b.Record(acct, POP3, err)
-		return nil, nil, nil, pop3FailureReply(err, d)
+		return nil, nil, nil, s.refusal(loginError(acct, err))
 	}
 	return up, upBuf, acct, ""
 }
 
-// loginReply words the client's reply to a failed local login or token
-// fetch. a may be nil for an unknown name.
-func (s *POP3Server) loginReply(err error, a *Account) string {
-	switch OutcomeOf(err) {
+// refusal words a failed login (Bridge.Refuse) as the client's -ERR line:
+// a temporary failure (the network, the identity platform, a dropped
+// upstream) as [SYS/TEMP], anything else as [AUTH] (RFC 3206 section 4),
+// with the diagnosis's short text.
+func (s *POP3Server) refusal(err error) string {
+	r := s.b.Refuse(POP3, err)
+	switch r.Outcome {
 	case OutcomeBadPassword:
 		return pop3BadCreds
 	case OutcomeLocked:
 		return pop3Locked
 	case OutcomeNeedsLogin:
-		if a == nil {
+		if r.Account == nil {
 			return "-ERR [AUTH] The account must sign in again: run `bridge login`"
 		}
-		email := replySafe(a.Email)
-		return fmt.Sprintf("-ERR [AUTH] %s must sign in again: run `bridge login %s`", email, email)
+		who := replySafe(r.Account.TokenAccount())
+		return fmt.Sprintf("-ERR [AUTH] %s must sign in again: run `bridge login %s`", who, who)
+	case OutcomeUnavailable:
+		return "-ERR [SYS/TEMP] " + r.Diagnosis.Short()
 	}
-	var da diag.Account
-	if a != nil {
-		da = a.Diag()
+	if r.Failure != nil && r.Failure.Err != nil {
+		return "-ERR [SYS/TEMP] " + r.Diagnosis.Short()
 	}
-	return pop3FailureReply(err, diag.Classify(err, da, s.b.opts.Now()))
-}
-
-// pop3FailureReply words a failure after the local login succeeded: a
-// temporary one (the network, the identity platform, a dropped upstream)
-// as [SYS/TEMP], a refusal as [AUTH] (RFC 3206 section 4), each with the
-// diagnosis's short text.
-func pop3FailureReply(err error, d diag.Diagnosis) string {
-	var f *diag.Failure
-	if OutcomeOf(err) == OutcomeUnavailable || errors.As(err, &f) && f.Err != nil {
-		return "-ERR [SYS/TEMP] " + d.Short()
-	}
-	return "-ERR [AUTH] " + d.Short()
+	return "-ERR [AUTH] " + r.Diagnosis.Short()
 }
 
 // pop3UpstreamAuth reads the upstream's greeting and logs in with the

@@ -181,11 +181,11 @@ func (ss *smtpSession) connect() (up *upstream, fresh bool, err error) {
 	}
 	tok, err := src.Token(ctx)
 	if err != nil {
-		return nil, false, ss.upstreamRefused(ss.acct, diag.StageMail, err)
+		return nil, false, ss.refused(diag.StageMail, loginError(ss.acct, err))
 	}
 	up, err = ss.s.openUpstream(ctx, ss.acct, ss.user, tok.AccessToken, tok.Expiry)
 	if err != nil {
-		return nil, false, ss.upstreamRefused(ss.acct, diag.StageMail, err)
+		return nil, false, ss.refused(diag.StageMail, loginError(ss.acct, err))
 	}
 	ss.s.b.Record(ss.acct, SMTP, nil)
 	ss.s.log.Debug("upstream session reopened", "account", ss.acct.Email)
