@@ -16,14 +16,15 @@ import (
 	"github.com/mailbridge/bridge/tokens"
 )
 
-// Proto names a mail protocol.
-type Proto string
+// Proto names a mail protocol; it is the diagnosis's own, so a failure
+// names the protocol it was seen on without a conversion.
+type Proto = diag.Proto
 
 // The protocols the bridge relays.
 const (
-	IMAP Proto = "imap"
-	POP3 Proto = "pop3"
-	SMTP Proto = "smtp"
+	IMAP = diag.ProtoIMAP
+	POP3 = diag.ProtoPOP3
+	SMTP = diag.ProtoSMTP
 )
 
 // Options configure a Bridge. The zero value of each field has a usable
@@ -213,37 +214,38 @@ type Login struct {
 var ErrAuthFailed = errors.New("bridge: wrong local password or unknown account")
 
 // Login checks a client's local login for proto and takes a fresh access
-// token. peer is the client's address, for the password guard. Errors:
-// ErrAuthFailed, ErrTooManyFailures, or a token error (tokens.ErrNeedsLogin,
-// *tokens.Error); nothing is dialed.
+// token. peer is the client's address, for the password guard. Every error
+// is a *LoginError, whose Account is set once the local password was
+// accepted, wrapping ErrAuthFailed, ErrTooManyFailures, a store error, or a
+// token error (tokens.ErrNeedsLogin, *tokens.Error). Nothing is dialed and
+// nothing recorded: the front end hands the error to Refuse.
 func (b *Bridge) Login(ctx context.Context, proto Proto, user, pass string, peer net.Addr) (*Login, error) {
 	user = strings.ToLower(strings.TrimSpace(user))
 	if err := b.guard.Check(user, peer); err != nil {
 		b.log.Warn("local login refused: too many failures", "proto", proto, "user", logName(user), "peer", peerString(peer))
 		b.guard.Wait(ctx)
-		return nil, err
+		return nil, &LoginError{Err: err}
 	}
 	a := b.Account(user)
 	want, err := b.password(a)
 	if err != nil {
-		return nil, err
+		return nil, &LoginError{Err: err}
 	}
 	// Compare even when the account is unknown, so timing tells nothing.
 	if !tokens.PasswordEqual(want, pass) || a == nil || want == "" {
 		b.guard.Fail(user, peer)
 		b.log.Warn("local login refused", "proto", proto, "user", logName(user), "peer", peerString(peer))
 		b.guard.Wait(ctx)
-		return nil, ErrAuthFailed
+		return nil, &LoginError{Err: ErrAuthFailed}
 	}
 	b.guard.Succeed(user, peer)
 	src := b.Source(a)
 	if src == nil {
-		return nil, fmt.Errorf("bridge: %s: token account %s is not configured: %w", a.Email, a.TokenAccount(), tokens.ErrNeedsLogin)
+		return nil, &LoginError{Account: a, Err: fmt.Errorf("bridge: %s: token account %s is not configured: %w", a.Email, a.TokenAccount(), tokens.ErrNeedsLogin)}
 	}
 	tok, err := src.Token(ctx)
 	if err != nil {
-		b.Record(a, proto, err)
-		return nil, err
+		return nil, &LoginError{Account: a, Err: err}
 	}
 	l := &Login{Account: a, User: a.Mailbox, Token: tok.AccessToken, Expiry: tok.Expiry}
 	if proto == SMTP {

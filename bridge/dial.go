@@ -42,7 +42,8 @@ func (a *Account) Server(p Proto) string {
 
 // DialUpstream connects to a's server for p. IMAP and POP3 get a
 // handshaken *tls.Conn (implicit TLS); SMTP gets the plain TCP connection
-// for STARTTLS. Failures are *diag.Failure with Stage "dial" or "tls".
+// for STARTTLS. Failures are a *LoginError for a wrapping a *diag.Failure
+// with Stage StageDial or StageTLS.
 func (b *Bridge) DialUpstream(ctx context.Context, a *Account, p Proto) (net.Conn, error) {
 	addr := a.Server(p)
 	ctx, cancel := context.WithTimeout(ctx, b.opts.DialTimeout)
@@ -50,7 +51,7 @@ func (b *Bridge) DialUpstream(ctx context.Context, a *Account, p Proto) (net.Con
 	d := net.Dialer{KeepAlive: keepAlive}
 	c, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
-		return nil, &diag.Failure{Proto: string(p), Stage: "dial", Text: addr, Err: err}
+		return nil, &LoginError{Account: a, Err: &diag.Failure{Proto: p, Stage: diag.StageDial, Text: addr, Err: err}}
 	}
 	if p == SMTP {
 		return c, nil
@@ -58,7 +59,7 @@ func (b *Bridge) DialUpstream(ctx context.Context, a *Account, p Proto) (net.Con
 	tc := tls.Client(c, b.UpstreamTLS(addr))
 	if err := tc.HandshakeContext(ctx); err != nil {
 		c.Close()
-		return nil, &diag.Failure{Proto: string(p), Stage: "tls", Text: addr, Err: err}
+		return nil, &LoginError{Account: a, Err: &diag.Failure{Proto: p, Stage: diag.StageTLS, Text: addr, Err: err}}
 	}
 	return tc, nil
 }
@@ -66,5 +67,5 @@ func (b *Bridge) DialUpstream(ctx context.Context, a *Account, p Proto) (net.Con
 // IsUnreachable reports whether err is a dial or TLS failure.
 func IsUnreachable(err error) bool {
 	var f *diag.Failure
-	return errors.As(err, &f) && (f.Stage == "dial" || f.Stage == "tls")
+	return errors.As(err, &f) && (f.Stage == diag.StageDial || f.Stage == diag.StageTLS)
 }

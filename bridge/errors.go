@@ -7,50 +7,114 @@ import (
 	"github.com/mailbridge/bridge/tokens"
 )
 
-// Kind sorts a login failure into what the client is told, whatever the
-// protocol: each front end turns a Kind into its own reply code.
-type Kind int
+// Outcome sorts a login failure into what the client is told, whatever the
+// protocol: each front end turns an Outcome into its own reply code.
+type Outcome int
 
-// The kinds of login failure.
+// The outcomes of a failed login.
 const (
-	// KindBadPassword: wrong local password or unknown login name.
-	KindBadPassword Kind = iota + 1
-	// KindLocked: too many failures; try later.
-	KindLocked
-	// KindNeedsLogin: the account must run `bridge login` again.
-	KindNeedsLogin
-	// KindUnavailable: the identity platform or the upstream cannot be
+	// OutcomeBadPassword: wrong local password or unknown login name.
+	OutcomeBadPassword Outcome = iota + 1
+	// OutcomeLocked: too many failures; try later.
+	OutcomeLocked
+	// OutcomeNeedsLogin: the account must run `bridge login` again.
+	OutcomeNeedsLogin
+	// OutcomeUnavailable: the identity platform or the upstream cannot be
 	// reached or answered 5xx; nothing is wrong with the account.
-	KindUnavailable
-	// KindRefused: the upstream refused the login (a Microsoft-side switch,
-	// consent, permissions).
-	KindRefused
+	OutcomeUnavailable
+	// OutcomeRefused: the upstream refused the login (a Microsoft-side
+	// switch, consent, permissions).
+	OutcomeRefused
 )
 
-// KindOf sorts err (from Login, DialUpstream or an upstream refusal).
-func KindOf(err error) Kind {
+// OutcomeOf sorts err (from Login, DialUpstream or an upstream refusal).
+func OutcomeOf(err error) Outcome {
 	var te *tokens.Error
 	var f *diag.Failure
 	switch {
 	case errors.Is(err, ErrAuthFailed):
-		return KindBadPassword
+		return OutcomeBadPassword
 	case errors.Is(err, ErrTooManyFailures):
-		return KindLocked
+		return OutcomeLocked
 	case errors.Is(err, tokens.ErrNeedsLogin):
-		return KindNeedsLogin
+		return OutcomeNeedsLogin
 	case errors.As(err, &te):
 		if te.Temporary() {
-			return KindUnavailable
+			return OutcomeUnavailable
 		}
 		if te.NeedsLogin() {
-			return KindNeedsLogin
+			return OutcomeNeedsLogin
 		}
-		return KindRefused
+		return OutcomeRefused
 	case errors.As(err, &f):
-		if f.Stage == "dial" || f.Stage == "tls" || f.Stage == "greeting" {
-			return KindUnavailable
+		switch f.Stage {
+		case diag.StageDial, diag.StageTLS, diag.StageGreeting:
+			return OutcomeUnavailable
 		}
-		return KindRefused
+		return OutcomeRefused
 	}
-	return KindUnavailable
+	return OutcomeUnavailable
+}
+
+// LoginError is a failed login, local or upstream, with the account the
+// login name resolved to, so that the front end wording the refusal never
+// looks the name up again.
+type LoginError struct {
+	// Account is the account logged in to; nil until the local password
+	// was accepted, so an unknown name and a wrong password stay alike.
+	Account *Account
+	Err     error
+}
+
+func (e *LoginError) Error() string { return e.Err.Error() }
+
+func (e *LoginError) Unwrap() error { return e.Err }
+
+// loginError returns err as a *LoginError for account a, unless it is one
+// already.
+func loginError(a *Account, err error) error {
+	var le *LoginError
+	if errors.As(err, &le) {
+		return err
+	}
+	return &LoginError{Account: a, Err: err}
+}
+
+// Refusal is a failed login as every front end needs it; each words it in
+// its own protocol.
+type Refusal struct {
+	// Outcome picks the reply code.
+	Outcome Outcome
+	// Account is the account the login resolved to; nil when the local
+	// login failed (OutcomeBadPassword, OutcomeLocked) or the local
+	// password could not be read.
+	Account *Account
+	// Diagnosis explains the failure: the one Record kept for Account, or,
+	// without an account, the same table's verdict unrecorded. It is zero
+	// for OutcomeBadPassword and OutcomeLocked.
+	Diagnosis diag.Diagnosis
+	// Failure is the upstream's own refusal, when the error holds one:
+	// its words and SMTP code go back to the client.
+	Failure *diag.Failure
+}
+
+// Refuse turns err, from Login, DialUpstream or an upstream login step
+// (carrying its account as a *LoginError), into what the front end of p
+// answers. It classifies the failure once and records it for the account
+// (Record), so the client, the status and the log see one diagnosis.
+func (b *Bridge) Refuse(p Proto, err error) Refusal {
+	r := Refusal{Outcome: OutcomeOf(err)}
+	var le *LoginError
+	if errors.As(err, &le) {
+		r.Account = le.Account
+	}
+	errors.As(err, &r.Failure)
+	switch {
+	case r.Outcome == OutcomeBadPassword || r.Outcome == OutcomeLocked:
+	case r.Account != nil:
+		r.Diagnosis = b.Record(r.Account, p, err)
+	default:
+		r.Diagnosis = diag.Classify(err, diag.Account{}, b.opts.Now())
+	}
+	return r
 }

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
-	"errors"
 	"strings"
 	"time"
 
@@ -106,11 +105,11 @@ func (c *imapSession) login(tag, user, pass string) bool {
 	defer cancel()
 	l, err := b.Login(ctx, IMAP, user, pass, c.peer)
 	if err != nil {
-		return c.refuse(tag, b.Account(user), err, false)
+		return c.refuse(tag, err)
 	}
 	up, err := b.DialUpstream(ctx, l.Account, IMAP)
 	if err != nil {
-		return c.refuse(tag, l.Account, err, true)
+		return c.refuse(tag, err)
 	}
 	// Closing the upstream is what interrupts its reads when the login
 	// times out or the server shuts down.
@@ -131,7 +130,7 @@ func (c *imapSession) login(tag, user, pass string) bool {
 	}
 	if err != nil {
 		up.Close()
-		return c.refuse(tag, l.Account, err, true)
+		return c.refuse(tag, loginError(l.Account, err))
 	}
 	b.Record(l.Account, IMAP, nil)
 	c.conn.SetDeadline(time.Time{})
@@ -155,47 +154,39 @@ func (c *imapSession) login(tag, user, pass string) bool {
 	return true
 }
 
-// refuse answers a failed login with the RFC 5530 code that fits its
-// Kind, and a text that says what happened and where to look. record is set
-// for failures Bridge.Login has not recorded yet (dial and upstream ones).
-func (c *imapSession) refuse(tag string, acct *Account, err error, record bool) bool {
+// refuse answers a failed login (Bridge.Refuse) with the RFC 5530 code
+// that fits its Outcome, and a text that says what happened and where to
+// look.
+func (c *imapSession) refuse(tag string, err error) bool {
 	c.failures++
 	c.conn.SetWriteDeadline(time.Now().Add(imapReplyTimeout))
-	var d diag.Diagnosis
-	switch {
-	case acct != nil && record:
-		d = c.s.b.Record(acct, IMAP, err)
-	case acct != nil:
-		d = diag.Classify(err, acct.Diag())
-	}
+	r := c.s.b.Refuse(IMAP, err)
+	d := r.Diagnosis
 	var reply string
-	switch KindOf(err) {
-	case KindBadPassword:
+	switch r.Outcome {
+	case OutcomeBadPassword:
 		reply = tag + " NO [AUTHENTICATIONFAILED] Invalid credentials\r\n"
-	case KindLocked:
+	case OutcomeLocked:
 		reply = tag + " NO [AUTHENTICATIONFAILED] Too many failed logins, try again later\r\n"
-	case KindNeedsLogin:
-		who := "EMAIL"
-		if acct != nil {
-			who = acct.TokenAccount()
+	case OutcomeNeedsLogin:
+		run := "run `bridge login`"
+		alert := "The bridge must sign in to Microsoft again: " + run
+		if r.Account != nil {
+			who := r.Account.TokenAccount()
+			run = "run `bridge login " + who + "`"
+			alert = "The bridge must sign in to Microsoft again for " + who + ": " + run
 		}
-		reply = "* OK [ALERT] The bridge must sign in to Microsoft again for " + who +
-			": run `bridge login " + who + "`\r\n" +
-			tag + " NO [AUTHENTICATIONFAILED] Sign-in needed: run `bridge login " + who + "`\r\n"
-	case KindUnavailable:
-		text := "The bridge could not reach Microsoft; try again later"
-		if d.ID != "" {
-			text = d.Short()
-		}
-		reply = tag + " NO [UNAVAILABLE] " + text + "\r\n"
+		reply = "* OK [ALERT] " + alert + "\r\n" +
+			tag + " NO [AUTHENTICATIONFAILED] Sign-in needed: " + run + "\r\n"
+	case OutcomeUnavailable:
+		reply = tag + " NO [UNAVAILABLE] " + d.Short() + "\r\n"
 	default:
 		code := "AUTHENTICATIONFAILED"
 		if d.Kind == diag.KindAdmin {
 			code = "CONTACTADMIN"
 		}
 		text := d.Short()
-		var f *diag.Failure
-		if errors.As(err, &f) && f.Text != "" {
+		if f := r.Failure; f != nil && f.Text != "" {
 			text += " (Microsoft said: \"" + strings.ReplaceAll(diag.ReplyText(f.Text, 80), `"`, "'") + "\")"
 		}
 		reply = tag + " NO [" + code + "] " + text + "\r\n"

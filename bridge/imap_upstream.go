@@ -21,7 +21,7 @@ const imapUpstreamLines = 64
 // arrives (RFC 3501 section 6.2.2), and returns the post-login capabilities,
 // from the OK's CAPABILITY code or from one CAPABILITY command.
 //
-// A refusal is a *diag.Failure with Stage "greeting" or "auth" holding the
+// A refusal is a *diag.Failure with Stage StageGreeting or StageAuth holding the
 // upstream's words; a broken connection is a plain error.
 func imapUpstreamLogin(up net.Conn, br *bufio.Reader, user, token string) ([]string, error) {
 	var buf []byte
@@ -39,7 +39,7 @@ func imapUpstreamLogin(up net.Conn, br *bufio.Reader, user, token string) ([]str
 	}
 	if !strings.HasPrefix(greeting, "* OK") {
 		code, text := splitRespCode(strings.TrimPrefix(strings.TrimPrefix(greeting, "* "), "BYE "))
-		return nil, &diag.Failure{Proto: "imap", Stage: "greeting", RespCode: code, Text: text}
+		return nil, &diag.Failure{Proto: IMAP, Stage: diag.StageGreeting, RespCode: code, Text: text}
 	}
 
 	cmd := make([]byte, 0, 64+len(user)+len(token)*2)
@@ -71,7 +71,7 @@ func imapUpstreamLogin(up net.Conn, br *bufio.Reader, user, token string) ([]str
 			status, rest, _ := strings.Cut(line[3:], " ")
 			code, text := splitRespCode(rest)
 			if !strings.EqualFold(status, "OK") {
-				return nil, &diag.Failure{Proto: "imap", Stage: "auth", RespCode: code, Text: text}
+				return nil, &diag.Failure{Proto: IMAP, Stage: diag.StageAuth, RespCode: code, Text: text}
 			}
 			if c, ok := capabilityCode(rest); ok {
 				caps = c

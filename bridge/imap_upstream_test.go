@@ -84,8 +84,8 @@ func TestIMAPUpstreamLoginGreetingBye(t *testing.T) {
 	if !errors.As(err, &f) || f.Stage != "greeting" || f.RespCode != "UNAVAILABLE" || f.Text != "Server busy" {
 		t.Fatalf("err = %#v", err)
 	}
-	if KindOf(err) != KindUnavailable {
-		t.Errorf("kind %v, want unavailable", KindOf(err))
+	if OutcomeOf(err) != OutcomeUnavailable {
+		t.Errorf("kind %v, want unavailable", OutcomeOf(err))
 	}
 }
 

@@ -100,7 +100,7 @@ func (w *imapWatch) line(l []byte) {
 	}
 	w.seen = true
 	code, msg := splitRespCode(string(text))
-	w.b.Record(w.acct, IMAP, &diag.Failure{Proto: "imap", Stage: "mailbox", RespCode: code, Text: msg})
+	w.b.Record(w.acct, IMAP, &diag.Failure{Proto: IMAP, Stage: diag.StageMailbox, RespCode: code, Text: msg})
 }
 
 // Ended implements Watcher: the last bytes tell whether the upstream ended
@@ -134,5 +134,5 @@ func (w *imapWatch) Ended() {
 		}
 	}
 	w.token = ""
-	w.b.Record(w.acct, IMAP, &diag.Failure{Proto: "imap", Stage: "session", RespCode: code, Text: text})
+	w.b.Record(w.acct, IMAP, &diag.Failure{Proto: IMAP, Stage: diag.StageSession, RespCode: code, Text: text})
 }

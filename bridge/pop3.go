@@ -17,7 +17,7 @@ import (
 const pop3MaxUpstreamLine = 8 << 10
 
 // Replies for login failures; the ones that depend on the diagnosis are
-// built in loginReply. RFC 3206 section 4 defines [AUTH] and [SYS/TEMP].
+// built in refusal. RFC 3206 section 4 defines [AUTH] and [SYS/TEMP].
 const (
 	pop3LoggedIn = "+OK Logged in"
 	pop3Locked   = "-ERR [AUTH] Too many failed logins, try again later"
@@ -124,8 +124,7 @@ func (s *POP3Server) relay(client net.Conn, clientBuf *bufio.Reader, up net.Conn
 func (s *POP3Server) login(ctx context.Context, req pop3Req, peer net.Addr, trace bool) (up net.Conn, upBuf *bufio.Reader, acct *Account, reply string) {
 	l, err := s.b.Login(ctx, POP3, req.user, req.pass, peer)
 	if err != nil {
-		// Login has recorded token failures itself.
-		return nil, nil, nil, s.loginReply(err, s.b.Account(strings.TrimSpace(req.user)))
+		return nil, nil, nil, s.refusal(err)
 	}
 	acct = l.Account
 	up, err = s.b.DialUpstream(ctx, acct, POP3)
@@ -137,51 +136,42 @@ func (s *POP3Server) login(ctx context.Context, req pop3Req, peer net.Addr, trac
 		upBuf, err = pop3UpstreamAuth(ctx, traced(up, ut, false), l)
 		ut.stop()
 		if !stop() && err == nil {
-			err = &diag.Failure{Proto: string(POP3), Stage: "auth", Err: fmt.Errorf("bridge: pop3 upstream: %w", ctx.Err())}
+			err = &diag.Failure{Proto: POP3, Stage: diag.StageAuth, Err: fmt.Errorf("bridge: pop3 upstream: %w", ctx.Err())}
 		}
 		if err != nil {
 			up.Close()
 		}
 	}
 	if err != nil {
-		d := s.b.Record(acct, POP3, err)
-		return nil, nil, nil, pop3FailureReply(err, d)
+		return nil, nil, nil, s.refusal(loginError(acct, err))
 	}
 	return up, upBuf, acct, ""
 }
 
-// loginReply words the client's reply to a failed local login or token
-// fetch. a may be nil for an unknown name.
-func (s *POP3Server) loginReply(err error, a *Account) string {
-	switch KindOf(err) {
-	case KindBadPassword:
+// refusal words a failed login (Bridge.Refuse) as the client's -ERR line:
+// a temporary failure (the network, the identity platform, a dropped
+// upstream) as [SYS/TEMP], anything else as [AUTH] (RFC 3206 section 4),
+// with the diagnosis's short text.
+func (s *POP3Server) refusal(err error) string {
+	r := s.b.Refuse(POP3, err)
+	switch r.Outcome {
+	case OutcomeBadPassword:
 		return pop3BadCreds
-	case KindLocked:
+	case OutcomeLocked:
 		return pop3Locked
-	case KindNeedsLogin:
-		if a == nil {
+	case OutcomeNeedsLogin:
+		if r.Account == nil {
 			return "-ERR [AUTH] The account must sign in again: run `bridge login`"
 		}
-		email := replySafe(a.Email)
-		return fmt.Sprintf("-ERR [AUTH] %s must sign in again: run `bridge login %s`", email, email)
+		who := replySafe(r.Account.TokenAccount())
+		return fmt.Sprintf("-ERR [AUTH] %s must sign in again: run `bridge login %s`", who, who)
+	case OutcomeUnavailable:
+		return "-ERR [SYS/TEMP] " + r.Diagnosis.Short()
 	}
-	var da diag.Account
-	if a != nil {
-		da = a.Diag()
+	if r.Failure != nil && r.Failure.Err != nil {
+		return "-ERR [SYS/TEMP] " + r.Diagnosis.Short()
 	}
-	return pop3FailureReply(err, diag.Classify(err, da))
-}
-
-// pop3FailureReply words a failure after the local login succeeded: a
-// temporary one (the network, the identity platform, a dropped upstream)
-// as [SYS/TEMP], a refusal as [AUTH] (RFC 3206 section 4), each with the
-// diagnosis's short text.
-func pop3FailureReply(err error, d diag.Diagnosis) string {
-	var f *diag.Failure
-	if KindOf(err) == KindUnavailable || errors.As(err, &f) && f.Err != nil {
-		return "-ERR [SYS/TEMP] " + d.Short()
-	}
-	return "-ERR [AUTH] " + d.Short()
+	return "-ERR [AUTH] " + r.Diagnosis.Short()
 }
 
 // pop3UpstreamAuth reads the upstream's greeting and logs in with the
@@ -194,12 +184,12 @@ func pop3UpstreamAuth(ctx context.Context, up net.Conn, l *Login) (*bufio.Reader
 		up.SetDeadline(dl)
 	}
 	br := bufio.NewReader(up)
-	stage := "greeting"
+	stage := diag.StageGreeting
 	fail := func(err error) error {
-		return &diag.Failure{Proto: string(POP3), Stage: stage, Err: fmt.Errorf("bridge: pop3 upstream: %w", err)}
+		return &diag.Failure{Proto: POP3, Stage: stage, Err: fmt.Errorf("bridge: pop3 upstream: %w", err)}
 	}
 	refused := func(line string) error {
-		return &diag.Failure{Proto: string(POP3), Stage: stage, Text: line}
+		return &diag.Failure{Proto: POP3, Stage: stage, Text: line}
 	}
 	line, err := readUpstreamLine(br)
 	if err != nil {
@@ -208,7 +198,7 @@ func pop3UpstreamAuth(ctx context.Context, up net.Conn, l *Login) (*bufio.Reader
 	if !strings.HasPrefix(line, "+OK") {
 		return nil, refused(line)
 	}
-	stage = "auth"
+	stage = diag.StageAuth
 	if _, err := up.Write([]byte("AUTH XOAUTH2\r\n")); err != nil {
 		return nil, fail(err)
 	}

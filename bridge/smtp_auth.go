@@ -2,7 +2,6 @@ package bridge
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -79,7 +78,7 @@ func (ss *smtpSession) login(user, pass string) error {
 	defer cancel()
 	l, err := s.b.Login(ctx, SMTP, user, pass, ss.peer)
 	if err != nil {
-		return ss.loginFailed(user, err)
+		return ss.refused(diag.StageAuth, err)
 	}
 	release, err := s.slots.acquire(ctx, strings.ToLower(l.User), time.Duration(s.slotWait.Load()))
 	if err != nil {
@@ -92,7 +91,7 @@ func (ss *smtpSession) login(user, pass string) error {
 	up, err := s.openUpstream(ctx, l.Account, l.User, l.Token, l.Expiry)
 	if err != nil {
 		release()
-		return ss.upstreamRefused(l.Account, "auth", err)
+		return ss.refused(diag.StageAuth, loginError(l.Account, err))
 	}
 	s.b.Record(l.Account, SMTP, nil)
 	if lc := localConn(ss.conn.Conn()); lc != nil {
@@ -105,74 +104,68 @@ func (ss *smtpSession) login(user, pass string) error {
 	return nil
 }
 
-// loginFailed words a local refusal (Bridge.Login) as an AUTH reply.
-func (ss *smtpSession) loginFailed(user string, err error) error {
-	s := ss.s
-	kind := KindOf(err)
-	if kind == KindBadPassword {
-		if ss.failures++; ss.failures >= s.o.maxFailures() {
+// refused words a failed login (Bridge.Refuse) as the reply to AUTH
+// (stage StageAuth), or to MAIL when a new upstream session for the next
+// message failed (StageMail). An upstream SMTP reply keeps its code and
+// enhanced code and gains our explanation; a sign-in that must be renewed
+// is a 535 at AUTH; anything else is temporary: 454 at AUTH, 451 later,
+// where a permanent code would bounce the message.
+func (ss *smtpSession) refused(stage diag.Stage, err error) error {
+	r := ss.s.b.Refuse(SMTP, err)
+	short := r.Diagnosis.Short()
+	switch r.Outcome {
+	case OutcomeBadPassword:
+		if ss.failures++; ss.failures >= ss.s.o.maxFailures() {
 			ss.hangUp()
 		}
 		return &smtp.SMTPError{Code: 535, EnhancedCode: smtp.EnhancedCode{5, 7, 8},
 			Message: "Authentication failed: use the account's address and the bridge's local password (`bridge password EMAIL` shows it)"}
-	}
-	if kind == KindLocked {
+	case OutcomeLocked:
 		return &smtp.SMTPError{Code: 454, EnhancedCode: smtp.EnhancedCode{4, 7, 0},
 			Message: "Too many failed logins; try again in a few minutes"}
 	}
-	// The password was right, so the account exists.
-	a := s.b.Account(user)
-	if a == nil {
-		return &smtp.SMTPError{Code: 454, EnhancedCode: smtp.EnhancedCode{4, 7, 0}, Message: "Temporary authentication failure"}
+	if f := r.Failure; f != nil && f.Code >= 400 && f.Code < 600 {
+		return &smtp.SMTPError{Code: f.Code, EnhancedCode: parseEnhanced(f.Enhanced),
+			Message: diag.ReplyText(f.Text, 200) + " -- " + short}
 	}
-	d := diag.Classify(err, a.Diag())
-	switch kind {
-	case KindNeedsLogin:
+	if stage != diag.StageAuth {
+		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 4, 2},
+			Message: "Cannot reach Microsoft's SMTP server now; nothing was sent, try again later -- " + short}
+	}
+	switch {
+	case r.Account == nil:
+		return &smtp.SMTPError{Code: 454, EnhancedCode: smtp.EnhancedCode{4, 7, 0}, Message: "Temporary authentication failure"}
+	case r.Outcome == OutcomeNeedsLogin:
 		return &smtp.SMTPError{Code: 535, EnhancedCode: smtp.EnhancedCode{5, 7, 8}, Message: diag.ReplyText(
-			"The bridge must sign in to Microsoft again: run `bridge login "+a.TokenAccount()+"`", 200) + " -- " + d.Short()}
-	case KindUnavailable:
+			"The bridge must sign in to Microsoft again: run `bridge login "+r.Account.TokenAccount()+"`", 200) + " -- " + short}
+	case r.Failure != nil:
 		return &smtp.SMTPError{Code: 454, EnhancedCode: smtp.EnhancedCode{4, 7, 0},
-			Message: "Microsoft's sign-in service cannot be reached; try again later -- " + d.Short()}
+			Message: "Cannot log in to Microsoft's SMTP server now; try again later -- " + short}
+	case r.Outcome == OutcomeUnavailable:
+		return &smtp.SMTPError{Code: 454, EnhancedCode: smtp.EnhancedCode{4, 7, 0},
+			Message: "Microsoft's sign-in service cannot be reached; try again later -- " + short}
 	}
 	return &smtp.SMTPError{Code: 535, EnhancedCode: smtp.EnhancedCode{5, 7, 8},
-		Message: "Microsoft refused the bridge's token -- " + d.Short()}
-}
-
-// upstreamRefused records an upstream failure at stage and turns it into
-// the reply for the client: an upstream SMTP reply keeps its code and
-// enhanced code and gains our explanation; a transport failure is a
-// temporary 454 (at AUTH) or 451 (later).
-func (ss *smtpSession) upstreamRefused(a *Account, stage string, err error) error {
-	d := ss.s.b.Record(a, SMTP, err)
-	var f *diag.Failure
-	if errors.As(err, &f) && f.Code >= 400 && f.Code < 600 {
-		return &smtp.SMTPError{Code: f.Code, EnhancedCode: parseEnhanced(f.Enhanced),
-			Message: diag.ReplyText(f.Text, 200) + " -- " + d.Short()}
-	}
-	if stage == "auth" {
-		return &smtp.SMTPError{Code: 454, EnhancedCode: smtp.EnhancedCode{4, 7, 0},
-			Message: "Cannot log in to Microsoft's SMTP server now; try again later -- " + d.Short()}
-	}
-	return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 4, 2},
-		Message: "Cannot reach Microsoft's SMTP server now; nothing was sent, try again later -- " + d.Short()}
+		Message: "Microsoft refused the bridge's token -- " + short}
 }
 
 // explain passes an upstream reply to MAIL, RCPT or DATA back with its
 // code. When the diagnosis table knows it (Send As refused, throttling,
 // blocks), the account's status records it and the text gains our words;
 // ordinary refusals such as an unknown recipient pass through unchanged.
-func (ss *smtpSession) explain(stage string, se *smtp.SMTPError) error {
-	f := &diag.Failure{Proto: string(SMTP), Stage: stage, Code: se.Code, Enhanced: enhancedString(se.EnhancedCode), Text: se.Message}
-	if diag.Classify(f, ss.acct.Diag()).Kind == diag.KindUnknown {
+func (ss *smtpSession) explain(stage diag.Stage, se *smtp.SMTPError) error {
+	b := ss.s.b
+	d := b.diagnose(ss.acct, smtpFailure(stage, se))
+	if d.Kind == diag.KindUnknown {
 		return se
 	}
-	d := ss.s.b.Record(ss.acct, SMTP, f)
+	b.keep(ss.acct, SMTP, d, false)
 	return &smtp.SMTPError{Code: se.Code, EnhancedCode: se.EnhancedCode, Message: diag.ReplyText(se.Message, 200) + " -- " + d.Short()}
 }
 
 // smtpFailure turns an upstream reply into a diag.Failure.
-func smtpFailure(stage string, se *smtp.SMTPError) *diag.Failure {
-	return &diag.Failure{Proto: string(SMTP), Stage: stage, Code: se.Code, Enhanced: enhancedString(se.EnhancedCode), Text: se.Message}
+func smtpFailure(stage diag.Stage, se *smtp.SMTPError) *diag.Failure {
+	return &diag.Failure{Proto: SMTP, Stage: stage, Code: se.Code, Enhanced: enhancedString(se.EnhancedCode), Text: se.Message}
 }
 
 // enhancedString formats an RFC 3463 code; "" when there is none.

@@ -114,12 +114,12 @@ func (s *SMTPServer) openUpstream(ctx context.Context, a *Account, user, token s
 		raw.Close()
 		var se *smtp.SMTPError
 		if errors.As(err, &se) {
-			return nil, smtpFailure("greeting", se)
+			return nil, smtpFailure(diag.StageGreeting, se)
 		}
 		if ctx.Err() == nil && err.Error() == "smtp: server doesn't support STARTTLS" {
-			return nil, &diag.Failure{Proto: string(SMTP), Stage: "tls", Text: addr + " offers no STARTTLS", Err: err}
+			return nil, &diag.Failure{Proto: SMTP, Stage: diag.StageTLS, Text: addr + " offers no STARTTLS", Err: err}
 		}
-		return nil, &diag.Failure{Proto: string(SMTP), Stage: "greeting", Text: addr, Err: err}
+		return nil, &diag.Failure{Proto: SMTP, Stage: diag.StageGreeting, Text: addr, Err: err}
 	}
 	c.CommandTimeout = smtpStepTimeout
 	if ut := newWireTrace(s.b.Logger(), s.o.Trace, SMTP, "upstream", raw.RemoteAddr()); ut != nil {
@@ -133,22 +133,22 @@ func (s *SMTPServer) openUpstream(ctx context.Context, a *Account, user, token s
 		c.Close()
 		var se *smtp.SMTPError
 		if errors.As(err, &se) {
-			return nil, smtpFailure("greeting", se)
+			return nil, smtpFailure(diag.StageGreeting, se)
 		}
-		return nil, &diag.Failure{Proto: string(SMTP), Stage: "tls", Text: addr, Err: err}
+		return nil, &diag.Failure{Proto: SMTP, Stage: diag.StageTLS, Text: addr, Err: err}
 	}
 	blob := []byte("user=" + user + "\x01auth=Bearer " + token + "\x01\x01")
 	if err := c.Auth(&xoauth2TwoStep{blob: blob}); err != nil {
 		c.Close()
 		var se *smtp.SMTPError
 		if errors.As(err, &se) {
-			return nil, smtpFailure("auth", se)
+			return nil, smtpFailure(diag.StageAuth, se)
 		}
-		return nil, &diag.Failure{Proto: string(SMTP), Stage: "auth", Text: addr, Err: err}
+		return nil, &diag.Failure{Proto: SMTP, Stage: diag.StageAuth, Text: addr, Err: err}
 	}
 	if !stop() {
 		c.Close()
-		return nil, &diag.Failure{Proto: string(SMTP), Stage: "auth", Text: addr, Err: ctx.Err()}
+		return nil, &diag.Failure{Proto: SMTP, Stage: diag.StageAuth, Text: addr, Err: ctx.Err()}
 	}
 	c.CommandTimeout = 5 * time.Minute
 	return &upstream{c: c, raw: raw, expiry: expiry}, nil
@@ -181,11 +181,11 @@ func (ss *smtpSession) connect() (up *upstream, fresh bool, err error) {
 	}
 	tok, err := src.Token(ctx)
 	if err != nil {
-		return nil, false, ss.upstreamRefused(ss.acct, "mail", err)
+		return nil, false, ss.refused(diag.StageMail, loginError(ss.acct, err))
 	}
 	up, err = ss.s.openUpstream(ctx, ss.acct, ss.user, tok.AccessToken, tok.Expiry)
 	if err != nil {
-		return nil, false, ss.upstreamRefused(ss.acct, "mail", err)
+		return nil, false, ss.refused(diag.StageMail, loginError(ss.acct, err))
 	}
 	ss.s.b.Record(ss.acct, SMTP, nil)
 	ss.s.log.Debug("upstream session reopened", "account", ss.acct.Email)
@@ -277,12 +277,12 @@ func (ss *smtpSession) Mail(from string, opts *smtp.MailOptions) error {
 		var se *smtp.SMTPError
 		isReply := errors.As(err, &se)
 		if isReply && se.Code != 421 {
-			return ss.explain("mail", se)
+			return ss.explain(diag.StageMail, se)
 		}
 		ss.dropUpstream()
 		if fresh || attempt > 0 {
 			if isReply {
-				return ss.explain("mail", se)
+				return ss.explain(diag.StageMail, se)
 			}
 			return errUpstreamLost
 		}
@@ -297,12 +297,12 @@ func (ss *smtpSession) Rcpt(to string, opts *smtp.RcptOptions) error {
 	if up == nil || !ss.inTx {
 		return errUpstreamLost
 	}
-	return ss.replied("rcpt", up.c.Rcpt(to, opts))
+	return ss.replied(diag.StageRcpt, up.c.Rcpt(to, opts))
 }
 
 // replied passes an upstream reply through, dropping the upstream when the
 // connection broke or the server is closing it (421).
-func (ss *smtpSession) replied(stage string, err error) error {
+func (ss *smtpSession) replied(stage diag.Stage, err error) error {
 	if err == nil {
 		return nil
 	}
@@ -330,7 +330,7 @@ func (ss *smtpSession) Data(r io.Reader) error {
 	}
 	w, err := up.c.Data()
 	if err != nil {
-		return ss.replied("data", err)
+		return ss.replied(diag.StageData, err)
 	}
 	src := &dataSource{r: r, conn: ss.conn.Conn(), timeout: ss.s.srv.ReadTimeout}
 	if _, err := io.Copy(w, src); err != nil {
@@ -361,7 +361,7 @@ func (ss *smtpSession) Data(r io.Reader) error {
 		if !errors.As(err, &se) {
 			ss.s.log.Warn("upstream lost at the end of DATA", "account", ss.acct.Email, "err", err)
 		}
-		return ss.replied("data", err)
+		return ss.replied(diag.StageData, err)
 	}
 	return nil
 }

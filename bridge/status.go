@@ -74,36 +74,47 @@ func (b *Bridge) Track(p Proto) (done func()) {
 // diagnosis for p, logs the full form and announces a change. It returns the
 // diagnosis so the caller can word its reply. A nil err records a success.
 func (b *Bridge) Record(a *Account, p Proto, err error) diag.Diagnosis {
-	now := b.opts.Now()
-	var d diag.Diagnosis
-	if err != nil {
-		d = diag.Classify(err, a.Diag())
-		d.At = now
-	}
+	d := b.diagnose(a, err)
+	// A wrong local password is the client's mistake, not a change of the
+	// account's state.
+	b.keep(a, p, d, errors.Is(err, ErrAuthFailed))
+	return d
+}
+
+// diagnose classifies err for account a, at the bridge's clock; a nil err
+// gives the zero Diagnosis.
+func (b *Bridge) diagnose(a *Account, err error) diag.Diagnosis {
+	return diag.Classify(err, a.Diag(), b.opts.Now())
+}
+
+// keep is Record after the classification: d (zero for a success) becomes
+// account a's last diagnosis for p, is logged, and a change is announced
+// unless quiet.
+func (b *Bridge) keep(a *Account, p Proto, d diag.Diagnosis, quiet bool) {
+	failed, now := d.ID != "", b.opts.Now()
 	b.mu.Lock()
 	st := b.status[a.Email]
 	if st == nil {
 		st = &accountStatus{last: map[Proto]diag.Diagnosis{}, lastOK: map[Proto]time.Time{}}
 		b.status[a.Email] = st
 	}
-	if err == nil {
+	if failed {
+		st.last[p] = d
+	} else {
 		st.lastOK[p] = now
 		delete(st.last, p)
-	} else {
-		st.last[p] = d
 	}
-	changed := st.current != d.ID && (err != nil || len(st.last) == 0)
+	changed := st.current != d.ID && (failed || len(st.last) == 0)
 	if changed {
 		st.current = d.ID
 	}
 	b.mu.Unlock()
-	if err != nil {
+	if failed {
 		b.log.Warn("upstream refused", "account", a.Email, "proto", p, "id", d.ID, "title", d.Title, "raw", d.Raw, "fix", d.Fix)
 	}
-	if changed && b.opts.OnEvent != nil && !errors.Is(err, ErrAuthFailed) {
+	if changed && b.opts.OnEvent != nil && !quiet {
 		b.opts.OnEvent(Event{Account: a.Email, Proto: p, Diagnosis: d})
 	}
-	return d
 }
 
 // Status returns a snapshot of every account and the live sessions.

@@ -9,8 +9,10 @@ import (
 // Classify explains err for account a. err may be (or wrap) a *Failure, a
 // *tokens.Error, tokens.ErrNeedsLogin, or a bare network error. Failures no
 // entry recognises get a per-protocol or generic diagnosis that still
-// carries the upstream's raw words. A nil err gives the zero Diagnosis.
-func Classify(err error, a Account) Diagnosis {
+// carries the upstream's raw words. at is when the failure was seen
+// (Diagnosis.At), from the caller's clock. A nil err gives the zero
+// Diagnosis.
+func Classify(err error, a Account, at time.Time) Diagnosis {
 	if err == nil {
 		return Diagnosis{}
 	}
@@ -21,7 +23,7 @@ func Classify(err error, a Account) Diagnosis {
 	e := best(&ev)
 	d := e.render(a, &ev)
 	d.Raw = ev.raw
-	d.At = time.Now()
+	d.At = at
 	return d
 }
 

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mailbridge/bridge/tokens"
 	"golang.org/x/oauth2"
@@ -20,13 +21,22 @@ var (
 	work     = Account{Email: user}
 	delegate = Account{Email: shared, Mailbox: shared, Delegate: user}
 	consumer = Account{Email: personal, Personal: true, Tenant: "consumers"}
+	// seen is the clock reading every test classifies at.
+	seen = time.Date(2025, 6, 1, 9, 30, 0, 0, time.UTC)
 )
 
-func imapFail(stage, text string) *Failure { return &Failure{Proto: "imap", Stage: stage, Text: text} }
-func popFail(stage, text string) *Failure  { return &Failure{Proto: "pop3", Stage: stage, Text: text} }
+func imapFail(stage Stage, text string) *Failure {
+	return &Failure{Proto: ProtoIMAP, Stage: stage, Text: text}
+}
+
+func popFail(stage Stage, text string) *Failure {
+	return &Failure{Proto: ProtoPOP3, Stage: stage, Text: text}
+}
 
 // smtpLine is a reply as a front end may hand it over: the whole line.
-func smtpLine(stage, line string) *Failure { return &Failure{Proto: "smtp", Stage: stage, Text: line} }
+func smtpLine(stage Stage, line string) *Failure {
+	return &Failure{Proto: ProtoSMTP, Stage: stage, Text: line}
+}
 
 func tokErr(op string, status int, code string, aadsts int, desc string) *tokens.Error {
 	return &tokens.Error{Account: user, Op: op, Status: status, Code: code, AADSTS: aadsts, Description: desc}
@@ -56,7 +66,10 @@ func concatCases(parts ...[]classifyCase) []classifyCase {
 func TestClassify(t *testing.T) {
 	for _, c := range classifyCases {
 		t.Run(c.name, func(t *testing.T) {
-			d := Classify(c.err, c.acct)
+			d := Classify(c.err, c.acct, seen)
+			if !d.At.Equal(seen) {
+				t.Errorf("At %v, want the time passed in, %v", d.At, seen)
+			}
 			if d.ID != c.id {
 				t.Fatalf("Classify(%q) = %s, want %s", c.err, d.ID, c.id)
 			}
@@ -126,15 +139,15 @@ func TestTableWellFormed(t *testing.T) {
 
 func TestRawText(t *testing.T) {
 	line := "535 5.7.139 Authentication unsuccessful, SmtpClientAuthentication is disabled for the Tenant. Visit https://aka.ms/smtp_auth_disabled for more information."
-	if d := Classify(smtpLine("auth", line), work); d.Raw != line {
+	if d := Classify(smtpLine("auth", line), work, seen); d.Raw != line {
 		t.Errorf("raw = %q, want %q", d.Raw, line)
 	}
 	structured := &Failure{Proto: "smtp", Stage: "auth", Code: 535, Enhanced: "5.7.139",
 		Text: "Authentication unsuccessful, SmtpClientAuthentication is disabled for the Tenant. Visit https://aka.ms/smtp_auth_disabled for more information."}
-	if d := Classify(structured, work); d.Raw != line {
+	if d := Classify(structured, work, seen); d.Raw != line {
 		t.Errorf("raw = %q, want %q", d.Raw, line)
 	}
-	d := Classify(tokErr("refresh", 400, "invalid_grant", 700082, "AADSTS700082: The refresh token has expired due to inactivity."), work)
+	d := Classify(tokErr("refresh", 400, "invalid_grant", 700082, "AADSTS700082: The refresh token has expired due to inactivity."), work, seen)
 	if !strings.Contains(d.Raw, "AADSTS700082") || !strings.Contains(d.Raw, "invalid_grant") {
 		t.Errorf("token raw = %q", d.Raw)
 	}
@@ -152,7 +165,7 @@ func TestTokenErrorInactive(t *testing.T) {
 	})
 	wrapped := &Failure{Proto: "imap", Stage: "auth", Err: fmt.Errorf("get token: %w", te)}
 	// The account is unknown to the caller: the address comes from the error.
-	d := Classify(wrapped, Account{})
+	d := Classify(wrapped, Account{}, seen)
 	if d.ID != "token-expired-inactive" {
 		t.Fatalf("ID = %s", d.ID)
 	}
@@ -168,20 +181,20 @@ func TestTokenErrorInactive(t *testing.T) {
 }
 
 func TestTemporary(t *testing.T) {
-	if !Classify(smtpLine("auth", "432 4.3.2 concurrent connection limit exceeded"), work).Temporary() {
+	if !Classify(smtpLine("auth", "432 4.3.2 concurrent connection limit exceeded"), work, seen).Temporary() {
 		t.Error("432 not temporary")
 	}
-	if Classify(popFail("auth", "Authentication failure: unknown user name or bad password."), work).Temporary() {
+	if Classify(popFail("auth", "Authentication failure: unknown user name or bad password."), work, seen).Temporary() {
 		t.Error("POP refusal temporary")
 	}
 	// "pop" is accepted for "pop3".
-	if d := Classify(&Failure{Proto: "POP", Stage: "auth", Text: "Authentication failure"}, work); d.ID != "pop-auth-failed" {
+	if d := Classify(&Failure{Proto: "POP", Stage: "auth", Text: "Authentication failure"}, work, seen); d.ID != "pop-auth-failed" {
 		t.Errorf("POP = %s", d.ID)
 	}
 }
 
 func TestClassifyNil(t *testing.T) {
-	if d := Classify(nil, work); d.ID != "" {
+	if d := Classify(nil, work, seen); d.ID != "" {
 		t.Errorf("Classify(nil) = %+v", d)
 	}
 }

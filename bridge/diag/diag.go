@@ -10,15 +10,55 @@ import (
 	"time"
 )
 
+// Proto names where a failure was seen: a mail protocol, or the identity
+// platform's token endpoint.
+type Proto string
+
+// The protocols a failure is seen on.
+const (
+	ProtoIMAP Proto = "imap"
+	ProtoPOP3 Proto = "pop3"
+	ProtoSMTP Proto = "smtp"
+	// ProtoToken is the identity platform; a *tokens.Error is classified
+	// as seen there.
+	ProtoToken Proto = "token"
+)
+
+// Stage names the step of a mail session a failure happened at. For the
+// identity platform it is the tokens.Error Op ("refresh", "code exchange",
+// "device code", "sign-in").
+type Stage string
+
+// The stages of a mail session, in the order they happen.
+const (
+	// StageDial: the TCP connection to the upstream.
+	StageDial Stage = "dial"
+	// StageTLS: the TLS handshake, implicit or after STARTTLS.
+	StageTLS Stage = "tls"
+	// StageGreeting: the upstream's greeting (and SMTP's EHLO).
+	StageGreeting Stage = "greeting"
+	// StageAuth: the XOAUTH2 login.
+	StageAuth Stage = "auth"
+	// StageMailbox: the first IMAP command after login.
+	StageMailbox Stage = "mailbox"
+	// StageSession: a logged-in IMAP session ended by the upstream (BYE).
+	StageSession Stage = "session"
+	// StageMail, StageRcpt, StageData: the SMTP transaction's commands.
+	StageMail Stage = "mail"
+	StageRcpt Stage = "rcpt"
+	StageData Stage = "data"
+	// StageCodeExchange is the identity platform's answer to a sign-in's
+	// authorization code (tokens.Error Op "code exchange").
+	StageCodeExchange Stage = "code exchange"
+)
+
 // Failure is one refusal seen upstream, before classification. Front ends
 // build it from the wire; the token layer's *tokens.Error is classified too.
 type Failure struct {
-	// Proto is "imap", "pop3" or "smtp".
-	Proto string
-	// Stage is where it happened: "dial", "tls", "greeting", "auth",
-	// "mailbox" (first command after login), "session" (mid-session BYE),
-	// "mail", "rcpt", "data".
-	Stage string
+	// Proto is the mail protocol: ProtoIMAP, ProtoPOP3 or ProtoSMTP.
+	Proto Proto
+	// Stage is where it happened, one of the Stage constants.
+	Stage Stage
 	// Code is the SMTP reply code (535); 0 for IMAP and POP3.
 	Code int
 	// Enhanced is the SMTP enhanced status code ("5.7.139"), if any.

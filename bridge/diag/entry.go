@@ -52,13 +52,11 @@ type Entry struct {
 // every field empty matches nothing. When several entries match, the most
 // specific Match wins (see score), then the earlier entry.
 type Match struct {
-	// Proto is "imap", "pop3", "smtp", or "token" for the identity
-	// platform.
-	Proto string
-	// Stage is the Failure stage ("dial", "tls", "auth", "mailbox", ...)
-	// or, for the identity platform, the tokens.Error Op ("refresh",
-	// "code exchange", "device code").
-	Stage string
+	// Proto is the protocol, or ProtoToken for the identity platform.
+	Proto Proto
+	// Stage is the Failure stage or, for the identity platform, the
+	// tokens.Error Op.
+	Stage Stage
 	// Code is the SMTP reply code.
 	Code int
 	// Enhanced lists SMTP enhanced status codes; any one matches.

@@ -17,17 +17,18 @@ import (
 
 // evidence is a failure flattened into the fields matchers look at.
 type evidence struct {
-	proto, stage string
-	code         int
-	enhanced     string
-	respCode     string
-	text         string // the upstream's words, for matching
-	aadsts       int
-	oauth        string
-	cond         string
-	account      string // the address the error itself names
-	host         string // host:port dialled, if known
-	raw          string // what Microsoft said, for people
+	proto    Proto
+	stage    Stage
+	code     int
+	enhanced string
+	respCode string
+	text     string // the upstream's words, for matching
+	aadsts   int
+	oauth    string
+	cond     string
+	account  string // the address the error itself names
+	host     string // host:port dialled, if known
+	raw      string // what Microsoft said, for people
 }
 
 var (
@@ -46,7 +47,7 @@ func gather(err error) evidence {
 	case errors.As(err, &te):
 		return fromToken(te, err)
 	case errors.Is(err, tokens.ErrNeedsLogin):
-		ev := evidence{proto: "token", cond: CondNeedsLogin, text: err.Error(), raw: err.Error()}
+		ev := evidence{proto: ProtoToken, cond: CondNeedsLogin, text: err.Error(), raw: err.Error()}
 		// The stored reason often carries the AADSTS number that caused it.
 		if m := aadstsRE.FindStringSubmatch(ev.text); m != nil {
 			ev.aadsts, _ = strconv.Atoi(m[1])
@@ -64,8 +65,8 @@ func gather(err error) evidence {
 
 func fromToken(te *tokens.Error, err error) evidence {
 	ev := evidence{
-		proto:   "token",
-		stage:   te.Op,
+		proto:   ProtoToken,
+		stage:   Stage(te.Op),
 		aadsts:  te.AADSTS,
 		oauth:   te.Code,
 		account: te.Account,
@@ -102,7 +103,7 @@ func fromToken(te *tokens.Error, err error) evidence {
 func fromFailure(f *Failure) evidence {
 	ev := evidence{
 		proto:    normProto(f.Proto),
-		stage:    strings.ToLower(f.Stage),
+		stage:    Stage(strings.ToLower(string(f.Stage))),
 		code:     f.Code,
 		enhanced: f.Enhanced,
 		respCode: strings.ToUpper(f.RespCode),
@@ -122,7 +123,7 @@ func fromFailure(f *Failure) evidence {
 	}
 	// Front ends may hand over the whole reply line: take the numbers
 	// out so matchers see the same shape either way.
-	if ev.proto == "smtp" {
+	if ev.proto == ProtoSMTP {
 		if m := replyRE.FindStringSubmatch(text); m != nil {
 			if ev.code == 0 {
 				ev.code, _ = strconv.Atoi(m[1])
@@ -206,10 +207,10 @@ func errHost(err error) string {
 }
 
 // normProto accepts the short names front ends might use.
-func normProto(p string) string {
-	p = strings.ToLower(p)
+func normProto(p Proto) Proto {
+	p = Proto(strings.ToLower(string(p)))
 	if p == "pop" {
-		return "pop3"
+		return ProtoPOP3
 	}
 	return p
 }

@@ -38,7 +38,7 @@ func (a Account) shared() bool {
 }
 
 // defaultPorts fill {port} when the failure named a host without one.
-var defaultPorts = map[string]string{"imap": "993", "pop3": "995", "smtp": "587"}
+var defaultPorts = map[Proto]string{ProtoIMAP: "993", ProtoPOP3: "995", ProtoSMTP: "587"}
 
 func (a Account) replacer(ev *evidence) *strings.Replacer {
 	email := orDefault(a.Email, "EMAIL")

@@ -32,7 +32,7 @@ func TestShortEveryEntry(t *testing.T) {
 }
 
 func TestShortNamesAccount(t *testing.T) {
-	d := Classify(smtpLine("auth", "535 5.7.139 Authentication unsuccessful, SmtpClientAuthentication is disabled for the Tenant. Visit https://aka.ms/smtp_auth_disabled for more information."), work)
+	d := Classify(smtpLine("auth", "535 5.7.139 Authentication unsuccessful, SmtpClientAuthentication is disabled for the Tenant. Visit https://aka.ms/smtp_auth_disabled for more information."), work, seen)
 	want := "Authenticated SMTP is switched off for the organisation; run `bridge doctor " + user + "` for the fix"
 	if got := d.Short(); got != want {
 		t.Errorf("Short = %q, want %q", got, want)
@@ -56,7 +56,7 @@ func TestShortSanitises(t *testing.T) {
 
 func TestLong(t *testing.T) {
 	line := "535 5.7.3 Authentication unsuccessful [AM0PR06CA0126.eurprd06.prod.outlook.com]"
-	d := Classify(smtpLine("auth", line), work)
+	d := Classify(smtpLine("auth", line), work, seen)
 	l := d.Long()
 	lines := strings.Split(l, "\n")
 	if lines[0] != d.Title+" [smtp-auth-failed]" {
@@ -68,7 +68,7 @@ func TestLong(t *testing.T) {
 		}
 	}
 	// Multi-line fixes stay indented under their label.
-	d = Classify(imapFail("auth", "AUTHENTICATE failed."), work)
+	d = Classify(imapFail("auth", "AUTHENTICATE failed."), work, seen)
 	for _, ln := range strings.Split(d.Long(), "\n")[1:] {
 		if !strings.HasPrefix(ln, "  ") {
 			t.Errorf("unindented line %q in\n%s", ln, d.Long())
@@ -100,7 +100,7 @@ func FuzzClassifyFailure(f *testing.F) {
 	f.Add("pop3", "auth", "Authentication failure: unknown user name or bad password.")
 	f.Add("smtp", "data", "5.2.252 ")
 	f.Fuzz(func(t *testing.T, proto, stage, text string) {
-		d := Classify(&Failure{Proto: proto, Stage: stage, Text: text}, work)
+		d := Classify(&Failure{Proto: Proto(proto), Stage: Stage(stage), Text: text}, work, seen)
 		if d.ID == "" || d.Fix == "" {
 			t.Fatalf("empty diagnosis for %q %q %q", proto, stage, text)
 		}

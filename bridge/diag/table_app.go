@@ -97,8 +97,8 @@ var appEntries = []Entry{
 			"(remove scopes from the config for {email} to get them). Then run `bridge login {delegate}`.",
 		Match: []Match{
 			aad(70011, 700022, 28002, 28003, 900144, 90009),
-			{Proto: "token", AADSTS: []int{70000}, Text: []string{"scope"}},
-			{Proto: "token", OAuth: "invalid_scope"},
+			{Proto: ProtoToken, AADSTS: []int{70000}, Text: []string{"scope"}},
+			{Proto: ProtoToken, OAuth: "invalid_scope"},
 		},
 	},
 	{
@@ -129,8 +129,8 @@ var appEntries = []Entry{
 			"and run `bridge login {delegate}`.",
 		Match: []Match{
 			aad(500208, 16000, 50020, 9002332),
-			{Proto: "token", OAuth: "unauthorized_client", Text: []string{"not enabled for consumers"}},
-			{Proto: "token", Text: []string{"sign in here with a personal account"}},
+			{Proto: ProtoToken, OAuth: "unauthorized_client", Text: []string{"not enabled for consumers"}},
+			{Proto: ProtoToken, Text: []string{"sign in here with a personal account"}},
 		},
 	},
 	{

@@ -23,9 +23,9 @@ var mailEntries = []Entry{
 			"(some accounts may show this page as \"Sync email\").\n" +
 			"If it is already on, run `bridge login {delegate}` and sign in as {delegate} itself.",
 		Match: []Match{
-			{Proto: "imap", Stage: "auth"},
-			{Proto: "imap", RespCode: "AUTHENTICATIONFAILED"},
-			{Proto: "imap", Text: []string{"AUTHENTICATE failed"}},
+			{Proto: ProtoIMAP, Stage: StageAuth},
+			{Proto: ProtoIMAP, RespCode: "AUTHENTICATIONFAILED"},
+			{Proto: ProtoIMAP, Text: []string{"AUTHENTICATE failed"}},
 		},
 	},
 	{
@@ -44,7 +44,7 @@ var mailEntries = []Entry{
 			"If the permission is in place, run `bridge login {delegate}` and sign in as {delegate} itself.",
 		PersonalFix: "Run `bridge login {email}` and sign in as {email} itself, not with another Microsoft account.",
 		Match: []Match{
-			{Proto: "imap", Text: []string{"authenticated but not connected"}},
+			{Proto: ProtoIMAP, Text: []string{"authenticated but not connected"}},
 		},
 	},
 	{
@@ -74,8 +74,8 @@ var mailEntries = []Entry{
 			"(some accounts may show this page as \"Sync email\").\n" +
 			"If it is already on, run `bridge login {delegate}` and sign in as {delegate} itself.",
 		Match: []Match{
-			{Proto: "pop3", Stage: "auth"},
-			{Proto: "pop3", Text: []string{"unknown user name or bad password"}},
+			{Proto: ProtoPOP3, Stage: StageAuth},
+			{Proto: ProtoPOP3, Text: []string{"unknown user name or bad password"}},
 		},
 	},
 }

@@ -12,7 +12,7 @@ var netEntries = []Entry{
 			"`Test-NetConnection {hostname} -Port {port}` on Windows, `nc -vz {hostname} {port}` elsewhere. " +
 			"A firewall, or a network that allows only traffic through a proxy, may block it.",
 		Match: []Match{
-			{Stage: "dial"},
+			{Stage: StageDial},
 			{Cond: CondDNS},
 			{Cond: CondRefused},
 			{Cond: CondTimeout},
@@ -27,7 +27,7 @@ var netEntries = []Entry{
 		Fix: "If the network inspects TLS, put that proxy's CA certificate (PEM) in a file and set upstream_ca_file in the [tls] section of the config. " +
 			"Otherwise check the system clock, and that {hostname} is not redirected elsewhere.",
 		Match: []Match{
-			{Stage: "tls"},
+			{Stage: StageTLS},
 			{Cond: CondCert},
 			{Cond: CondTLS},
 		},
@@ -43,7 +43,7 @@ var fallbackEntries = []Entry{
 		Title: "Microsoft refused an IMAP request",
 		Cause: "The IMAP server answered in a way the bridge does not recognise; its own words are below.",
 		Fix:   "Run `bridge doctor {email}` to check each step of the connection, and read the raw answer.",
-		Match: []Match{{Proto: "imap"}},
+		Match: []Match{{Proto: ProtoIMAP}},
 	},
 	{
 		ID:    "pop-failed",
@@ -51,7 +51,7 @@ var fallbackEntries = []Entry{
 		Title: "Microsoft refused a POP request",
 		Cause: "The POP server answered in a way the bridge does not recognise; its own words are below.",
 		Fix:   "Run `bridge doctor {email}` to check each step of the connection, and read the raw answer.",
-		Match: []Match{{Proto: "pop3"}},
+		Match: []Match{{Proto: ProtoPOP3}},
 	},
 	{
 		ID:    "smtp-failed",
@@ -59,7 +59,7 @@ var fallbackEntries = []Entry{
 		Title: "Microsoft refused an SMTP request",
 		Cause: "The SMTP server answered in a way the bridge does not recognise; its own words are below.",
 		Fix:   "Run `bridge doctor {email}` to check each step of the connection, and read the raw answer.",
-		Match: []Match{{Proto: "smtp"}},
+		Match: []Match{{Proto: ProtoSMTP}},
 	},
 	{
 		ID:    "token-failed",
@@ -68,7 +68,7 @@ var fallbackEntries = []Entry{
 		Cause: "The identity platform answered with an error the bridge does not recognise; its own words are below.",
 		Fix: "Look the AADSTS number up at https://login.microsoftonline.com/error, " +
 			"then run `bridge login {delegate}` once the cause is fixed.",
-		Match: []Match{{Proto: "token"}},
+		Match: []Match{{Proto: ProtoToken}},
 	},
 	{
 		ID:    unknownID,

@@ -16,7 +16,7 @@ var smtpEntries = []Entry{
 		PersonalFix: "Outlook.com has no setting for this. Microsoft may keep SMTP off for some new Outlook.com accounts; " +
 			"reading mail over IMAP or POP still works. Try again later, or ask Microsoft support about SMTP for {email}.",
 		Match: []Match{
-			{Proto: "smtp", Text: []string{"SmtpClientAuthentication is disabled for the Tenant"}},
+			{Proto: ProtoSMTP, Text: []string{"SmtpClientAuthentication is disabled for the Tenant"}},
 		},
 	},
 	{
@@ -31,7 +31,7 @@ var smtpEntries = []Entry{
 		PersonalFix: "Outlook.com has no setting for this. Microsoft may keep SMTP off for some new Outlook.com accounts; " +
 			"reading mail over IMAP or POP still works. Try again later, or ask Microsoft support about SMTP for {email}.",
 		Match: []Match{
-			{Proto: "smtp", Text: []string{"SmtpClientAuthentication is disabled for the Mailbox"}},
+			{Proto: ProtoSMTP, Text: []string{"SmtpClientAuthentication is disabled for the Mailbox"}},
 		},
 	},
 	{
@@ -45,7 +45,7 @@ var smtpEntries = []Entry{
 			"If it persists, an administrator reviews security defaults in the Microsoft Entra admin centre: " +
 			"Identity > Overview > Properties > Manage security defaults.",
 		Match: []Match{
-			{Proto: "smtp", Text: []string{"security defaults"}},
+			{Proto: ProtoSMTP, Text: []string{"security defaults"}},
 		},
 	},
 	{
@@ -58,7 +58,7 @@ var smtpEntries = []Entry{
 			"and allows the app, location or device in the blocking Conditional Access policy (or excludes the user). " +
 			"Then run `bridge login {delegate}`.",
 		Match: []Match{
-			{Proto: "smtp", Text: []string{"did not meet the criteria"}},
+			{Proto: ProtoSMTP, Text: []string{"did not meet the criteria"}},
 		},
 	},
 	{
@@ -70,9 +70,9 @@ var smtpEntries = []Entry{
 		Fix: "Check that the mail client's outgoing server is the bridge (127.0.0.1 and the bridge's SMTP port), not smtp.office365.com. " +
 			"If it is, report a bug with the output of `bridge doctor {email}`.",
 		Match: []Match{
-			{Proto: "smtp", Text: []string{"basic authentication is disabled"}},
-			{Proto: "smtp", Enhanced: []string{"5.7.30"}},
-			{Proto: "smtp", Text: []string{"basic authentication is not supported"}},
+			{Proto: ProtoSMTP, Text: []string{"basic authentication is disabled"}},
+			{Proto: ProtoSMTP, Enhanced: []string{"5.7.30"}},
+			{Proto: ProtoSMTP, Text: []string{"basic authentication is not supported"}},
 		},
 	},
 	{
@@ -84,8 +84,8 @@ var smtpEntries = []Entry{
 		Fix: "Check that the mail client's outgoing server is the bridge (127.0.0.1 and the bridge's SMTP port) with login switched on. " +
 			"If it is, report a bug with the output of `bridge doctor {email}`.",
 		Match: []Match{
-			{Proto: "smtp", Enhanced: []string{"5.7.57"}},
-			{Proto: "smtp", Text: []string{"not authenticated to send"}},
+			{Proto: ProtoSMTP, Enhanced: []string{"5.7.57"}},
+			{Proto: ProtoSMTP, Text: []string{"not authenticated to send"}},
 		},
 	},
 	{
@@ -101,10 +101,10 @@ var smtpEntries = []Entry{
 			"(check with `Get-RecipientPermission -Identity {mailbox}`), and the mail client sends with From: {mailbox}.",
 		PersonalFix: "Send with From: {email} itself; an Outlook.com account has no Send As rights to grant.",
 		Match: []Match{
-			{Proto: "smtp", Enhanced: []string{"5.7.60"}},
-			{Proto: "smtp", Text: []string{"permissions to send as this sender"}},
-			{Proto: "smtp", Text: []string{"SendAsDenied"}},
-			{Proto: "smtp", Enhanced: []string{"5.2.252"}, Text: []string{"SendAsDenied"}},
+			{Proto: ProtoSMTP, Enhanced: []string{"5.7.60"}},
+			{Proto: ProtoSMTP, Text: []string{"permissions to send as this sender"}},
+			{Proto: ProtoSMTP, Text: []string{"SendAsDenied"}},
+			{Proto: ProtoSMTP, Enhanced: []string{"5.2.252"}, Text: []string{"SendAsDenied"}},
 		},
 	},
 	{
@@ -114,10 +114,10 @@ var smtpEntries = []Entry{
 		Cause: "Exchange allows at most 3 simultaneous SMTP connections per mailbox; more are refused until one closes.",
 		Fix:   "Retry in a moment. If it keeps happening, fewer devices or programs should send as {delegate} at the same time.",
 		Match: []Match{
-			{Proto: "smtp", Code: 432},
-			{Proto: "smtp", Enhanced: []string{"4.3.2"}},
-			{Proto: "smtp", Text: []string{"concurrent connection limit"}},
-			{Proto: "smtp", Text: []string{"thread limit exceeded"}},
+			{Proto: ProtoSMTP, Code: 432},
+			{Proto: ProtoSMTP, Enhanced: []string{"4.3.2"}},
+			{Proto: ProtoSMTP, Text: []string{"concurrent connection limit"}},
+			{Proto: ProtoSMTP, Text: []string{"thread limit exceeded"}},
 		},
 	},
 	{
@@ -128,7 +128,7 @@ var smtpEntries = []Entry{
 		Fix: "Wait: the limit is a sliding 24-hour window, so sending works again within a day. " +
 			"Bulk mailings need a bulk-mail service rather than a mailbox.",
 		Match: []Match{
-			{Proto: "smtp", Text: []string{"SubmissionQuotaExceeded"}},
+			{Proto: ProtoSMTP, Text: []string{"SubmissionQuotaExceeded"}},
 		},
 	},
 	{
@@ -139,8 +139,8 @@ var smtpEntries = []Entry{
 			"an invalid licence, too many recipients or invalid recipients (the reply below says which).",
 		Fix: "Fix the cause the reply names and wait for the throttle to expire; Microsoft support cannot lift it early.",
 		Match: []Match{
-			{Proto: "smtp", Enhanced: []string{"5.2.251", "5.2.252", "5.2.253", "5.2.254", "5.2.255"}},
-			{Proto: "smtp", Text: []string{"throttled due to continuous"}},
+			{Proto: ProtoSMTP, Enhanced: []string{"5.2.251", "5.2.252", "5.2.253", "5.2.254", "5.2.255"}},
+			{Proto: ProtoSMTP, Text: []string{"throttled due to continuous"}},
 		},
 	},
 	{
@@ -152,7 +152,7 @@ var smtpEntries = []Entry{
 		Fix: "An administrator checks that the sending domain is an accepted, verified domain of the tenant " +
 			"and opens a case with Microsoft support to lift the block.",
 		Match: []Match{
-			{Proto: "smtp", Enhanced: []string{"5.7.705", "5.7.708", "5.7.750"}},
+			{Proto: ProtoSMTP, Enhanced: []string{"5.7.705", "5.7.708", "5.7.750"}},
 		},
 	},
 	{
@@ -164,7 +164,7 @@ var smtpEntries = []Entry{
 		Fix: "An administrator secures the account (new password, sign-out everywhere) and releases it in the Microsoft Defender portal: " +
 			"Email & collaboration > Review > Restricted entities (https://security.microsoft.com/restrictedentities).",
 		Match: []Match{
-			{Proto: "smtp", Enhanced: []string{"5.1.8"}},
+			{Proto: ProtoSMTP, Enhanced: []string{"5.1.8"}},
 		},
 	},
 	{
@@ -180,8 +180,8 @@ var smtpEntries = []Entry{
 			"and make sure {delegate} has Send As on {mailbox}: `Add-RecipientPermission -Identity {mailbox} -Trustee {delegate} -AccessRights SendAs`. " +
 			"The scopes must include https://outlook.office.com/SMTP.Send (the default).",
 		Match: []Match{
-			{Proto: "smtp", Enhanced: []string{"5.7.3"}},
-			{Proto: "smtp", Code: 535},
+			{Proto: ProtoSMTP, Enhanced: []string{"5.7.3"}},
+			{Proto: ProtoSMTP, Code: 535},
 		},
 	},
 }

@@ -2,7 +2,7 @@ package diag
 
 // aad matches identity-platform answers carrying any of codes.
 func aad(codes ...int) Match {
-	return Match{Proto: "token", AADSTS: codes}
+	return Match{Proto: ProtoToken, AADSTS: codes}
 }
 
 // tokenEntries explain the identity platform's answers about the sign-in
@@ -17,9 +17,9 @@ var tokenEntries = []Entry{
 		Cause: "Microsoft refused the stored refresh token; only a new interactive sign-in can replace it. The raw answer below says why.",
 		Fix:   "Run `bridge login {delegate}`.",
 		Match: []Match{
-			{Proto: "token", OAuth: "invalid_grant"},
-			{Proto: "token", OAuth: "interaction_required"},
-			{Proto: "token", Cond: CondNeedsLogin},
+			{Proto: ProtoToken, OAuth: "invalid_grant"},
+			{Proto: ProtoToken, OAuth: "interaction_required"},
+			{Proto: ProtoToken, Cond: CondNeedsLogin},
 			aad(70000, 50058),
 		},
 	},
@@ -58,7 +58,7 @@ var tokenEntries = []Entry{
 		PersonalFix: "Run `bridge login {delegate}` and accept the permissions on the consent page.",
 		Match: []Match{
 			aad(65001, 90094, 90095),
-			{Proto: "token", OAuth: "consent_required"},
+			{Proto: ProtoToken, OAuth: "consent_required"},
 		},
 	},
 	{
@@ -69,8 +69,8 @@ var tokenEntries = []Entry{
 		Fix:   "Run `bridge login {delegate}` again and accept the permissions.",
 		Match: []Match{
 			aad(65004),
-			{Proto: "token", OAuth: "access_denied"},
-			{Proto: "token", OAuth: "authorization_declined"},
+			{Proto: ProtoToken, OAuth: "access_denied"},
+			{Proto: ProtoToken, OAuth: "authorization_declined"},
 		},
 	},
 	{
@@ -172,10 +172,10 @@ var tokenEntries = []Entry{
 		Cause: "The one-time code of the sign-in expired, was used twice, or did not match (a slow or interrupted sign-in).",
 		Fix:   "Run `bridge login {delegate}` again and finish the sign-in within a few minutes.",
 		Match: []Match{
-			{Proto: "token", Stage: "code exchange", AADSTS: []int{70008}},
+			{Proto: ProtoToken, Stage: StageCodeExchange, AADSTS: []int{70008}},
 			aad(54005, 501481, 70019, 70018, 50089, 90120),
-			{Proto: "token", OAuth: "expired_token"},
-			{Proto: "token", OAuth: "bad_verification_code"},
+			{Proto: ProtoToken, OAuth: "expired_token"},
+			{Proto: ProtoToken, OAuth: "bad_verification_code"},
 		},
 	},
 	{
@@ -187,8 +187,8 @@ var tokenEntries = []Entry{
 		Fix: "Nothing to do if it passes: the next attempt tries again with the same stored sign-in. " +
 			"If it persists, check that this machine reaches https://login.microsoftonline.com (DNS, firewall, proxy).",
 		Match: []Match{
-			{Proto: "token", Cond: CondTemporary},
-			{Proto: "token", OAuth: "temporarily_unavailable"},
+			{Proto: ProtoToken, Cond: CondTemporary},
+			{Proto: ProtoToken, OAuth: "temporarily_unavailable"},
 		},
 	},
 }

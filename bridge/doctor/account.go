@@ -14,7 +14,7 @@ import (
 
 // probe is one protocol's checks for one account.
 type probe struct {
-	proto   string // "imap", "pop3", "smtp"
+	proto   bridge.Proto
 	label   string // "IMAP", "POP3", "SMTP"
 	addr    string // upstream host:port
 	user    string // XOAUTH2 user=
@@ -22,6 +22,7 @@ type probe struct {
 	roots   *x509.CertPool
 	timeout time.Duration
 	diag    diag.Account
+	now     func() time.Time // the clock a failure is seen by
 }
 
 // checkAccount runs every step for account a; all is every account, for
@@ -45,7 +46,7 @@ func checkAccount(ctx context.Context, o Options, all []*bridge.Account, a *brid
 	var wg sync.WaitGroup
 	for i, pr := range protos {
 		p := &probe{
-			proto:   string(pr),
+			proto:   pr,
 			label:   strings.ToUpper(string(pr)),
 			addr:    a.Server(pr),
 			user:    a.Mailbox,
@@ -53,6 +54,7 @@ func checkAccount(ctx context.Context, o Options, all []*bridge.Account, a *brid
 			roots:   o.Roots,
 			timeout: o.Timeout,
 			diag:    a.Diag(),
+			now:     o.Now,
 		}
 		if pr == bridge.SMTP {
 			// The bridge logs in to SMTP as the token's owner and sends

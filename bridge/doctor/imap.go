@@ -52,10 +52,10 @@ func (p *probe) imap(ctx context.Context) []Step {
 	loggedIn := false
 	steps = append(steps, timed(login, titles[login], func() Step {
 		if err := c.WaitGreeting(); err != nil {
-			return p.imapFailed("greeting", err)
+			return p.imapFailed(diag.StageGreeting, err)
 		}
 		if err := c.Authenticate(bridge.NewXOAUTH2Client(p.user, p.token)); err != nil {
-			return p.imapFailed("auth", err)
+			return p.imapFailed(diag.StageAuth, err)
 		}
 		loggedIn = true
 		return pass("logged in as %s", p.user)
@@ -66,7 +66,7 @@ func (p *probe) imap(ctx context.Context) []Step {
 	steps = append(steps, timed(mailbox, titles[mailbox], func() Step {
 		data, err := c.Select("INBOX", &imap.SelectOptions{ReadOnly: true}).Wait()
 		if err != nil {
-			return p.imapFailed("mailbox", err)
+			return p.imapFailed(diag.StageMailbox, err)
 		}
 		return pass("INBOX of %s opened read-only: %d messages", p.user, data.NumMessages)
 	}))
@@ -78,7 +78,7 @@ func (p *probe) imap(ctx context.Context) []Step {
 // imapFailed turns an imapclient error into a step: a server answer (NO,
 // BAD, BYE) is a refusal for the diagnosis table, anything else a
 // transport failure.
-func (p *probe) imapFailed(stage string, err error) Step {
+func (p *probe) imapFailed(stage diag.Stage, err error) Step {
 	var ie *imap.Error
 	if errors.As(err, &ie) {
 		f := &diag.Failure{Proto: p.proto, Stage: stage, RespCode: string(ie.Code), Text: ie.Text}
@@ -88,13 +88,13 @@ func (p *probe) imapFailed(stage string, err error) Step {
 		"%s failed: %v", stageName(stage), err)
 }
 
-func stageName(stage string) string {
+func stageName(stage diag.Stage) string {
 	switch stage {
-	case "greeting":
+	case diag.StageGreeting:
 		return "waiting for the greeting"
-	case "auth":
+	case diag.StageAuth:
 		return "the login"
-	case "mailbox":
+	case diag.StageMailbox:
 		return "the mailbox command"
 	}
 	return fmt.Sprintf("the %s step", stage)

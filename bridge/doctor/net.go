@@ -21,7 +21,7 @@ const maxShownIPs = 4
 // failed.
 func (p *probe) reach(ctx context.Context) (net.Conn, Step) {
 	var conn net.Conn
-	st := timed(p.proto+"-reach", p.label+" server reachable", func() Step {
+	st := timed(string(p.proto)+"-reach", p.label+" server reachable", func() Step {
 		host, port, err := net.SplitHostPort(p.addr)
 		if err != nil {
 			return fail(keyProblem(p.key(), err.Error(), "Write the server as host:port, for example outlook.office365.com:993."),
@@ -34,7 +34,7 @@ func (p *probe) reach(ctx context.Context) (net.Conn, Step) {
 			start := time.Now()
 			ips, err := net.DefaultResolver.LookupHost(ctx, host)
 			if err != nil {
-				return fail(p.classify("dial", err), "cannot resolve %s after %s: %v; "+
+				return fail(p.classify(diag.StageDial, err), "cannot resolve %s after %s: %v; "+
 					"check the name, the DNS settings, and whether a firewall or proxy blocks name lookups", host, since(start), err)
 			}
 			if len(ips) > maxShownIPs {
@@ -45,7 +45,7 @@ func (p *probe) reach(ctx context.Context) (net.Conn, Step) {
 		start := time.Now()
 		c, err := (&net.Dialer{}).DialContext(ctx, "tcp", p.addr)
 		if err != nil {
-			return fail(p.classify("dial", err), "%scannot connect to %s on TCP port %s after %s: %v; "+
+			return fail(p.classify(diag.StageDial, err), "%scannot connect to %s on TCP port %s after %s: %v; "+
 				"a firewall or proxy may block it", resolved, host, port, since(start), err)
 		}
 		conn = c
@@ -59,7 +59,7 @@ func (p *probe) reach(ctx context.Context) (net.Conn, Step) {
 // the bridge uses.
 func (p *probe) handshake(ctx context.Context, conn net.Conn) (*tls.Conn, Step) {
 	var tc *tls.Conn
-	st := timed(p.proto+"-tls", p.label+" TLS and certificate", func() Step {
+	st := timed(string(p.proto)+"-tls", p.label+" TLS and certificate", func() Step {
 		ctx, cancel := context.WithTimeout(ctx, p.timeout)
 		defer cancel()
 		c := tls.Client(conn, p.tlsConfig())
@@ -86,12 +86,12 @@ func (p *probe) tlsFailed(err error) Step {
 	if errors.As(err, &ve) && len(ve.UnverifiedCertificates) > 0 {
 		detail += "; the server presented " + describeCert(ve.UnverifiedCertificates[0])
 	}
-	return fail(p.classify("tls", err), "%s", detail)
+	return fail(p.classify(diag.StageTLS, err), "%s", detail)
 }
 
 // key names the account setting that holds the server, for messages.
 func (p *probe) key() string {
-	return p.proto + " in the account " + p.diag.Email
+	return string(p.proto) + " in the account " + p.diag.Email
 }
 
 // tlsConfig is what Bridge.UpstreamTLS builds: the configured roots,
@@ -141,10 +141,10 @@ func ms(d time.Duration) string {
 }
 
 // classify explains a failure of this probe with the diagnosis table.
-func (p *probe) classify(stage string, err error) *Diagnosis {
+func (p *probe) classify(stage diag.Stage, err error) *Diagnosis {
 	var f *diag.Failure
 	if !errors.As(err, &f) {
 		f = &diag.Failure{Proto: p.proto, Stage: stage, Text: p.addr, Err: err}
 	}
-	return fromDiag(diag.Classify(f, p.diag))
+	return fromDiag(diag.Classify(f, p.diag, p.now()))
 }

@@ -42,52 +42,52 @@ func (p *probe) pop3(ctx context.Context) []Step {
 		defer tp.Close()
 		line, err := tp.ReadLine()
 		if err != nil {
-			return p.pop3Broken("greeting", err)
+			return p.pop3Broken(diag.StageGreeting, err)
 		}
 		if !strings.HasPrefix(line, "+OK") {
-			return p.pop3Refused("greeting", line)
+			return p.pop3Refused(diag.StageGreeting, line)
 		}
 		if err := tp.PrintfLine("AUTH XOAUTH2"); err != nil {
-			return p.pop3Broken("auth", err)
+			return p.pop3Broken(diag.StageAuth, err)
 		}
 		if line, err = tp.ReadLine(); err != nil {
-			return p.pop3Broken("auth", err)
+			return p.pop3Broken(diag.StageAuth, err)
 		}
 		if line != "+" && !strings.HasPrefix(line, "+ ") {
-			return p.pop3Refused("auth", line)
+			return p.pop3Refused(diag.StageAuth, line)
 		}
 		blob := base64.StdEncoding.EncodeToString([]byte("user=" + p.user + "\x01auth=Bearer " + p.token + "\x01\x01"))
 		if err := tp.PrintfLine("%s", blob); err != nil {
-			return p.pop3Broken("auth", err)
+			return p.pop3Broken(diag.StageAuth, err)
 		}
 		// A server explaining a refusal in a "+" challenge wants an empty
 		// line before its final answer; answer it at most twice.
 		for range 3 {
 			if line, err = tp.ReadLine(); err != nil {
-				return p.pop3Broken("auth", err)
+				return p.pop3Broken(diag.StageAuth, err)
 			}
 			if line != "+" && !strings.HasPrefix(line, "+ ") {
 				break
 			}
 			if err := tp.PrintfLine(""); err != nil {
-				return p.pop3Broken("auth", err)
+				return p.pop3Broken(diag.StageAuth, err)
 			}
 		}
 		if !strings.HasPrefix(line, "+OK") {
-			return p.pop3Refused("auth", line)
+			return p.pop3Refused(diag.StageAuth, line)
 		}
 		tp.PrintfLine("QUIT") // a polite end; the answer does not matter
 		return pass("logged in as %s", p.user)
 	}))
 }
 
-func (p *probe) pop3Refused(stage, line string) Step {
+func (p *probe) pop3Refused(stage diag.Stage, line string) Step {
 	text := strings.TrimSpace(strings.TrimPrefix(line, "-ERR"))
 	return fail(p.classify(stage, &diag.Failure{Proto: p.proto, Stage: stage, Text: text}),
 		"the server answered %s", diag.ReplyText(line, 300))
 }
 
-func (p *probe) pop3Broken(stage string, err error) Step {
+func (p *probe) pop3Broken(stage diag.Stage, err error) Step {
 	return fail(p.classify(stage, &diag.Failure{Proto: p.proto, Stage: stage, Text: p.addr, Err: err}),
 		"%s failed: %v", stageName(stage), err)
 }

@@ -60,7 +60,7 @@ func (p *probe) smtp(ctx context.Context) []Step {
 			if strings.Contains(err.Error(), "STARTTLS") {
 				return p.tlsFailed(err)
 			}
-			return p.smtpFailed("greeting", err)
+			return p.smtpFailed(diag.StageGreeting, err)
 		}
 		c.CommandTimeout = p.timeout
 		return pass("greeting and EHLO answered; STARTTLS accepted")
@@ -75,7 +75,7 @@ func (p *probe) smtp(ctx context.Context) []Step {
 		if err := c.Hello("localhost"); err != nil {
 			var se *smtp.SMTPError
 			if errors.As(err, &se) {
-				return p.smtpFailed("greeting", err)
+				return p.smtpFailed(diag.StageGreeting, err)
 			}
 			return p.tlsFailed(err)
 		}
@@ -97,11 +97,11 @@ func (p *probe) smtp(ctx context.Context) []Step {
 	}
 	steps = append(steps, timed(login, titles[login], func() Step {
 		if ok, mechs := c.Extension("AUTH"); ok && !hasWord(mechs, "XOAUTH2") {
-			return fail(p.classify("auth", &diag.Failure{Proto: p.proto, Stage: "auth", Text: "AUTH " + mechs}),
+			return fail(p.classify(diag.StageAuth, &diag.Failure{Proto: p.proto, Stage: diag.StageAuth, Text: "AUTH " + mechs}),
 				"the server does not offer XOAUTH2 after STARTTLS (it offers %s)", mechs)
 		}
 		if err := c.Auth(bridge.NewXOAUTH2Client(p.user, p.token)); err != nil {
-			return p.smtpFailed("auth", err)
+			return p.smtpFailed(diag.StageAuth, err)
 		}
 		return pass("logged in as %s; no mail was sent", p.user)
 	}))
@@ -111,7 +111,7 @@ func (p *probe) smtp(ctx context.Context) []Step {
 
 // smtpFailed turns a go-smtp error into a step: an SMTP reply is a
 // refusal for the diagnosis table, anything else a transport failure.
-func (p *probe) smtpFailed(stage string, err error) Step {
+func (p *probe) smtpFailed(stage diag.Stage, err error) Step {
 	var se *smtp.SMTPError
 	if errors.As(err, &se) {
 		f := &diag.Failure{Proto: p.proto, Stage: stage, Code: se.Code, Text: se.Message}

@@ -63,7 +63,7 @@ func (tc *tokenCheck) stored() Step {
 	case errors.Is(err, tokens.ErrNotFound):
 		return fail(tc.notSignedIn(who, st.Name()), "no sign-in for %s in the %s store", who, st.Name())
 	case err != nil:
-		return fail(fromDiag(diag.Classify(err, tc.diagAccount())), "reading the %s store: %v", st.Name(), err)
+		return fail(fromDiag(diag.Classify(err, tc.diagAccount(), tc.o.Now())), "reading the %s store: %v", st.Name(), err)
 	}
 	tc.refresh = e.RefreshToken
 	switch {
@@ -85,7 +85,7 @@ func (tc *tokenCheck) stored() Step {
 // needsLogin is the diagnosis of a sign-in that only `bridge login`
 // replaces; reason often names the AADSTS number that caused it.
 func (tc *tokenCheck) needsLogin(reason string) *Diagnosis {
-	return fromDiag(diag.Classify(fmt.Errorf("%w: %s", tokens.ErrNeedsLogin, reason), tc.diagAccount()))
+	return fromDiag(diag.Classify(fmt.Errorf("%w: %s", tokens.ErrNeedsLogin, reason), tc.diagAccount(), tc.o.Now()))
 }
 
 // notSignedIn explains an account the store knows nothing of. The table's
@@ -107,7 +107,7 @@ func (tc *tokenCheck) localPassword() Step {
 	}
 	e, err := st.Get(tc.a.Email)
 	if err != nil && !errors.Is(err, tokens.ErrNotFound) {
-		return fail(fromDiag(diag.Classify(err, tc.diagAccount())), "reading the %s store: %v", st.Name(), err)
+		return fail(fromDiag(diag.Classify(err, tc.diagAccount(), tc.o.Now())), "reading the %s store: %v", st.Name(), err)
 	}
 	if e.Password == "" {
 		return fail(&Diagnosis{
@@ -140,7 +140,7 @@ func (tc *tokenCheck) refreshToken(ctx context.Context) Step {
 	defer cancel()
 	tok, err := src.Token(ctx)
 	if err != nil {
-		return fail(fromDiag(diag.Classify(err, tc.diagAccount())), "%v", err)
+		return fail(fromDiag(diag.Classify(err, tc.diagAccount(), tc.o.Now())), "%v", err)
 	}
 	tc.access, tc.expiry = tok.AccessToken, tok.Expiry
 	return pass("%s issued a new access token, valid until %s", tc.owner.Provider.TokenURL, expiryText(tok.Expiry, tc.o.Now()))
