@@ -8,7 +8,7 @@ import (
 	"io"
 	"strings"
 
-	"github.com/mailbridge/bridge/bridge"
+	"github.com/mailbridge/bridge/bridge/config"
 )
 
 // env is what a command may touch of the outside world, so tests can give
@@ -121,14 +121,14 @@ func report(w io.Writer, err error) int {
 	}
 	fmt.Fprintln(w, msg)
 	var ue *usageError
-	var ce *bridge.ConfigError
+	var ce *config.Error
 	if errors.As(err, &ue) || errors.As(err, &ce) || errors.Is(err, errConfig) {
 		return 2
 	}
 	return 1
 }
 
-// errConfig marks configuration problems that are not a *ConfigError.
+// errConfig marks configuration problems that are not a *config.Error.
 var errConfig = errors.New("config")
 
 // newFlags returns a flag set for a subcommand whose errors become usage
@@ -179,16 +179,16 @@ func (e *env) configFile() (string, error) {
 	if p := e.getenv("BRIDGE_CONFIG"); p != "" {
 		return p, nil
 	}
-	return bridge.DefaultConfigPath()
+	return config.DefaultPath()
 }
 
 // loadConfig loads and validates the config.
-func (e *env) loadConfig() (*bridge.Config, error) {
+func (e *env) loadConfig() (*config.Config, error) {
 	path, err := e.configFile()
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := bridge.LoadConfig(path)
+	cfg, err := config.Load(path)
 	if err != nil {
 		return nil, err
 	}

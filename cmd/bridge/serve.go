@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mailbridge/bridge/bridge"
+	"github.com/mailbridge/bridge/bridge/config"
 	"github.com/mailbridge/bridge/bridge/control"
 	"github.com/mailbridge/bridge/tlsutil"
 )
@@ -90,8 +91,8 @@ func runServe(ctx context.Context, e *env, args []string) error {
 }
 
 // newServer builds the bridge and its listeners from cfg.
-func newServer(cfg *bridge.Config, log *slog.Logger, e *env, onEvent func(bridge.Event)) (*bridge.Server, error) {
-	accts, err := cfg.ResolveAccounts()
+func newServer(cfg *config.Config, log *slog.Logger, e *env, onEvent func(bridge.Event)) (*bridge.Server, error) {
+	accts, err := bridge.ResolveAccounts(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -122,7 +123,7 @@ func newServer(cfg *bridge.Config, log *slog.Logger, e *env, onEvent func(bridge
 }
 
 // localTLS loads (or makes, on first use) the local certificate.
-func localTLS(cfg *bridge.Config) (*tls.Config, error) {
+func localTLS(cfg *config.Config) (*tls.Config, error) {
 	certFile, keyFile := cfg.TLS.CertFile, cfg.TLS.KeyFile
 	if certFile == "" && keyFile == "" {
 		var err error
@@ -139,7 +140,7 @@ func localTLS(cfg *bridge.Config) (*tls.Config, error) {
 
 // reload re-reads the config (SIGHUP, or POST /reload on the control
 // socket); an invalid file keeps the old config and says why.
-func reload(e *env, srv *bridge.Server, log *slog.Logger) (*bridge.Config, error) {
+func reload(e *env, srv *bridge.Server, log *slog.Logger) (*config.Config, error) {
 	cfg, err := e.loadConfig()
 	if err == nil {
 		err = srv.Reload(cfg)
