@@ -46,9 +46,10 @@ func UpsertAccount(path string, a Account) error {
 
 // RemoveAccount deletes the [[account]] block for email (ignoring case),
 // with the keys and comments inside it and the comment lines directly
-// above its header, and leaves the rest of the file as it was. It fails with ErrNoAccount when there is no such block, and
-// refuses an edit that leaves the file invalid (for example when another
-// account borrows this one's tokens).
+// above its header, and leaves the rest of the file as it was; `bridge
+// logout --remove` uses it. It fails with ErrNoAccount when there is no
+// such block, and refuses an edit that leaves the file invalid (for
+// example when another account borrows this one's tokens).
 func RemoveAccount(path, email string) error {
 	return editConfig(path, func(text string, cfg *Config, blocks []accountBlock) (string, error) {
 		_, idx := cfg.Account(email)

@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/mailbridge/bridge/bridge"
 	"github.com/mailbridge/bridge/bridge/bridgetest"
 	"github.com/mailbridge/bridge/bridge/config"
 	"github.com/mailbridge/bridge/tlsutil"
@@ -113,28 +112,15 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 	if err := st.Put(demoUser, tokens.Entry{RefreshToken: refresh, Password: password, Updated: time.Now().UTC()}); err != nil {
 		return err
 	}
-	accts, err := bridge.ResolveAccounts(cfg)
-	if err != nil {
-		return err
-	}
-	roots, err := tlsutil.UpstreamRoots(caFile)
-	if err != nil {
-		return err
-	}
 	level := slog.LevelWarn
 	if *verbose {
 		level = slog.LevelInfo
 	}
 	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
-	b, err := bridge.New(bridge.Options{Accounts: accts, Store: st, UpstreamRoots: roots, Logger: log})
+	srv, err := newServer(cfg, st, log, nil)
 	if err != nil {
 		return err
 	}
-	local, err := localTLS(cfg)
-	if err != nil {
-		return err
-	}
-	srv := bridge.NewServer(cfg, b, local)
 	if err := srv.Listen(); err != nil {
 		return err
 	}

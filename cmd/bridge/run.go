@@ -33,7 +33,7 @@ func commands() []command {
 	return []command{
 		{"serve", "", "run the listeners in the foreground (SIGHUP reloads the config)", runServe},
 		{"login", "EMAIL [--provider P] [--tenant T] [--client-id ID] [--device] [--no-browser] [--port N]", "sign an account in and print its client settings and local password", runLogin},
-		{"logout", "EMAIL", "forget an account's tokens and local password", runLogout},
+		{"logout", "EMAIL [--remove]", "forget an account's tokens and local password; --remove also deletes its [[account]] block", runLogout},
 		{"password", "EMAIL [--reset]", "print the local password (or make a new one)", runPassword},
 		{"status", "[--json]", "accounts, token state and the last diagnosis", runStatus},
 		{"doctor", "[EMAIL] [--json]", "check config, sign-in, network, TLS and a real login; say how to fix what fails", runDoctor},
