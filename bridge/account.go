@@ -1,11 +1,13 @@
-// Package bridge is the proxy: config, accounts and local passwords,
+// Package bridge is the proxy: accounts and local passwords,
 // listeners and their lifecycle, upstream dialing, XOAUTH2, the IMAP, SMTP
 // and POP3 front ends and the byte relay.
 package bridge
 
 import (
+	"fmt"
 	"strings"
 
+	"github.com/mailbridge/bridge/bridge/config"
 	"github.com/mailbridge/bridge/bridge/diag"
 	"github.com/mailbridge/bridge/tokens"
 )
@@ -62,4 +64,48 @@ func (a *Account) Diag() diag.Account {
 		d.Delegate = a.TokenFrom
 	}
 	return d
+}
+
+// ResolveAccounts returns the config's accounts with their provider's
+// defaults overlaid by the account's own settings. Emails and token_from
+// are lower case; an empty mailbox becomes the email.
+func ResolveAccounts(c *config.Config) ([]*Account, error) {
+	out := make([]*Account, 0, len(c.Accounts))
+	for i, a := range c.Accounts {
+		p, err := tokens.LookupProvider(a.Provider, a.Tenant)
+		if err != nil {
+			return nil, c.ErrorAt(fmt.Sprintf("account[%d].provider", i), err.Error())
+		}
+		overlay := func(dst *string, v string) {
+			if v != "" {
+				*dst = v
+			}
+		}
+		overlay(&p.IMAP, a.IMAP)
+		overlay(&p.SMTP, a.SMTP)
+		overlay(&p.POP3, a.POP3)
+		overlay(&p.AuthURL, a.AuthURL)
+		overlay(&p.TokenURL, a.TokenURL)
+		overlay(&p.DeviceURL, a.DeviceURL)
+		if len(a.Scopes) > 0 {
+			p.Scopes = append([]string(nil), a.Scopes...)
+		}
+		acc := &Account{
+			Email:        strings.ToLower(strings.TrimSpace(a.Email)),
+			Mailbox:      strings.TrimSpace(a.Mailbox),
+			TokenFrom:    strings.ToLower(strings.TrimSpace(a.TokenFrom)),
+			Provider:     p,
+			Tenant:       a.Tenant,
+			ClientID:     a.ClientID,
+			ClientSecret: a.ClientSecret,
+		}
+		if acc.Mailbox == "" {
+			acc.Mailbox = acc.Email
+		}
+		if acc.Tenant == "" && p.Name == "microsoft" {
+			acc.Tenant = "common"
+		}
+		out = append(out, acc)
+	}
+	return out, nil
 }

@@ -30,7 +30,7 @@ const (
 // Options configure a Bridge. The zero value of each field has a usable
 // default noted beside it.
 type Options struct {
-	// Accounts are the resolved accounts (Config.ResolveAccounts).
+	// Accounts are the resolved accounts (ResolveAccounts).
 	Accounts []*Account
 	// Store holds refresh tokens and local passwords. Required.
 	Store tokens.Store

@@ -9,6 +9,8 @@ import (
 	"net"
 	"sync"
 	"time"
+
+	"github.com/mailbridge/bridge/bridge/config"
 )
 
 // frontEnd is one protocol's server (IMAP, POP3, SMTP).
@@ -21,7 +23,7 @@ type frontEnd interface {
 type Server struct {
 	b     *Bridge
 	log   *slog.Logger
-	cfg   *Config
+	cfg   *config.Config
 	local *tls.Config
 
 	fronts map[Proto]frontEnd
@@ -40,7 +42,7 @@ type boundListener struct {
 // NewServer prepares the front ends for cfg. local is the local
 // certificate's TLS config (nil: no STARTTLS, and implicit-TLS listeners are
 // refused). It does no I/O.
-func NewServer(cfg *Config, b *Bridge, local *tls.Config) *Server {
+func NewServer(cfg *config.Config, b *Bridge, local *tls.Config) *Server {
 	o := FrontOptions{TLS: local, RequireTLS: cfg.Listen.AllowRemote, Trace: cfg.Log.Trace}
 	if cfg.Listen.AllowRemote {
 		b.guard.PerPeer = true
@@ -169,8 +171,8 @@ func (s *Server) Run(ctx context.Context, grace time.Duration) error {
 
 // Reload applies a new config's accounts. Listener changes need a restart
 // and are reported as such.
-func (s *Server) Reload(cfg *Config) error {
-	accts, err := cfg.ResolveAccounts()
+func (s *Server) Reload(cfg *config.Config) error {
+	accts, err := ResolveAccounts(cfg)
 	if err != nil {
 		return err
 	}

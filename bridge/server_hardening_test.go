@@ -18,6 +18,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/mailbridge/bridge/bridge/bridgetest"
+	"github.com/mailbridge/bridge/bridge/config"
 )
 
 // serverEnv is a bridge.Server with all six listeners on ephemeral
@@ -48,8 +49,8 @@ func newServerEnv(t *testing.T, allowRemote bool) *serverEnv {
 	h.setServer(POP3, pop.Addr())
 	h.setServer(SMTP, up.Addr())
 
-	cfg := Default()
-	cfg.Listen = ListenConfig{IMAP: "127.0.0.1:0", IMAPS: "127.0.0.1:0", SMTP: "127.0.0.1:0", SMTPS: "127.0.0.1:0",
+	cfg := config.Default()
+	cfg.Listen = config.Listen{IMAP: "127.0.0.1:0", IMAPS: "127.0.0.1:0", SMTP: "127.0.0.1:0", SMTPS: "127.0.0.1:0",
 		POP3: "127.0.0.1:0", POP3S: "127.0.0.1:0", AllowRemote: allowRemote}
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
@@ -99,7 +100,11 @@ func TestServerBindsLoopbackOnly(t *testing.T) {
 	}
 	e.srv.mu.Unlock()
 	for _, text := range []string{"[listen]\nimap = \"0.0.0.0:0\"\n", "[listen]\nsmtp = \":0\"\n", "[listen]\npop3 = \"192.0.2.1:0\"\n"} {
-		if _, err := parseConfig("c.toml", []byte(text)); err == nil || !strings.Contains(err.Error(), "allow_remote") {
+		p := filepath.Join(t.TempDir(), "c.toml")
+		if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := config.Load(p); err == nil || !strings.Contains(err.Error(), "allow_remote") {
 			t.Errorf("%q: %v, want a refusal naming allow_remote", text, err)
 		}
 	}

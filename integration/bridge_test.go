@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mailbridge/bridge/bridge"
+	"github.com/mailbridge/bridge/bridge/config"
 	"github.com/mailbridge/bridge/tlsutil"
 	"github.com/mailbridge/bridge/tokens"
 )
@@ -128,11 +129,11 @@ func newEnv(t testing.TB) *env {
 func startBridgeFor(t testing.TB, up *upstream) *env {
 	t.Helper()
 	files := writeBridgeFiles(t, up)
-	cfg, err := bridge.LoadConfig(files.config)
+	cfg, err := config.Load(files.config)
 	if err != nil {
 		t.Fatalf("integration: loading the bridge config: %v", err)
 	}
-	accts, err := cfg.ResolveAccounts()
+	accts, err := bridge.ResolveAccounts(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

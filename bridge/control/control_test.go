@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/mailbridge/bridge/bridge"
+	"github.com/mailbridge/bridge/bridge/config"
 	"github.com/mailbridge/bridge/bridge/diag"
 	"github.com/mailbridge/bridge/tokens"
 )
@@ -44,8 +45,8 @@ func writeConfig(t *testing.T, path string, emails ...string) {
 	}
 }
 
-func loadConfig(path string) (*bridge.Config, error) {
-	cfg, err := bridge.LoadConfig(path)
+func loadConfig(path string) (*config.Config, error) {
+	cfg, err := config.Load(path)
 	if err != nil {
 		return nil, err
 	}
@@ -64,7 +65,7 @@ func newFixture(t *testing.T, tcp bool, emails ...string) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	accts, err := cfg.ResolveAccounts()
+	accts, err := bridge.ResolveAccounts(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/mailbridge/bridge/bridge"
+	"github.com/mailbridge/bridge/bridge/config"
 	"github.com/mailbridge/bridge/bridge/diag"
 )
 
@@ -86,7 +87,7 @@ func checkAccount(ctx context.Context, o Options, all []*bridge.Account, a *brid
 // probedProtos are the protocols a local listener serves and the account
 // has a server for: a protocol no client can use through this bridge is
 // not worth a failure (POP is often off in a tenant on purpose).
-func probedProtos(cfg *bridge.Config, a *bridge.Account) []bridge.Proto {
+func probedProtos(cfg *config.Config, a *bridge.Account) []bridge.Proto {
 	l := cfg.Listen
 	var out []bridge.Proto
 	for _, c := range []struct {

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/mailbridge/bridge/bridge"
+	"github.com/mailbridge/bridge/bridge/config"
 	"github.com/mailbridge/bridge/tlsutil"
 	"github.com/mailbridge/bridge/tokens"
 )
@@ -30,7 +31,7 @@ const DefaultTimeout = 15 * time.Second
 // zero value has the default noted beside it.
 type Options struct {
 	// Config is the loaded, validated config; nil when loading failed.
-	Config *bridge.Config
+	Config *config.Config
 	// ConfigPath names the config file in the report when Config is nil.
 	ConfigPath string
 	// ConfigErr is why the config could not be loaded; the report then
@@ -83,7 +84,7 @@ func Run(ctx context.Context, o Options) *Report {
 			return configFailed(fmt.Errorf("doctor: no config given"))
 		}
 		var err error
-		if accts, err = o.Config.ResolveAccounts(); err != nil {
+		if accts, err = bridge.ResolveAccounts(o.Config); err != nil {
 			return configFailed(err)
 		}
 		return pass("valid; %s", plural(len(accts), "account"))

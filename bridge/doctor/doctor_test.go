@@ -16,8 +16,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mailbridge/bridge/bridge"
 	"github.com/mailbridge/bridge/bridge/bridgetest"
+	"github.com/mailbridge/bridge/bridge/config"
 	"github.com/mailbridge/bridge/tlsutil"
 	"github.com/mailbridge/bridge/tokens"
 )
@@ -54,13 +54,13 @@ func (s *memStore) Delete(a string) error {
 
 func (s *memStore) Name() string { return "memory" }
 
-func loadConfig(t *testing.T, body string) *bridge.Config {
+func loadConfig(t *testing.T, body string) *config.Config {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "config.toml")
 	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := bridge.LoadConfig(p)
+	cfg, err := config.Load(p)
 	if err != nil {
 		t.Fatal(err)
 	}

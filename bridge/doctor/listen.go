@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/mailbridge/bridge/bridge"
+	"github.com/mailbridge/bridge/bridge/config"
 	"github.com/mailbridge/bridge/bridge/diag"
 	"github.com/mailbridge/bridge/tlsutil"
 )
@@ -30,7 +31,7 @@ type listener struct {
 	addr     string
 }
 
-func listeners(l bridge.ListenConfig) []listener {
+func listeners(l config.Listen) []listener {
 	all := []listener{
 		{"listen.imap", bridge.IMAP, false, l.IMAP}, {"listen.imaps", bridge.IMAP, true, l.IMAPS},
 		{"listen.pop3", bridge.POP3, false, l.POP3}, {"listen.pop3s", bridge.POP3, true, l.POP3S},
@@ -48,7 +49,7 @@ func listeners(l bridge.ListenConfig) []listener {
 // checkListeners looks at each configured listen address: free (nothing
 // answers), served by this bridge (the running server reports it, or the
 // greeting is the bridge's), or taken by another program.
-func checkListeners(ctx context.Context, cfg *bridge.Config, o Options) []Step {
+func checkListeners(ctx context.Context, cfg *config.Config, o Options) []Step {
 	var steps []Step
 	for _, l := range listeners(cfg.Listen) {
 		title := "Local " + strings.ToUpper(string(l.proto)) + " listener"
@@ -63,7 +64,7 @@ func checkListeners(ctx context.Context, cfg *bridge.Config, o Options) []Step {
 // localRoots trusts the bridge's own local certificate, so the probe of an
 // implicit-TLS listener verifies who answers; nil when there is none yet
 // (the handshake then fails, and the port is reported as someone else's).
-func localRoots(cfg *bridge.Config) *x509.CertPool {
+func localRoots(cfg *config.Config) *x509.CertPool {
 	certFile := cfg.TLS.CertFile
 	if certFile == "" {
 		var err error

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/mailbridge/bridge/bridge"
+	"github.com/mailbridge/bridge/bridge/config"
 	"github.com/mailbridge/bridge/tlsutil"
 )
 
@@ -86,7 +87,7 @@ func TestCheckListener(t *testing.T) {
 // listener with another certificate is someone else's.
 func TestCheckListenerImplicitTLS(t *testing.T) {
 	dir := t.TempDir()
-	cfg := bridge.Default()
+	cfg := config.Default()
 	cfg.TLS.CertFile, cfg.TLS.KeyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
 	ours, _, err := tlsutil.LoadOrCreate(cfg.TLS.CertFile, cfg.TLS.KeyFile)
 	if err != nil {

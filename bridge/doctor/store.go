@@ -3,13 +3,13 @@ package doctor
 import (
 	"errors"
 
-	"github.com/mailbridge/bridge/bridge"
+	"github.com/mailbridge/bridge/bridge/config"
 	"github.com/mailbridge/bridge/tokens"
 )
 
 // checkStore opens the configured token store unless one was given, and
 // asks the keyring whether it answers at all.
-func checkStore(cfg *bridge.Config, o *Options) Step {
+func checkStore(cfg *config.Config, o *Options) Step {
 	if o.Store == nil {
 		st, err := tokens.OpenStore(cfg.Store.Backend, cfg.Store.Path)
 		if err != nil {

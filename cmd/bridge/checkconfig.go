@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+
+	"github.com/mailbridge/bridge/bridge"
 )
 
 func runCheckConfig(ctx context.Context, e *env, args []string) error {
@@ -15,7 +17,7 @@ func runCheckConfig(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := cfg.ResolveAccounts(); err != nil {
+	if _, err := bridge.ResolveAccounts(cfg); err != nil {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "%s: ok (%d accounts)\n", cfg.Path, len(cfg.Accounts))

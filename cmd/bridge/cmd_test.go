@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mailbridge/bridge/bridge"
 	"github.com/mailbridge/bridge/tokens"
 	"github.com/mailbridge/bridge/tokens/tokenstest"
 )
@@ -226,7 +227,7 @@ func TestStatusShowsExpiredSignIn(t *testing.T) {
 	if err := st.Put("a@b.test", tokens.Entry{RefreshToken: rt, Password: "pw"}); err != nil {
 		t.Fatal(err)
 	}
-	accts, err := cfg.ResolveAccounts()
+	accts, err := bridge.ResolveAccounts(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,8 +10,8 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/mailbridge/bridge/bridge"
 	"github.com/mailbridge/bridge/bridge/bridgetest"
+	"github.com/mailbridge/bridge/bridge/config"
 	"github.com/mailbridge/bridge/tlsutil"
 	"github.com/mailbridge/bridge/tokens"
 	"github.com/mailbridge/bridge/tokens/tokenstest"
@@ -86,12 +86,12 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 	if err := ca.WriteCA(caFile); err != nil {
 		return err
 	}
-	cfg := bridge.Default()
+	cfg := config.Default()
 	cfg.Path = filepath.Join(dir, "config.toml")
 	cfg.Listen.IMAP, cfg.Listen.SMTP, cfg.Listen.POP3 = freeOr(*imapAddr), freeOr(*smtpAddr), freeOr(*pop3Addr)
-	cfg.Store = bridge.StoreConfig{Backend: "file", Path: filepath.Join(dir, "tokens.json")}
-	cfg.TLS = bridge.TLSConfig{CertFile: filepath.Join(dir, "cert.pem"), KeyFile: filepath.Join(dir, "key.pem"), UpstreamCAFile: caFile}
-	cfg.Accounts = []bridge.AccountConfig{{
+	cfg.Store = config.Store{Backend: "file", Path: filepath.Join(dir, "tokens.json")}
+	cfg.TLS = config.TLS{CertFile: filepath.Join(dir, "cert.pem"), KeyFile: filepath.Join(dir, "key.pem"), UpstreamCAFile: caFile}
+	cfg.Accounts = []config.Account{{
 		Email: demoUser, Provider: "custom", ClientID: "bridge-demo",
 		AuthURL: idp.AuthURL("common"), TokenURL: idp.TokenURL("common"),
 		IMAP: imapUp.Addr(), POP3: popUp.Addr(), SMTP: smtpUp.Addr(),
@@ -112,28 +112,15 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 	if err := st.Put(demoUser, tokens.Entry{RefreshToken: refresh, Password: password, Updated: time.Now().UTC()}); err != nil {
 		return err
 	}
-	accts, err := cfg.ResolveAccounts()
-	if err != nil {
-		return err
-	}
-	roots, err := tlsutil.UpstreamRoots(caFile)
-	if err != nil {
-		return err
-	}
 	level := slog.LevelWarn
 	if *verbose {
 		level = slog.LevelInfo
 	}
 	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
-	b, err := bridge.New(bridge.Options{Accounts: accts, Store: st, UpstreamRoots: roots, Logger: log})
+	srv, err := newServer(cfg, st, log, nil)
 	if err != nil {
 		return err
 	}
-	local, err := localTLS(cfg)
-	if err != nil {
-		return err
-	}
-	srv := bridge.NewServer(cfg, b, local)
 	if err := srv.Listen(); err != nil {
 		return err
 	}

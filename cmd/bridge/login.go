@@ -11,6 +11,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/mailbridge/bridge/bridge"
+	"github.com/mailbridge/bridge/bridge/config"
 	"github.com/mailbridge/bridge/tokens"
 )
 
@@ -36,11 +37,11 @@ func runLogin(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	cfg, err := bridge.LoadConfig(path)
+	cfg, err := config.Load(path)
 	if err != nil {
 		return err
 	}
-	ac := bridge.AccountConfig{Email: email}
+	ac := config.Account{Email: email}
 	if old, _ := cfg.Account(email); old != nil {
 		ac = *old
 	}
@@ -66,7 +67,7 @@ func runLogin(ctx context.Context, e *env, args []string) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	accts, err := cfg.ResolveAccounts()
+	accts, err := bridge.ResolveAccounts(cfg)
 	if err != nil {
 		return err
 	}
@@ -80,7 +81,7 @@ func runLogin(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := bridge.UpsertAccount(path, ac); err != nil {
+	if err := config.UpsertAccount(path, ac); err != nil {
 		return err
 	}
 	ent, err := st.Get(email)
@@ -136,7 +137,7 @@ func loginError(email string, err error) error {
 }
 
 // printSettings prints what to type into the mail client.
-func printSettings(w io.Writer, cfg *bridge.Config, email, password string) {
+func printSettings(w io.Writer, cfg *config.Config, email, password string) {
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Mail client settings:")
 	row := func(name, addr, sec string) {

@@ -8,7 +8,7 @@ import (
 	"io"
 	"strings"
 
-	"github.com/mailbridge/bridge/bridge"
+	"github.com/mailbridge/bridge/bridge/config"
 )
 
 // env is what a command may touch of the outside world, so tests can give
@@ -33,7 +33,7 @@ func commands() []command {
 	return []command{
 		{"serve", "", "run the listeners in the foreground (SIGHUP reloads the config)", runServe},
 		{"login", "EMAIL [--provider P] [--tenant T] [--client-id ID] [--device] [--no-browser] [--port N]", "sign an account in and print its client settings and local password", runLogin},
-		{"logout", "EMAIL", "forget an account's tokens and local password", runLogout},
+		{"logout", "EMAIL [--remove]", "forget an account's tokens and local password; --remove also deletes its [[account]] block", runLogout},
 		{"password", "EMAIL [--reset]", "print the local password (or make a new one)", runPassword},
 		{"status", "[--json]", "accounts, token state and the last diagnosis", runStatus},
 		{"doctor", "[EMAIL] [--json]", "check config, sign-in, network, TLS and a real login; say how to fix what fails", runDoctor},
@@ -121,14 +121,14 @@ func report(w io.Writer, err error) int {
 	}
 	fmt.Fprintln(w, msg)
 	var ue *usageError
-	var ce *bridge.ConfigError
+	var ce *config.Error
 	if errors.As(err, &ue) || errors.As(err, &ce) || errors.Is(err, errConfig) {
 		return 2
 	}
 	return 1
 }
 
-// errConfig marks configuration problems that are not a *ConfigError.
+// errConfig marks configuration problems that are not a *config.Error.
 var errConfig = errors.New("config")
 
 // newFlags returns a flag set for a subcommand whose errors become usage
@@ -179,16 +179,16 @@ func (e *env) configFile() (string, error) {
 	if p := e.getenv("BRIDGE_CONFIG"); p != "" {
 		return p, nil
 	}
-	return bridge.DefaultConfigPath()
+	return config.DefaultPath()
 }
 
 // loadConfig loads and validates the config.
-func (e *env) loadConfig() (*bridge.Config, error) {
+func (e *env) loadConfig() (*config.Config, error) {
 	path, err := e.configFile()
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := bridge.LoadConfig(path)
+	cfg, err := config.Load(path)
 	if err != nil {
 		return nil, err
 	}

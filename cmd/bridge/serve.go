@@ -12,8 +12,10 @@ import (
 	"time"
 
 	"github.com/mailbridge/bridge/bridge"
+	"github.com/mailbridge/bridge/bridge/config"
 	"github.com/mailbridge/bridge/bridge/control"
 	"github.com/mailbridge/bridge/tlsutil"
+	"github.com/mailbridge/bridge/tokens"
 )
 
 func runServe(ctx context.Context, e *env, args []string) error {
@@ -42,7 +44,18 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	defer ctl.Close()
 	notifier := bridge.NewNotifier(bridge.NotifyOptions{Command: cfg.Notify.Command, Logger: log})
 	defer notifier.Close()
-	srv, err := newServer(cfg, log, e, func(ev bridge.Event) {
+	st, err := openStore(cfg, e.stderr)
+	if err != nil {
+		return err
+	}
+	// Find out now, not at the first login, that the keyring does not
+	// answer; the error names the file backend as the way out.
+	if p, ok := st.(interface{ Ping() error }); ok {
+		if err := p.Ping(); err != nil {
+			return err
+		}
+	}
+	srv, err := newServer(cfg, st, log, func(ev bridge.Event) {
 		ctl.Publish(ev)
 		notifier.Notify(ev)
 	})
@@ -89,22 +102,12 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	return err
 }
 
-// newServer builds the bridge and its listeners from cfg.
-func newServer(cfg *bridge.Config, log *slog.Logger, e *env, onEvent func(bridge.Event)) (*bridge.Server, error) {
-	accts, err := cfg.ResolveAccounts()
+// newServer builds the bridge and its listeners from cfg, with the token
+// store st; `bridge serve` and `bridge demo` both start through it.
+func newServer(cfg *config.Config, st tokens.Store, log *slog.Logger, onEvent func(bridge.Event)) (*bridge.Server, error) {
+	accts, err := bridge.ResolveAccounts(cfg)
 	if err != nil {
 		return nil, err
-	}
-	st, err := openStore(cfg, e.stderr)
-	if err != nil {
-		return nil, err
-	}
-	// Find out now, not at the first login, that the keyring does not
-	// answer; the error names the file backend as the way out.
-	if p, ok := st.(interface{ Ping() error }); ok {
-		if err := p.Ping(); err != nil {
-			return nil, err
-		}
 	}
 	roots, err := tlsutil.UpstreamRoots(cfg.TLS.UpstreamCAFile)
 	if err != nil {
@@ -122,7 +125,7 @@ func newServer(cfg *bridge.Config, log *slog.Logger, e *env, onEvent func(bridge
 }
 
 // localTLS loads (or makes, on first use) the local certificate.
-func localTLS(cfg *bridge.Config) (*tls.Config, error) {
+func localTLS(cfg *config.Config) (*tls.Config, error) {
 	certFile, keyFile := cfg.TLS.CertFile, cfg.TLS.KeyFile
 	if certFile == "" && keyFile == "" {
 		var err error
@@ -139,7 +142,7 @@ func localTLS(cfg *bridge.Config) (*tls.Config, error) {
 
 // reload re-reads the config (SIGHUP, or POST /reload on the control
 // socket); an invalid file keeps the old config and says why.
-func reload(e *env, srv *bridge.Server, log *slog.Logger) (*bridge.Config, error) {
+func reload(e *env, srv *bridge.Server, log *slog.Logger) (*config.Config, error) {
 	cfg, err := e.loadConfig()
 	if err == nil {
 		err = srv.Reload(cfg)

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/mailbridge/bridge/bridge"
+	"github.com/mailbridge/bridge/bridge/config"
 	"github.com/mailbridge/bridge/bridge/control"
 )
 
@@ -22,7 +22,7 @@ func controlEndpoint(e *env, cfgPath string) (control.Endpoint, error) {
 // askServer asks the running server for cfg, if any, for its state; nil
 // when none runs. Other failures are worth a warning: a server may run that
 // we cannot reach.
-func askServer(ctx context.Context, e *env, cfg *bridge.Config) *control.Status {
+func askServer(ctx context.Context, e *env, cfg *config.Config) *control.Status {
 	ep, err := controlEndpoint(e, cfg.Path)
 	if err != nil {
 		return nil

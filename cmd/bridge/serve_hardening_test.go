@@ -49,7 +49,11 @@ func TestReloadKeepsConfigWhenInvalid(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := newServer(cfg, log, e, nil)
+	st, err := openStore(cfg, e.stderr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := newServer(cfg, st, log, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

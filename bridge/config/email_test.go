@@ -1,4 +1,4 @@
-package bridge
+package config
 
 import (
 	"strings"
@@ -9,12 +9,12 @@ import (
 // character is refused, since it would reach protocol replies and logs.
 func TestAccountEmailControlCharacters(t *testing.T) {
 	for _, email := range []string{`a\u0001b@example.com`, `a@exam\u0000ple.com`, `a@example.com\u007f`, `a\u001b[31m@example.com`} {
-		_, err := parseConfig("c.toml", []byte("[[account]]\nemail = \""+email+"\"\nclient_id = \"x\"\n"))
+		_, err := parse("c.toml", []byte("[[account]]\nemail = \""+email+"\"\nclient_id = \"x\"\n"))
 		if err == nil || !strings.Contains(err.Error(), "account[0].email") {
 			t.Errorf("email %s: %v, want a refusal", email, err)
 		}
 	}
-	if _, err := parseConfig("c.toml", []byte("[[account]]\nemail = \"jörg@exämple.com\"\nclient_id = \"x\"\n")); err != nil {
+	if _, err := parse("c.toml", []byte("[[account]]\nemail = \"jörg@exämple.com\"\nclient_id = \"x\"\n")); err != nil {
 		t.Errorf("a UTF-8 address was refused: %v", err)
 	}
 }

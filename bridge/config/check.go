@@ -1,4 +1,4 @@
-package bridge
+package config
 
 import (
 	"fmt"
@@ -26,7 +26,7 @@ func checkTable(file string, lines map[string]int, prefix string, m map[string]a
 	for k, v := range m {
 		path := joinKey(prefix, k)
 		bad := func(msg string, args ...any) {
-			errs = append(errs, &ConfigError{File: file, Line: lines[path], Key: path, Msg: fmt.Sprintf(msg, args...)})
+			errs = append(errs, &Error{File: file, Line: lines[path], Key: path, Msg: fmt.Sprintf(msg, args...)})
 		}
 		ft, ok := fields[k]
 		if !ok {

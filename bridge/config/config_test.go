@@ -1,4 +1,4 @@
-package bridge
+package config
 
 import (
 	"errors"
@@ -19,16 +19,16 @@ func writeConfig(t *testing.T, text string) string {
 	return p
 }
 
-// configErrors returns every *ConfigError inside err (joined or not).
-func configErrors(t *testing.T, err error) []*ConfigError {
+// configErrors returns every *Error inside err (joined or not).
+func configErrors(t *testing.T, err error) []*Error {
 	t.Helper()
 	if err == nil {
 		t.Fatal("want an error, got none")
 	}
-	var out []*ConfigError
+	var out []*Error
 	var walk func(error)
 	walk = func(e error) {
-		if ce, ok := e.(*ConfigError); ok {
+		if ce, ok := e.(*Error); ok {
 			out = append(out, ce)
 			return
 		}
@@ -43,13 +43,13 @@ func configErrors(t *testing.T, err error) []*ConfigError {
 	}
 	walk(err)
 	if len(out) == 0 {
-		t.Fatalf("error %v (%T) holds no *ConfigError", err, err)
+		t.Fatalf("error %v (%T) holds no *Error", err, err)
 	}
 	return out
 }
 
 // findErr returns the error about key, failing the test if there is none.
-func findErr(t *testing.T, errs []*ConfigError, key string) *ConfigError {
+func findErr(t *testing.T, errs []*Error, key string) *Error {
 	t.Helper()
 	for _, e := range errs {
 		if e.Key == key {
@@ -60,11 +60,11 @@ func findErr(t *testing.T, errs []*ConfigError, key string) *ConfigError {
 	return nil
 }
 
-func TestLoadConfigMissingFileGivesDefaults(t *testing.T) {
+func TestLoadMissingFileGivesDefaults(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "nope", "config.toml")
-	c, err := LoadConfig(p)
+	c, err := Load(p)
 	if err != nil {
-		t.Fatalf("LoadConfig(missing) = %v", err)
+		t.Fatalf("Load(missing) = %v", err)
 	}
 	if c.Path != p {
 		t.Errorf("Path = %q, want %q", c.Path, p)
@@ -82,9 +82,9 @@ func TestLoadConfigMissingFileGivesDefaults(t *testing.T) {
 	}
 }
 
-func TestLoadConfigKeepsDefaultsForMissingKeysAndAllowsOff(t *testing.T) {
+func TestLoadKeepsDefaultsForMissingKeysAndAllowsOff(t *testing.T) {
 	p := writeConfig(t, "[listen]\npop3 = \"\"\nimaps = \"127.0.0.1:1993\"\n")
-	c, err := LoadConfig(p)
+	c, err := Load(p)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +93,7 @@ func TestLoadConfigKeepsDefaultsForMissingKeysAndAllowsOff(t *testing.T) {
 	}
 }
 
-func TestLoadConfigUnknownKeyNamesKeyLineAndSuggestion(t *testing.T) {
+func TestLoadUnknownKeyNamesKeyLineAndSuggestion(t *testing.T) {
 	text := `# two accounts
 [listen]
 imap = "127.0.0.1:1143"
@@ -106,7 +106,7 @@ email = "b@example.com"
 clinet_id = "abc"
 `
 	p := writeConfig(t, text)
-	_, err := LoadConfig(p)
+	_, err := Load(p)
 	errs := configErrors(t, err)
 	e := findErr(t, errs, "account[1].clinet_id")
 	if e.Line != 10 {
@@ -125,9 +125,9 @@ clinet_id = "abc"
 	}
 }
 
-func TestLoadConfigUnknownTableAndTopLevelKey(t *testing.T) {
+func TestLoadUnknownTableAndTopLevelKey(t *testing.T) {
 	text := "[lisen]\nimap = \"127.0.0.1:1\"\n\n[log]\nlevl = \"debug\"\n"
-	_, err := LoadConfig(writeConfig(t, text))
+	_, err := Load(writeConfig(t, text))
 	errs := configErrors(t, err)
 	if e := findErr(t, errs, "lisen"); e.Line != 1 || !strings.Contains(e.Msg, "did you mean listen?") {
 		t.Errorf("lisen: %+v", e)
@@ -135,14 +135,14 @@ func TestLoadConfigUnknownTableAndTopLevelKey(t *testing.T) {
 	if e := findErr(t, errs, "log.levl"); e.Line != 5 || !strings.Contains(e.Msg, "did you mean level?") {
 		t.Errorf("log.levl: %+v", e)
 	}
-	_, err = LoadConfig(writeConfig(t, "[log]\nverbosity_of_everything = 3\n"))
+	_, err = Load(writeConfig(t, "[log]\nverbosity_of_everything = 3\n"))
 	e := findErr(t, configErrors(t, err), "log.verbosity_of_everything")
 	if strings.Contains(e.Msg, "did you mean") {
 		t.Errorf("a far-off key got a suggestion: %q", e.Msg)
 	}
 }
 
-func TestLoadConfigWrongTypeNamesKeyAndLine(t *testing.T) {
+func TestLoadWrongTypeNamesKeyAndLine(t *testing.T) {
 	text := `[listen]
 allow_remote = "yes"
 imap = 1143
@@ -154,7 +154,7 @@ email = "a@example.com"
 email = "b@example.com"
 scopes = ["x", 2]
 `
-	_, err := LoadConfig(writeConfig(t, text))
+	_, err := Load(writeConfig(t, text))
 	errs := configErrors(t, err)
 	cases := []struct {
 		key  string
@@ -179,20 +179,20 @@ scopes = ["x", 2]
 	}
 }
 
-func TestLoadConfigAccountAsSingleTable(t *testing.T) {
-	_, err := LoadConfig(writeConfig(t, "[account]\nemail = \"a@example.com\"\n"))
+func TestLoadAccountAsSingleTable(t *testing.T) {
+	_, err := Load(writeConfig(t, "[account]\nemail = \"a@example.com\"\n"))
 	e := findErr(t, configErrors(t, err), "account")
 	if e.Line != 1 || !strings.Contains(e.Msg, "[[account]]") {
 		t.Errorf("got %+v", e)
 	}
 }
 
-func TestLoadConfigSyntaxErrorHasLine(t *testing.T) {
+func TestLoadSyntaxErrorHasLine(t *testing.T) {
 	p := writeConfig(t, "[listen]\nimap = \"127.0.0.1:1143\"\nsmtp = \"unterminated\n")
-	_, err := LoadConfig(p)
-	var ce *ConfigError
+	_, err := Load(p)
+	var ce *Error
 	if !errors.As(err, &ce) {
-		t.Fatalf("err = %v, want *ConfigError", err)
+		t.Fatalf("err = %v, want *Error", err)
 	}
 	if ce.Line != 3 || ce.File != p {
 		t.Errorf("got %+v, want line 3 of %s", ce, p)
@@ -202,19 +202,19 @@ func TestLoadConfigSyntaxErrorHasLine(t *testing.T) {
 func TestValidateListen(t *testing.T) {
 	cases := []struct {
 		name   string
-		listen ListenConfig
+		listen Listen
 		bad    []string // keys that must be named
 	}{
 		{"defaults", Default().Listen, nil},
-		{"ipv6 loopback and localhost", ListenConfig{IMAP: "[::1]:1143", SMTP: "localhost:1587"}, nil},
-		{"ephemeral ports", ListenConfig{IMAP: "127.0.0.1:0", SMTP: "127.0.0.1:0"}, nil},
-		{"all interfaces", ListenConfig{IMAP: "0.0.0.0:1143", SMTP: ":1587"}, []string{"listen.imap", "listen.smtp"}},
-		{"lan address", ListenConfig{POP3S: "192.168.1.5:995"}, []string{"listen.pop3s"}},
-		{"remote allowed", ListenConfig{IMAP: "0.0.0.0:1143", SMTPS: "192.168.1.5:465", AllowRemote: true}, nil},
-		{"duplicate port", ListenConfig{IMAP: "127.0.0.1:1143", IMAPS: "127.0.0.1:1143"}, []string{"listen.imaps"}},
-		{"no port", ListenConfig{SMTP: "127.0.0.1"}, []string{"listen.smtp"}},
-		{"bad port", ListenConfig{POP3: "127.0.0.1:pop"}, []string{"listen.pop3"}},
-		{"port too big", ListenConfig{POP3: "127.0.0.1:70000"}, []string{"listen.pop3"}},
+		{"ipv6 loopback and localhost", Listen{IMAP: "[::1]:1143", SMTP: "localhost:1587"}, nil},
+		{"ephemeral ports", Listen{IMAP: "127.0.0.1:0", SMTP: "127.0.0.1:0"}, nil},
+		{"all interfaces", Listen{IMAP: "0.0.0.0:1143", SMTP: ":1587"}, []string{"listen.imap", "listen.smtp"}},
+		{"lan address", Listen{POP3S: "192.168.1.5:995"}, []string{"listen.pop3s"}},
+		{"remote allowed", Listen{IMAP: "0.0.0.0:1143", SMTPS: "192.168.1.5:465", AllowRemote: true}, nil},
+		{"duplicate port", Listen{IMAP: "127.0.0.1:1143", IMAPS: "127.0.0.1:1143"}, []string{"listen.imaps"}},
+		{"no port", Listen{SMTP: "127.0.0.1"}, []string{"listen.smtp"}},
+		{"bad port", Listen{POP3: "127.0.0.1:pop"}, []string{"listen.pop3"}},
+		{"port too big", Listen{POP3: "127.0.0.1:70000"}, []string{"listen.pop3"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -244,26 +244,26 @@ func TestValidateListen(t *testing.T) {
 }
 
 func TestValidateListenFromFileHasLine(t *testing.T) {
-	_, err := LoadConfig(writeConfig(t, "[listen]\n\nsmtp = \"0.0.0.0:1587\"\n"))
+	_, err := Load(writeConfig(t, "[listen]\n\nsmtp = \"0.0.0.0:1587\"\n"))
 	if e := findErr(t, configErrors(t, err), "listen.smtp"); e.Line != 3 {
 		t.Errorf("line = %d, want 3", e.Line)
 	}
 }
 
 func TestValidateTokenFrom(t *testing.T) {
-	acc := func(email, from string) AccountConfig { return AccountConfig{Email: email, TokenFrom: from} }
+	acc := func(email, from string) Account { return Account{Email: email, TokenFrom: from} }
 	cases := []struct {
 		name     string
-		accounts []AccountConfig
+		accounts []Account
 		key      string // "" = valid
 		msg      string
 	}{
-		{"delegate", []AccountConfig{acc("me@x.com", ""), acc("shared@x.com", "ME@x.com")}, "", ""},
-		{"missing", []AccountConfig{acc("me@x.com", ""), acc("shared@x.com", "who@x.com")}, "account[1].token_from", "not an account"},
-		{"self", []AccountConfig{acc("me@x.com", "me@x.com")}, "account[0].token_from", "itself"},
-		{"chain", []AccountConfig{acc("me@x.com", ""), acc("s1@x.com", "me@x.com"), acc("s2@x.com", "s1@x.com")}, "account[2].token_from", "name me@x.com directly"},
-		{"cycle", []AccountConfig{acc("a@x.com", "b@x.com"), acc("b@x.com", "a@x.com")}, "account[0].token_from", "cycle"},
-		{"long cycle", []AccountConfig{acc("a@x.com", "b@x.com"), acc("b@x.com", "c@x.com"), acc("c@x.com", "a@x.com")}, "account[1].token_from", "cycle"},
+		{"delegate", []Account{acc("me@x.com", ""), acc("shared@x.com", "ME@x.com")}, "", ""},
+		{"missing", []Account{acc("me@x.com", ""), acc("shared@x.com", "who@x.com")}, "account[1].token_from", "not an account"},
+		{"self", []Account{acc("me@x.com", "me@x.com")}, "account[0].token_from", "itself"},
+		{"chain", []Account{acc("me@x.com", ""), acc("s1@x.com", "me@x.com"), acc("s2@x.com", "s1@x.com")}, "account[2].token_from", "name me@x.com directly"},
+		{"cycle", []Account{acc("a@x.com", "b@x.com"), acc("b@x.com", "a@x.com")}, "account[0].token_from", "cycle"},
+		{"long cycle", []Account{acc("a@x.com", "b@x.com"), acc("b@x.com", "c@x.com"), acc("c@x.com", "a@x.com")}, "account[1].token_from", "cycle"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -289,7 +289,7 @@ func TestValidateAccountsCollectsEveryProblem(t *testing.T) {
 	c.Store.Backend = "vault"
 	c.Log.Level = "loud"
 	c.TLS.CertFile = "cert.pem"
-	c.Accounts = []AccountConfig{
+	c.Accounts = []Account{
 		{Email: "me@example.com"},
 		{Email: "ME@Example.com"},
 		{Email: "not-an-address"},
@@ -314,63 +314,9 @@ func TestValidateAccountsCollectsEveryProblem(t *testing.T) {
 	}
 }
 
-func TestResolveAccounts(t *testing.T) {
-	c := Default()
-	c.Accounts = []AccountConfig{
-		{Email: "Me@Example.COM", Tenant: "contoso.onmicrosoft.com", ClientID: "cid"},
-		{Email: "Shared@Example.com", Mailbox: "shared@example.com", TokenFrom: "ME@example.com",
-			IMAP: "127.0.0.1:9993", SMTP: "127.0.0.1:9587", POP3: "127.0.0.1:9995", TokenURL: "http://127.0.0.1:8080/token",
-			Scopes: []string{"a", "b"}},
-		{Email: "x@gmail.com", Provider: "gmail", ClientSecret: "s"},
-	}
-	if err := c.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	accs, err := c.ResolveAccounts()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(accs) != 3 {
-		t.Fatalf("got %d accounts", len(accs))
-	}
-	me, sh, g := accs[0], accs[1], accs[2]
-	if me.Email != "me@example.com" || me.Mailbox != "me@example.com" || me.TokenFrom != "" || me.ClientID != "cid" {
-		t.Errorf("me = %+v", me)
-	}
-	if me.Provider.IMAP != "outlook.office365.com:993" || me.Provider.SMTP != "smtp.office365.com:587" || me.Provider.POP3 != "outlook.office365.com:995" {
-		t.Errorf("me servers = %+v", me.Provider)
-	}
-	if want := "https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/token"; me.Provider.TokenURL != want {
-		t.Errorf("me token url = %q, want %q", me.Provider.TokenURL, want)
-	}
-	if len(me.Provider.Scopes) != 4 {
-		t.Errorf("me scopes = %v", me.Provider.Scopes)
-	}
-	if sh.Email != "shared@example.com" || sh.TokenFrom != "me@example.com" || sh.TokenAccount() != "me@example.com" {
-		t.Errorf("shared = %+v", sh)
-	}
-	if sh.Provider.IMAP != "127.0.0.1:9993" || sh.Provider.SMTP != "127.0.0.1:9587" || sh.Provider.POP3 != "127.0.0.1:9995" {
-		t.Errorf("shared servers = %+v", sh.Provider)
-	}
-	if sh.Provider.TokenURL != "http://127.0.0.1:8080/token" || !strings.HasSuffix(sh.Provider.AuthURL, "/common/oauth2/v2.0/authorize") {
-		t.Errorf("shared endpoints = %q %q", sh.Provider.TokenURL, sh.Provider.AuthURL)
-	}
-	if !reflect.DeepEqual(sh.Provider.Scopes, []string{"a", "b"}) || sh.Tenant != "common" {
-		t.Errorf("shared scopes/tenant = %v %q", sh.Provider.Scopes, sh.Tenant)
-	}
-	if g.Provider.Name != "gmail" || g.Provider.IMAP != "imap.gmail.com:993" || g.ClientSecret != "s" || g.Tenant != "" {
-		t.Errorf("gmail = %+v", g)
-	}
-	// The overlay must not leak into the provider defaults of later calls.
-	c.Accounts[1].Scopes[0] = "changed"
-	if sh.Provider.Scopes[0] != "a" {
-		t.Error("resolved scopes share the config's slice")
-	}
-}
-
 func TestConfigAccountLookup(t *testing.T) {
 	c := Default()
-	c.Accounts = []AccountConfig{{Email: "a@x.com"}, {Email: "B@X.com"}}
+	c.Accounts = []Account{{Email: "a@x.com"}, {Email: "B@X.com"}}
 	if a, i := c.Account("b@x.COM"); a == nil || i != 1 || a.Email != "B@X.com" {
 		t.Errorf("Account(b) = %v, %d", a, i)
 	}
@@ -379,9 +325,9 @@ func TestConfigAccountLookup(t *testing.T) {
 	}
 }
 
-func TestDefaultConfigPath(t *testing.T) {
+func TestDefaultPath(t *testing.T) {
 	t.Setenv("BRIDGE_CONFIG", "/somewhere/b.toml")
-	if p, err := DefaultConfigPath(); err != nil || p != "/somewhere/b.toml" {
+	if p, err := DefaultPath(); err != nil || p != "/somewhere/b.toml" {
 		t.Errorf("with BRIDGE_CONFIG: %q, %v", p, err)
 	}
 	t.Setenv("BRIDGE_CONFIG", "")
@@ -389,7 +335,7 @@ func TestDefaultConfigPath(t *testing.T) {
 	if err != nil {
 		t.Skipf("no user config dir on this machine: %v", err)
 	}
-	if p, err := DefaultConfigPath(); err != nil || p != filepath.Join(dir, "bridge", "config.toml") {
+	if p, err := DefaultPath(); err != nil || p != filepath.Join(dir, "bridge", "config.toml") {
 		t.Errorf("default: %q, %v", p, err)
 	}
 }
@@ -397,8 +343,8 @@ func TestDefaultConfigPath(t *testing.T) {
 // TestExampleConfig checks that config.example.toml loads, that it lists
 // every key the structs know, and that its values are the defaults.
 func TestExampleConfig(t *testing.T) {
-	p := filepath.Join("..", "config.example.toml")
-	c, err := LoadConfig(p)
+	p := filepath.Join("..", "..", "config.example.toml")
+	c, err := Load(p)
 	if err != nil {
 		t.Fatalf("config.example.toml: %v", err)
 	}

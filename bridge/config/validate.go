@@ -1,4 +1,4 @@
-package bridge
+package config
 
 import (
 	"fmt"
@@ -13,11 +13,11 @@ import (
 
 // Validate checks the values: listen addresses, the store, the log level
 // and the accounts. It reports every problem it finds, joined, each a
-// *ConfigError naming the key.
+// *Error naming the key.
 func (c *Config) Validate() error {
 	var errs []error
 	bad := func(key, msg string, args ...any) {
-		errs = append(errs, &ConfigError{File: c.Path, Line: c.lineOf(key), Key: key, Msg: fmt.Sprintf(msg, args...)})
+		errs = append(errs, c.ErrorAt(key, fmt.Sprintf(msg, args...)))
 	}
 	c.validateListen(bad)
 	switch c.Store.Backend {
@@ -224,48 +224,4 @@ func validEmail(s string) bool {
 	}
 	domain := s[at+1:]
 	return !strings.Contains(s[:at], "@") && !strings.HasPrefix(domain, ".") && !strings.HasSuffix(domain, ".")
-}
-
-// ResolveAccounts returns the accounts with their provider's defaults
-// overlaid by the account's own settings. Emails and token_from are lower
-// case; an empty mailbox becomes the email.
-func (c *Config) ResolveAccounts() ([]*Account, error) {
-	out := make([]*Account, 0, len(c.Accounts))
-	for i, a := range c.Accounts {
-		p, err := tokens.LookupProvider(a.Provider, a.Tenant)
-		if err != nil {
-			return nil, &ConfigError{File: c.Path, Line: c.lineOf(fmt.Sprintf("account[%d].provider", i)), Key: fmt.Sprintf("account[%d].provider", i), Msg: err.Error()}
-		}
-		overlay := func(dst *string, v string) {
-			if v != "" {
-				*dst = v
-			}
-		}
-		overlay(&p.IMAP, a.IMAP)
-		overlay(&p.SMTP, a.SMTP)
-		overlay(&p.POP3, a.POP3)
-		overlay(&p.AuthURL, a.AuthURL)
-		overlay(&p.TokenURL, a.TokenURL)
-		overlay(&p.DeviceURL, a.DeviceURL)
-		if len(a.Scopes) > 0 {
-			p.Scopes = append([]string(nil), a.Scopes...)
-		}
-		acc := &Account{
-			Email:        strings.ToLower(strings.TrimSpace(a.Email)),
-			Mailbox:      strings.TrimSpace(a.Mailbox),
-			TokenFrom:    strings.ToLower(strings.TrimSpace(a.TokenFrom)),
-			Provider:     p,
-			Tenant:       a.Tenant,
-			ClientID:     a.ClientID,
-			ClientSecret: a.ClientSecret,
-		}
-		if acc.Mailbox == "" {
-			acc.Mailbox = acc.Email
-		}
-		if acc.Tenant == "" && p.Name == "microsoft" {
-			acc.Tenant = "common"
-		}
-		out = append(out, acc)
-	}
-	return out, nil
 }

@@ -1,4 +1,8 @@
-package bridge
+// Package config reads, checks and edits the bridge's config file: the
+// TOML structs with their defaults, the checks that name the key and line
+// of every problem, and the edits `bridge login` and `bridge logout` make
+// while keeping the file's comments and layout.
+package config
 
 import (
 	"errors"
@@ -22,26 +26,26 @@ type Config struct {
 	// in code.
 	Path string `toml:"-"`
 	// Listen holds the local listeners.
-	Listen ListenConfig `toml:"listen"`
+	Listen Listen `toml:"listen"`
 	// Store says where tokens and local passwords are kept.
-	Store StoreConfig `toml:"store"`
+	Store Store `toml:"store"`
 	// TLS holds the local certificate and extra upstream roots.
-	TLS TLSConfig `toml:"tls"`
+	TLS TLS `toml:"tls"`
 	// Notify runs a command when an account needs attention.
-	Notify NotifyConfig `toml:"notify"`
+	Notify Notify `toml:"notify"`
 	// Log sets the log level and the pre-login wire trace.
-	Log LogConfig `toml:"log"`
+	Log Log `toml:"log"`
 	// Accounts are the mailboxes clients can log in to, in file order.
-	Accounts []AccountConfig `toml:"account"`
+	Accounts []Account `toml:"account"`
 
 	// lines maps a key path ("listen.imap", "account[1].client_id",
 	// "account[1]") to its 1-based line in the file, for error messages.
 	lines map[string]int
 }
 
-// ListenConfig holds the local listen addresses as host:port. An empty
+// Listen holds the local listen addresses as host:port. An empty
 // address turns that listener off.
-type ListenConfig struct {
+type Listen struct {
 	// IMAP is plain IMAP with STARTTLS offered; default "127.0.0.1:1143".
 	IMAP string `toml:"imap"`
 	// IMAPS is IMAP with implicit TLS; default off.
@@ -59,8 +63,8 @@ type ListenConfig struct {
 	AllowRemote bool `toml:"allow_remote"`
 }
 
-// StoreConfig chooses the token store.
-type StoreConfig struct {
+// Store chooses the token store.
+type Store struct {
 	// Backend is "keyring" (the OS keyring) or "file"; empty means keyring.
 	Backend string `toml:"backend"`
 	// Path is the file store's location; empty means a default under the
@@ -68,8 +72,8 @@ type StoreConfig struct {
 	Path string `toml:"path"`
 }
 
-// TLSConfig holds certificate settings for both legs.
-type TLSConfig struct {
+// TLS holds certificate settings for both legs.
+type TLS struct {
 	// CertFile and KeyFile are the local listeners' certificate and key
 	// (PEM); both empty means a certificate is generated on first use.
 	CertFile string `toml:"cert_file"`
@@ -79,17 +83,17 @@ type TLSConfig struct {
 	UpstreamCAFile string `toml:"upstream_ca_file"`
 }
 
-// NotifyConfig runs a command when an account needs attention (a new
+// Notify runs a command when an account needs attention (a new
 // `bridge login`, or a switch an admin must turn on).
-type NotifyConfig struct {
+type Notify struct {
 	// Command is run through the shell with BRIDGE_ACCOUNT (the email),
 	// BRIDGE_ID (the diagnosis id) and BRIDGE_TEXT (a sentence for people)
 	// in its environment; empty means no command.
 	Command string `toml:"command"`
 }
 
-// LogConfig controls logging.
-type LogConfig struct {
+// Log controls logging.
+type Log struct {
 	// Level is debug, info, warn or error; empty means info.
 	Level string `toml:"level"`
 	// Trace logs the pre-login part of each connection at debug level,
@@ -97,9 +101,9 @@ type LogConfig struct {
 	Trace bool `toml:"trace"`
 }
 
-// AccountConfig is one [[account]] block as written in the file. Empty
+// Account is one [[account]] block as written in the file. Empty
 // fields take the provider's defaults.
-type AccountConfig struct {
+type Account struct {
 	// Email is the name the mail client logs in with; required.
 	Email string `toml:"email"`
 	// Provider is microsoft, gmail or custom; empty means microsoft.
@@ -128,17 +132,17 @@ type AccountConfig struct {
 	Scopes []string `toml:"scopes"`
 }
 
-// ConfigError is a problem in the config file. File and Line say where (Line
+// Error is a problem in the config file. File and Line say where (Line
 // is 0 when unknown), Key names the setting, such as "account[1].client_id"
 // (accounts are counted from 0 in file order).
-type ConfigError struct {
+type Error struct {
 	File string
 	Line int
 	Key  string
 	Msg  string
 }
 
-func (e *ConfigError) Error() string {
+func (e *Error) Error() string {
 	var b strings.Builder
 	b.WriteString("bridge: config")
 	if e.File != "" {
@@ -156,24 +160,31 @@ func (e *ConfigError) Error() string {
 	return b.String()
 }
 
+// ErrorAt returns an *Error for key in this config, with the line of the
+// key (or of the nearest enclosing table the file has) when it came from a
+// file.
+func (c *Config) ErrorAt(key, msg string) *Error {
+	return &Error{File: c.Path, Line: c.lineOf(key), Key: key, Msg: msg}
+}
+
 // Default returns the configuration used when there is no file: the three
 // plain listeners on loopback, the keyring store, info logging, no accounts.
 // It does no I/O.
 func Default() *Config {
 	return &Config{
-		Listen: ListenConfig{
+		Listen: Listen{
 			IMAP: "127.0.0.1:1143",
 			SMTP: "127.0.0.1:1587",
 			POP3: "127.0.0.1:1110",
 		},
-		Store: StoreConfig{Backend: "keyring"},
-		Log:   LogConfig{Level: "info"},
+		Store: Store{Backend: "keyring"},
+		Log:   Log{Level: "info"},
 	}
 }
 
-// DefaultConfigPath returns $BRIDGE_CONFIG, or else config.toml in the
+// DefaultPath returns $BRIDGE_CONFIG, or else config.toml in the
 // bridge directory under the user config directory.
-func DefaultConfigPath() (string, error) {
+func DefaultPath() (string, error) {
 	if p := os.Getenv("BRIDGE_CONFIG"); p != "" {
 		return p, nil
 	}
@@ -184,11 +195,11 @@ func DefaultConfigPath() (string, error) {
 	return filepath.Join(dir, "bridge", "config.toml"), nil
 }
 
-// LoadConfig reads and validates the file at path. A missing file gives
+// Load reads and validates the file at path. A missing file gives
 // Default() with Path set and no error, so `bridge login` can create it.
-// Problems in the file come back as one or more *ConfigError (joined), each
+// Problems in the file come back as one or more *Error (joined), each
 // naming the file, the key and the line.
-func LoadConfig(path string) (*Config, error) {
+func Load(path string) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		c := Default()
@@ -198,22 +209,22 @@ func LoadConfig(path string) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bridge: reading config: %w", err)
 	}
-	return parseConfig(path, data)
+	return parse(path, data)
 }
 
-// parseConfig decodes and validates the text of a config file. It checks
+// parse decodes and validates the text of a config file. It checks
 // the raw TOML against the struct first, so an unknown key or a wrong type
 // is reported with its exact place ("account[1].scopes", line 14) rather
 // than the decoder's last-key guess.
-func parseConfig(path string, data []byte) (*Config, error) {
+func parse(path string, data []byte) (*Config, error) {
 	text := string(data)
 	var raw map[string]any
 	if _, err := toml.Decode(text, &raw); err != nil {
 		var pe toml.ParseError
 		if errors.As(err, &pe) {
-			return nil, &ConfigError{File: path, Line: pe.Position.Line, Key: pe.LastKey, Msg: pe.Message}
+			return nil, &Error{File: path, Line: pe.Position.Line, Key: pe.LastKey, Msg: pe.Message}
 		}
-		return nil, &ConfigError{File: path, Msg: err.Error()}
+		return nil, &Error{File: path, Msg: err.Error()}
 	}
 	lines := keyLines(text)
 	errs := checkTable(path, lines, "", raw, reflect.TypeFor[Config]())
@@ -223,12 +234,12 @@ func parseConfig(path string, data []byte) (*Config, error) {
 	c := Default()
 	md, err := toml.Decode(text, c)
 	if err != nil {
-		return nil, &ConfigError{File: path, Msg: err.Error()}
+		return nil, &Error{File: path, Msg: err.Error()}
 	}
 	// checkTable has already named every unknown key; this only guards
 	// against the two disagreeing.
 	for _, k := range md.Undecoded() {
-		errs = append(errs, &ConfigError{File: path, Key: k.String(), Msg: "unknown key"})
+		errs = append(errs, &Error{File: path, Key: k.String(), Msg: "unknown key"})
 	}
 	if len(errs) > 0 {
 		return nil, joinSorted(errs)
@@ -245,7 +256,7 @@ func parseConfig(path string, data []byte) (*Config, error) {
 // the file.
 func joinSorted(errs []error) error {
 	sort.SliceStable(errs, func(i, j int) bool {
-		a, b := errs[i].(*ConfigError), errs[j].(*ConfigError)
+		a, b := errs[i].(*Error), errs[j].(*Error)
 		return a.Line < b.Line
 	})
 	return errors.Join(errs...)
@@ -253,7 +264,7 @@ func joinSorted(errs []error) error {
 
 // Account returns the account whose email matches (ignoring case) and its
 // index in Accounts, or nil and -1.
-func (c *Config) Account(email string) (*AccountConfig, int) {
+func (c *Config) Account(email string) (*Account, int) {
 	for i := range c.Accounts {
 		if strings.EqualFold(c.Accounts[i].Email, email) {
 			return &c.Accounts[i], i
@@ -264,7 +275,7 @@ func (c *Config) Account(email string) (*AccountConfig, int) {
 
 // SlogLevel returns the configured log level; info when empty or unknown
 // (Validate refuses unknown levels).
-func (l LogConfig) SlogLevel() slog.Level {
+func (l Log) SlogLevel() slog.Level {
 	switch strings.ToLower(l.Level) {
 	case "debug":
 		return slog.LevelDebug
