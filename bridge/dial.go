@@ -3,7 +3,6 @@ package bridge
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"net"
 	"time"
 
@@ -61,10 +60,4 @@ func (b *Bridge) DialUpstream(ctx context.Context, a *Account, p Proto) (net.Con
 		return nil, &diag.Failure{Proto: string(p), Stage: "tls", Text: addr, Err: err}
 	}
 	return tc, nil
-}
-
-// IsUnreachable reports whether err is a dial or TLS failure.
-func IsUnreachable(err error) bool {
-	var f *diag.Failure
-	return errors.As(err, &f) && (f.Stage == "dial" || f.Stage == "tls")
 }
