@@ -7,25 +7,18 @@ import (
 	"time"
 
 	"github.com/mailbridge/bridge/bridge/diag"
+	"github.com/mailbridge/bridge/tlsutil"
 )
 
 // keepAlive is the TCP keepalive period on both legs; it finds dead peers
 // under long IDLEs without sending protocol bytes.
 const keepAlive = 60 * time.Second
 
-// UpstreamTLS returns the TLS settings for the upstream server at hostport:
-// system roots plus the configured extra roots, TLS 1.2 or newer, SNI set.
-// The certificate is always verified.
-func (b *Bridge) UpstreamTLS(hostport string) *tls.Config {
-	host, _, err := net.SplitHostPort(hostport)
-	if err != nil {
-		host = hostport
-	}
-	return &tls.Config{
-		ServerName: host,
-		RootCAs:    b.opts.UpstreamRoots,
-		MinVersion: tls.VersionTLS12,
-	}
+// UpstreamTLS returns the TLS settings for the upstream server at hostport
+// (tlsutil.UpstreamConfig with the configured roots). The certificate is
+// always verified; a hostport without a host is an error.
+func (b *Bridge) UpstreamTLS(hostport string) (*tls.Config, error) {
+	return tlsutil.UpstreamConfig(hostport, b.opts.UpstreamRoots)
 }
 
 // Server returns the upstream host:port of proto for a.
@@ -44,6 +37,10 @@ func (a *Account) Server(p Proto) string {
 // for STARTTLS. Failures are *diag.Failure with Stage "dial" or "tls".
 func (b *Bridge) DialUpstream(ctx context.Context, a *Account, p Proto) (net.Conn, error) {
 	addr := a.Server(p)
+	cfg, err := b.UpstreamTLS(addr)
+	if err != nil {
+		return nil, &diag.Failure{Proto: string(p), Stage: "tls", Text: addr, Err: err}
+	}
 	ctx, cancel := context.WithTimeout(ctx, b.opts.DialTimeout)
 	defer cancel()
 	d := net.Dialer{KeepAlive: keepAlive}
@@ -54,7 +51,7 @@ func (b *Bridge) DialUpstream(ctx context.Context, a *Account, p Proto) (net.Con
 	if p == SMTP {
 		return c, nil
 	}
-	tc := tls.Client(c, b.UpstreamTLS(addr))
+	tc := tls.Client(c, cfg)
 	if err := tc.HandshakeContext(ctx); err != nil {
 		c.Close()
 		return nil, &diag.Failure{Proto: string(p), Stage: "tls", Text: addr, Err: err}
