@@ -162,7 +162,7 @@ func (s *POP3Server) loginReply(err error, a *Account) string {
 		if a == nil {
 			return "-ERR [AUTH] The account must sign in again: run `bridge login`"
 		}
-		email := replySafe(a.Email)
+		email := diag.ReplyText(a.Email, 0)
 		return fmt.Sprintf("-ERR [AUTH] %s must sign in again: run `bridge login %s`", email, email)
 	}
 	var da diag.Account
@@ -267,15 +267,4 @@ func readUpstreamLine(br *bufio.Reader) (string, error) {
 		}
 		return strings.TrimRight(string(buf), "\r\n"), nil
 	}
-}
-
-// replySafe keeps s to printable ASCII on one line, for a protocol reply.
-func replySafe(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		if c < 0x20 || c > 0x7e {
-			b[i] = '?'
-		}
-	}
-	return string(b)
 }
