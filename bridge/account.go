@@ -1,6 +1,3 @@
-// Package bridge is the proxy: accounts and local passwords,
-// listeners and their lifecycle, upstream dialing, XOAUTH2, the IMAP, SMTP
-// and POP3 front ends and the byte relay.
 package bridge
 
 import (

@@ -3,30 +3,22 @@ package bridge
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"net"
 	"time"
 
 	"github.com/mailbridge/bridge/bridge/diag"
+	"github.com/mailbridge/bridge/tlsutil"
 )
 
 // keepAlive is the TCP keepalive period on both legs; it finds dead peers
 // under long IDLEs without sending protocol bytes.
 const keepAlive = 60 * time.Second
 
-// UpstreamTLS returns the TLS settings for the upstream server at hostport:
-// system roots plus the configured extra roots, TLS 1.2 or newer, SNI set.
-// The certificate is always verified.
-func (b *Bridge) UpstreamTLS(hostport string) *tls.Config {
-	host, _, err := net.SplitHostPort(hostport)
-	if err != nil {
-		host = hostport
-	}
-	return &tls.Config{
-		ServerName: host,
-		RootCAs:    b.opts.UpstreamRoots,
-		MinVersion: tls.VersionTLS12,
-	}
+// UpstreamTLS returns the TLS settings for the upstream server at hostport
+// (tlsutil.UpstreamConfig with the configured roots). The certificate is
+// always verified; a hostport without a host is an error.
+func (b *Bridge) UpstreamTLS(hostport string) (*tls.Config, error) {
+	return tlsutil.UpstreamConfig(hostport, b.opts.UpstreamRoots)
 }
 
 // Server returns the upstream host:port of proto for a.
@@ -46,6 +38,10 @@ func (a *Account) Server(p Proto) string {
 // with Stage StageDial or StageTLS.
 func (b *Bridge) DialUpstream(ctx context.Context, a *Account, p Proto) (net.Conn, error) {
 	addr := a.Server(p)
+	cfg, err := b.UpstreamTLS(addr)
+	if err != nil {
+		return nil, &LoginError{Account: a, Err: &diag.Failure{Proto: p, Stage: diag.StageTLS, Text: addr, Err: err}}
+	}
 	ctx, cancel := context.WithTimeout(ctx, b.opts.DialTimeout)
 	defer cancel()
 	d := net.Dialer{KeepAlive: keepAlive}
@@ -56,16 +52,10 @@ func (b *Bridge) DialUpstream(ctx context.Context, a *Account, p Proto) (net.Con
 	if p == SMTP {
 		return c, nil
 	}
-	tc := tls.Client(c, b.UpstreamTLS(addr))
+	tc := tls.Client(c, cfg)
 	if err := tc.HandshakeContext(ctx); err != nil {
 		c.Close()
 		return nil, &LoginError{Account: a, Err: &diag.Failure{Proto: p, Stage: diag.StageTLS, Text: addr, Err: err}}
 	}
 	return tc, nil
-}
-
-// IsUnreachable reports whether err is a dial or TLS failure.
-func IsUnreachable(err error) bool {
-	var f *diag.Failure
-	return errors.As(err, &f) && (f.Stage == diag.StageDial || f.Stage == diag.StageTLS)
 }

@@ -3,7 +3,6 @@ package bridge
 import (
 	"context"
 	"errors"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -169,7 +168,7 @@ func TestIMAPShutdownNoLeak(t *testing.T) {
 	if !eventually(5*time.Second, func() bool { return h.B.Status().Sessions[IMAP] == 0 }) {
 		t.Fatal("warm-up session did not end")
 	}
-	base := runtime.NumGoroutine()
+	noLeaks := leakCheck(t)
 
 	var clients []*imapclient.Client
 	for range 2 {
@@ -218,9 +217,5 @@ func TestIMAPShutdownNoLeak(t *testing.T) {
 	if n := h.B.Status().Sessions[IMAP]; n != 0 {
 		t.Errorf("live sessions after Shutdown: %d", n)
 	}
-	if !eventually(5*time.Second, func() bool { return runtime.NumGoroutine() <= base }) {
-		buf := make([]byte, 1<<20)
-		t.Errorf("goroutines: %d before the sessions, %d after Shutdown\n%s", base, runtime.NumGoroutine(),
-			buf[:runtime.Stack(buf, true)])
-	}
+	noLeaks()
 }

@@ -11,14 +11,16 @@ import (
 	"time"
 )
 
-// connSet runs accept loops and tracks their connections, so that a front
-// end can stop accepting, let sessions finish, and then close what is left.
+// connSet tracks a front end's listeners and connections, so that it can
+// stop accepting, let sessions finish, and then close what is left. It
+// runs its own accept loops (serve), or tracks those of a server that runs
+// them itself (go-smtp's: listening, accept and forget).
 type connSet struct {
 	mu     sync.Mutex
 	lns    map[net.Listener]struct{}
 	conns  map[net.Conn]struct{}
 	closed bool
-	wg     sync.WaitGroup
+	wg     sync.WaitGroup // accept loops and tracked connections
 }
 
 // errClosed is returned by serve after shutdown.
@@ -27,29 +29,17 @@ var errClosed = errors.New("bridge: server closed")
 // serve accepts on ln until shutdown, running handle for each connection
 // in its own goroutine. handle must not close the connection; serve does.
 func (s *connSet) serve(ln net.Listener, handle func(net.Conn)) error {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		ln.Close()
-		return errClosed
+	done, err := s.listening(ln)
+	if err != nil {
+		return err
 	}
-	if s.lns == nil {
-		s.lns = map[net.Listener]struct{}{}
-		s.conns = map[net.Conn]struct{}{}
-	}
-	s.lns[ln] = struct{}{}
-	s.wg.Add(1) // the accept loop itself
-	s.mu.Unlock()
-	defer s.wg.Done()
+	defer done()
 
 	var backoff time.Duration
 	for {
-		c, err := ln.Accept()
+		c, err := s.accept(ln)
 		if err != nil {
-			s.mu.Lock()
-			closed := s.closed
-			s.mu.Unlock()
-			if closed {
+			if s.isClosed() {
 				return errClosed
 			}
 			var ne net.Error
@@ -62,23 +52,10 @@ func (s *connSet) serve(ln net.Listener, handle func(net.Conn)) error {
 			return err
 		}
 		backoff = 0
-		if tc, ok := c.(*net.TCPConn); ok {
-			tc.SetKeepAlive(true)
-			tc.SetKeepAlivePeriod(keepAlive)
-		}
-		s.mu.Lock()
-		if s.closed {
-			s.mu.Unlock()
-			c.Close()
-			return errClosed
-		}
-		s.conns[c] = struct{}{}
-		s.wg.Add(1)
-		s.mu.Unlock()
 		go func() {
-			defer s.wg.Done()
 			defer s.forget(c)
 			handle(c)
+			closeGently(c)
 		}()
 	}
 }
@@ -88,15 +65,70 @@ func isTemporary(err error) bool {
 	return ok && t.Temporary()
 }
 
-func (s *connSet) forget(c net.Conn) {
-	closeGently(c)
+// listening registers ln and its accept loop, which runs until ln is
+// closed; shutdown closes ln and waits for the loop. The loop calls done
+// when it returns. After shutdown, ln is closed and the error is
+// errClosed.
+func (s *connSet) listening(ln net.Listener) (done func(), err error) {
 	s.mu.Lock()
-	delete(s.conns, c)
-	s.mu.Unlock()
+	defer s.mu.Unlock()
+	if s.closed {
+		ln.Close()
+		return nil, errClosed
+	}
+	if s.lns == nil {
+		s.lns = map[net.Listener]struct{}{}
+		s.conns = map[net.Conn]struct{}{}
+	}
+	s.lns[ln] = struct{}{}
+	s.wg.Add(1)
+	return s.wg.Done, nil
 }
 
-// shutdown stops accepting at once, waits for sessions until ctx is done,
-// then closes the rest and waits for their goroutines.
+// accept takes the next connection from ln and tracks it until forget.
+// After shutdown the connection is closed and the error is net.ErrClosed.
+func (s *connSet) accept(ln net.Listener) (net.Conn, error) {
+	c, err := ln.Accept()
+	if err != nil {
+		return nil, err
+	}
+	if tc, ok := c.(*net.TCPConn); ok {
+		tc.SetKeepAlive(true)
+		tc.SetKeepAlivePeriod(keepAlive)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		c.Close()
+		return nil, net.ErrClosed
+	}
+	s.conns[c] = struct{}{}
+	s.wg.Add(1)
+	return c, nil
+}
+
+// forget ends the tracking of c, once it is closed or closing; shutdown
+// waits for every accepted connection to be forgotten. Calls after the
+// first do nothing.
+func (s *connSet) forget(c net.Conn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.conns[c]; ok {
+		delete(s.conns, c)
+		s.wg.Done()
+	}
+}
+
+func (s *connSet) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
+// shutdown stops accepting at once, waits until the accept loops have
+// returned and every connection is forgotten or ctx is done, then closes
+// the connections left and waits for them to be forgotten. It returns
+// ctx's error when it had to close connections.
 func (s *connSet) shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.closed = true
@@ -145,9 +177,9 @@ func closeGently(c net.Conn) {
 	tc.Close()
 }
 
-// relayFront is what the byte-relaying front ends (IMAP, POP3) share: their
-// connections, and a context that ends logins in progress (token refresh,
-// upstream dial and AUTH) when Shutdown gives up waiting.
+// relayFront is what the front ends (IMAP, POP3, SMTP) share: their
+// listeners and connections, and a context that ends logins in progress
+// (token refresh, upstream dial and AUTH) when Shutdown gives up waiting.
 type relayFront struct {
 	b     *Bridge
 	o     FrontOptions
@@ -166,11 +198,29 @@ func newRelayFront(b *Bridge, o FrontOptions, p Proto) relayFront {
 // serve accepts on ln until Shutdown, running handle for each client. An
 // implicit-TLS listener needs FrontOptions.TLS.
 func (f *relayFront) serve(ln net.Listener, implicitTLS bool, p Proto, handle func(net.Conn, bool)) error {
+	if err := f.checkTLS(ln, implicitTLS, p); err != nil {
+		return err
+	}
+	return f.conns.serve(ln, func(c net.Conn) { handle(c, implicitTLS) })
+}
+
+// listening registers ln for a front end whose accept loop runs elsewhere
+// (connSet.listening). An implicit-TLS listener needs FrontOptions.TLS.
+func (f *relayFront) listening(ln net.Listener, implicitTLS bool, p Proto) (done func(), err error) {
+	if err := f.checkTLS(ln, implicitTLS, p); err != nil {
+		return nil, err
+	}
+	return f.conns.listening(ln)
+}
+
+// checkTLS closes ln and refuses it when it is an implicit-TLS listener
+// and the front end has no local certificate.
+func (f *relayFront) checkTLS(ln net.Listener, implicitTLS bool, p Proto) error {
 	if implicitTLS && f.o.TLS == nil {
 		ln.Close()
 		return fmt.Errorf("bridge: %s: implicit TLS needs a local certificate", p)
 	}
-	return f.conns.serve(ln, func(c net.Conn) { handle(c, implicitTLS) })
+	return nil
 }
 
 // Shutdown stops accepting, waits until the live sessions end or ctx is

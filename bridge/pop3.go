@@ -163,7 +163,7 @@ func (s *POP3Server) refusal(err error) string {
 		if r.Account == nil {
 			return "-ERR [AUTH] The account must sign in again: run `bridge login`"
 		}
-		who := replySafe(r.Account.TokenAccount())
+		who := diag.ReplyText(r.Account.TokenAccount(), 0)
 		return fmt.Sprintf("-ERR [AUTH] %s must sign in again: run `bridge login %s`", who, who)
 	case OutcomeUnavailable:
 		return "-ERR [SYS/TEMP] " + r.Diagnosis.Short()
@@ -257,15 +257,4 @@ func readUpstreamLine(br *bufio.Reader) (string, error) {
 		}
 		return strings.TrimRight(string(buf), "\r\n"), nil
 	}
-}
-
-// replySafe keeps s to printable ASCII on one line, for a protocol reply.
-func replySafe(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		if c < 0x20 || c > 0x7e {
-			b[i] = '?'
-		}
-	}
-	return string(b)
 }

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -43,7 +42,7 @@ type pop3Env struct {
 // fails if goroutines are left behind or a secret reached the log.
 func newPOP3Env(t *testing.T, edit func(*FrontOptions)) *pop3Env {
 	t.Helper()
-	checkPOP3Leaks(t)
+	t.Cleanup(leakCheck(t))
 	h := newHarness(t, pop3TestUser, pop3NoLoginUser, pop3DownUser)
 	up, err := bridgetest.NewPOP3(bridgetest.POP3Options{Validate: h.Tokens.Validate, TLS: h.UpstreamTLS})
 	if err != nil {
@@ -98,19 +97,6 @@ func newPOP3Env(t *testing.T, edit func(*FrontOptions)) *pop3Env {
 		h.checkLogs(extra...)
 	})
 	return env
-}
-
-// checkPOP3Leaks fails the test when it ends with more goroutines than it
-// started with, after giving closing connections a moment.
-func checkPOP3Leaks(t *testing.T) {
-	before := runtime.NumGoroutine()
-	t.Cleanup(func() {
-		if pop3Eventually(func() bool { return runtime.NumGoroutine() <= before }) {
-			return
-		}
-		buf := make([]byte, 1<<20)
-		t.Errorf("%d goroutines leaked:\n%s", runtime.NumGoroutine()-before, buf[:runtime.Stack(buf, true)])
-	})
 }
 
 // pop3Client is a minimal POP3 client over raw lines, so tests see the
@@ -226,23 +212,4 @@ func (p *pop3Client) closed() bool {
 	p.c.SetReadDeadline(time.Now().Add(5 * time.Second))
 	_, err := p.br.ReadByte()
 	return err != nil
-}
-
-// pop3WaitFor fails the test unless cond holds within 5 s.
-func pop3WaitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	if !pop3Eventually(cond) {
-		t.Fatalf("timed out waiting for %s", what)
-	}
-}
-
-// pop3Eventually polls cond every 10 ms for up to 5 s.
-func pop3Eventually(cond func() bool) bool {
-	for deadline := time.Now().Add(5 * time.Second); !cond(); {
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return true
 }

@@ -70,7 +70,9 @@ func TestPOP3RelayUserPass(t *testing.T) {
 	if len(msgs) != 1 || !bytes.Equal(msgs[0], big) {
 		t.Errorf("upstream maildrop after DELE 1 + QUIT has %d messages, want only the big one", len(msgs))
 	}
-	pop3WaitFor(t, "the session count to drop", func() bool { return env.B.Status().Sessions[POP3] == 0 })
+	if !eventually(5*time.Second, func() bool { return env.B.Status().Sessions[POP3] == 0 }) {
+		t.Fatal("timed out waiting for the session count to drop")
+	}
 	st := pop3AccountStatus(t, env.B, pop3TestUser)
 	if st.LastOK[POP3].IsZero() {
 		t.Error("status has no successful POP3 login")

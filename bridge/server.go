@@ -47,15 +47,13 @@ func NewServer(cfg *config.Config, b *Bridge, local *tls.Config) *Server {
 	if cfg.Listen.AllowRemote {
 		b.guard.PerPeer = true
 	}
-	s := &Server{b: b, log: b.log, cfg: cfg, local: local, fronts: map[Proto]frontEnd{}}
-	for p, newFront := range frontEnds {
-		s.fronts[p] = newFront(b, o)
+	fronts := map[Proto]frontEnd{
+		IMAP: NewIMAPServer(b, o),
+		POP3: NewPOP3Server(b, o),
+		SMTP: NewSMTPServer(b, o),
 	}
-	return s
+	return &Server{b: b, log: b.log, cfg: cfg, local: local, fronts: fronts}
 }
-
-// frontEnds holds each protocol's constructor (register.go fills it).
-var frontEnds = map[Proto]func(*Bridge, FrontOptions) frontEnd{}
 
 // Bridge returns the bridge the server runs.
 func (s *Server) Bridge() *Bridge { return s.b }
@@ -85,9 +83,6 @@ func (s *Server) Listen() error {
 	for _, w := range want {
 		if w.addr == "" {
 			continue
-		}
-		if s.fronts[w.p] == nil {
-			return fail(fmt.Errorf("bridge: %s: %s is not available in this build", w.key, w.p))
 		}
 		if w.implicit && s.local == nil {
 			return fail(fmt.Errorf("bridge: %s: implicit TLS needs a local certificate", w.key))

@@ -192,6 +192,7 @@ func TestServerShutdownLeavesNothing(t *testing.T) {
 		t.Fatal("the warm-up session did not end")
 	}
 	base := runtime.NumGoroutine()
+	noLeaks := leakCheck(t)
 
 	w := dialIMAPWire(t, e.addrs["listen.imap"])
 	w.expectPrefix("* OK ")
@@ -251,10 +252,7 @@ func TestServerShutdownLeavesNothing(t *testing.T) {
 			}
 		}
 	}
-	if !eventually(5*time.Second, func() bool { return runtime.NumGoroutine() <= base }) {
-		buf := make([]byte, 1<<20)
-		t.Errorf("%d goroutines left after shutdown:\n%s", runtime.NumGoroutine()-base, buf[:runtime.Stack(buf, true)])
-	}
+	noLeaks()
 	if st := e.B.Status().Sessions; st[IMAP]+st[POP3]+st[SMTP] != 0 {
 		t.Errorf("sessions still counted after shutdown: %v", st)
 	}

@@ -40,37 +40,23 @@ const smtpLoginTimeout = 60 * time.Second
 // moment, and then relays each MAIL, RCPT and DATA to the upstream session,
 // returning the upstream's own reply.
 type SMTPServer struct {
-	b        *Bridge
-	o        FrontOptions
-	log      *slog.Logger
-	srv      *smtp.Server
-	slots    *smtpSlots
-	slotWait atomic.Int64 // time.Duration; a field so tests can shorten it
-
-	ctx    context.Context // cancelled when Shutdown gives up waiting
-	cancel context.CancelFunc
+	relayFront // go-smtp runs the accept loops; relayFront tracks them
+	srv        *smtp.Server
+	slots      *smtpSlots
+	slotWait   atomic.Int64 // time.Duration; a field so tests can shorten it
 
 	mu       sync.Mutex
-	closed   bool
-	lns      map[net.Listener]struct{}
-	conns    map[*smtpConn]struct{}
-	sessions map[*smtpSession]struct{}
-	serving  sync.WaitGroup
+	sessions map[*smtpSession]struct{} // for Shutdown's abortUpstreams
 }
 
 // NewSMTPServer returns the SMTP front end for b. It does no I/O.
 func NewSMTPServer(b *Bridge, o FrontOptions) *SMTPServer {
 	s := &SMTPServer{
-		b:        b,
-		o:        o,
-		log:      b.log.With("proto", SMTP),
-		slots:    &smtpSlots{n: smtpUpstreamLimit, m: map[string]chan struct{}{}},
-		lns:      map[net.Listener]struct{}{},
-		conns:    map[*smtpConn]struct{}{},
-		sessions: map[*smtpSession]struct{}{},
+		relayFront: newRelayFront(b, o, SMTP),
+		slots:      &smtpSlots{n: smtpUpstreamLimit, m: map[string]chan struct{}{}},
+		sessions:   map[*smtpSession]struct{}{},
 	}
 	s.slotWait.Store(int64(smtpSlotWait))
-	s.ctx, s.cancel = context.WithCancel(context.Background())
 	srv := smtp.NewServer(smtp.BackendFunc(s.newSession))
 	srv.Domain = "localhost"
 	srv.TLSConfig = o.TLS
@@ -90,30 +76,17 @@ func NewSMTPServer(b *Bridge, o FrontOptions) *SMTPServer {
 // connection starts with a TLS handshake (port 465 style, RFC 8314);
 // otherwise STARTTLS is offered when the front end has a certificate.
 func (s *SMTPServer) Serve(ln net.Listener, implicitTLS bool) error {
-	if implicitTLS && s.o.TLS == nil {
-		ln.Close()
-		return errors.New("bridge: smtp: implicit TLS needs a local certificate")
+	done, err := s.listening(ln, implicitTLS, SMTP)
+	if err != nil {
+		return err
 	}
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		ln.Close()
-		return errClosed
-	}
-	s.lns[ln] = struct{}{}
-	s.serving.Add(1)
-	s.mu.Unlock()
-	defer s.serving.Done()
-
+	defer done()
 	var l net.Listener = &smtpListener{Listener: ln, s: s, implicit: implicitTLS}
 	if implicitTLS {
 		l = tls.NewListener(l, s.o.TLS)
 	}
-	err := s.srv.Serve(l)
-	s.mu.Lock()
-	closed := s.closed
-	s.mu.Unlock()
-	if closed {
+	err = s.srv.Serve(l)
+	if s.conns.isClosed() {
 		return errClosed
 	}
 	if err != nil {
@@ -125,38 +98,27 @@ func (s *SMTPServer) Serve(ln net.Listener, implicitTLS bool) error {
 // Shutdown stops accepting at once, lets sessions finish until ctx is
 // done, then closes what is left on both legs and waits for it.
 func (s *SMTPServer) Shutdown(ctx context.Context) error {
-	s.mu.Lock()
-	s.closed = true
-	for ln := range s.lns {
-		ln.Close()
+	// A session waiting for the upstream's reply does not notice its
+	// client's connection closing: close the upstream's too.
+	aborted := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() { s.abortUpstreams(); close(aborted) })
+	err := s.relayFront.Shutdown(ctx)
+	if !stop() {
+		<-aborted
 	}
-	s.mu.Unlock()
-	s.serving.Wait()
+	// Every connection is forgotten by now; this waits for go-smtp's
+	// goroutines to return from their last deferred calls.
+	s.srv.Shutdown(context.Background())
+	return err
+}
 
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		// Waits for go-smtp's connection goroutines; it closes no
-		// connection itself.
-		s.srv.Shutdown(context.Background())
-	}()
-	select {
-	case <-done:
-		s.cancel()
-		return nil
-	case <-ctx.Done():
-	}
-	s.cancel()
+// abortUpstreams closes every session's upstream connection.
+func (s *SMTPServer) abortUpstreams() {
 	s.mu.Lock()
-	for c := range s.conns {
-		c.Conn.Close()
-	}
+	defer s.mu.Unlock()
 	for ss := range s.sessions {
 		ss.abortUpstream()
 	}
-	s.mu.Unlock()
-	<-done
-	return ctx.Err()
 }
 
 func (s *SMTPServer) newSession(c *smtp.Conn) (smtp.Session, error) {
@@ -205,7 +167,8 @@ func (sl *smtpSlots) acquire(ctx context.Context, key string, wait time.Duration
 
 var errNoSlot = errors.New("bridge: smtp: every upstream session of the account is in use")
 
-// smtpListener tracks accepted connections so Shutdown can close them.
+// smtpListener tracks the connections go-smtp accepts, so Shutdown can
+// close them, and gives go-smtp the pre-login bounds of smtpConn.
 type smtpListener struct {
 	net.Listener
 	s        *SMTPServer
@@ -213,25 +176,14 @@ type smtpListener struct {
 }
 
 func (l *smtpListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
+	c, err := l.s.conns.accept(l.Listener)
 	if err != nil {
 		return nil, err
-	}
-	if tc, ok := c.(*net.TCPConn); ok {
-		tc.SetKeepAlive(true)
-		tc.SetKeepAlivePeriod(keepAlive)
 	}
 	sc := &smtpConn{Conn: c, s: l.s}
 	sc.tls.Store(l.implicit)
 	sc.trace = newWireTrace(l.s.b.Logger(), l.s.o.Trace, SMTP, "client", c.RemoteAddr())
 	sc.startPreLogin(l.s.o.preLogin())
-	l.s.mu.Lock()
-	defer l.s.mu.Unlock()
-	if l.s.closed {
-		c.Close()
-		return nil, net.ErrClosed
-	}
-	l.s.conns[sc] = struct{}{}
 	return sc, nil
 }
 
@@ -240,10 +192,9 @@ func (l *smtpListener) Accept() (net.Conn, error) {
 // from a hook once its reply (a 421, RFC 5321 section 3.8) is out.
 type smtpConn struct {
 	net.Conn
-	s         *SMTPServer
-	mu        sync.Mutex
-	hangup    bool
-	forgotten sync.Once
+	s      *SMTPServer
+	mu     sync.Mutex
+	hangup bool
 
 	// Before login (smtp_prelogin.go): the connection's deadline, how many
 	// more bytes the client may send, and the length of the line so far.
@@ -279,12 +230,10 @@ func (c *smtpConn) hangUpAfterReply() {
 	c.mu.Unlock()
 }
 
+// Close closes the connection and ends its tracking; go-smtp calls it
+// once the session has logged out.
 func (c *smtpConn) Close() error {
-	c.forgotten.Do(func() {
-		c.s.mu.Lock()
-		delete(c.s.conns, c)
-		c.s.mu.Unlock()
-	})
+	defer c.s.conns.forget(c.Conn)
 	if !c.loggedIn.Load() {
 		// A refused or hostile client: let the last reply arrive.
 		closeGently(c.Conn)

@@ -6,7 +6,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"net"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -48,7 +47,7 @@ type smtpEnv struct {
 
 func newSMTPEnv(t *testing.T, o smtpEnvOptions) *smtpEnv {
 	t.Helper()
-	smtpCheckLeaks(t)
+	t.Cleanup(leakCheck(t))
 	h := newHarness(t, smtpUser, smtpOther)
 	o.Fake.Validate = h.Tokens.Validate
 	o.Fake.TLS = h.UpstreamTLS
@@ -121,19 +120,6 @@ func newSMTPEnv(t *testing.T, o smtpEnvOptions) *smtpEnv {
 		h.checkLogs(extra...)
 	})
 	return env
-}
-
-// smtpCheckLeaks fails the test when it ends with more goroutines than it
-// started with, after giving closing connections a moment.
-func smtpCheckLeaks(t *testing.T) {
-	before := runtime.NumGoroutine()
-	t.Cleanup(func() {
-		if eventually(5*time.Second, func() bool { return runtime.NumGoroutine() <= before }) {
-			return
-		}
-		buf := make([]byte, 1<<20)
-		t.Errorf("%d goroutines leaked:\n%s", runtime.NumGoroutine()-before, buf[:runtime.Stack(buf, true)])
-	})
 }
 
 func (e *smtpEnv) clientTLS() *tls.Config {

@@ -109,7 +109,12 @@ func (s *SMTPServer) openUpstream(ctx context.Context, a *Account, user, token s
 	// The greeting wait is go-smtp's 5 minutes; ctx bounds the whole login.
 	stop := context.AfterFunc(ctx, func() { raw.Close() })
 	defer stop()
-	c, err := smtp.NewClientStartTLS(&upstreamConn{raw}, s.b.UpstreamTLS(addr))
+	cfg, err := s.b.UpstreamTLS(addr)
+	if err != nil {
+		raw.Close()
+		return nil, &diag.Failure{Proto: SMTP, Stage: diag.StageTLS, Text: addr, Err: err}
+	}
+	c, err := smtp.NewClientStartTLS(&upstreamConn{raw}, cfg)
 	if err != nil {
 		raw.Close()
 		var se *smtp.SMTPError

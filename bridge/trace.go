@@ -187,7 +187,10 @@ func isMechanism(w []byte) bool {
 }
 
 // printable replaces control and 8-bit bytes, so a trace line stays one
-// line of text.
+// line of text. Unlike diag.ReplyText, which fits text into a protocol
+// reply (whitespace folded and trimmed, one '?' per character), it keeps
+// one byte for one byte: a trace shows the wire as it was, a leading or
+// doubled space and a stray tab included.
 func printable(l []byte) []byte {
 	out := make([]byte, len(l))
 	for i, c := range l {

@@ -21,7 +21,7 @@ const testValidity = 30 * 24 * time.Hour
 // TestCA is a throwaway certificate authority held in memory. Tests,
 // `bridge demo` and integration harnesses use it to give an imitation
 // upstream a certificate that the bridge verifies for real, through
-// UpstreamConfig with the file written by WriteCA. It is not in a _test
+// UpstreamRoots with the file written by WriteCA. It is not in a _test
 // file because those callers live outside this package's tests.
 type TestCA struct {
 	// Cert is the CA certificate, CertPEM its PEM encoding.

@@ -3,7 +3,6 @@ package tlsutil
 import (
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -44,25 +43,21 @@ func UpstreamRoots(caFile string) (*x509.CertPool, error) {
 	return pool, nil
 }
 
-// UpstreamConfig returns the client TLS configuration for dialing an
-// upstream mail server. serverName is the host the certificate must name
-// and is also sent as SNI, which Exchange Online needs to pick its
-// certificate; a "host:port" is accepted and the port dropped. Roots come
-// from UpstreamRoots(caFile). The result always verifies: there is no
+// UpstreamConfig returns the client TLS configuration for an upstream
+// mail server at hostport ("host:port", or a bare host): the certificate
+// must name the host, which is also sent as SNI (Exchange Online needs it
+// to pick its certificate); roots verify it (UpstreamRoots; nil means the
+// system roots); TLS 1.2 or newer. The result always verifies: there is no
 // switch to skip verification, because the upstream leg carries OAuth
-// access tokens.
-func UpstreamConfig(serverName, caFile string) (*tls.Config, error) {
-	name := serverName
-	if host, _, err := net.SplitHostPort(serverName); err == nil {
+// access tokens. An empty host is refused, as there is no name to verify.
+func UpstreamConfig(hostport string, roots *x509.CertPool) (*tls.Config, error) {
+	name := hostport
+	if host, _, err := net.SplitHostPort(hostport); err == nil {
 		name = host
 	}
 	name = strings.TrimSuffix(strings.TrimPrefix(name, "["), "]")
 	if name == "" {
-		return nil, errors.New("tlsutil: upstream server name is empty; it is needed to verify the server's certificate")
-	}
-	roots, err := UpstreamRoots(caFile)
-	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("tlsutil: upstream server %q names no host; one is needed to verify the server's certificate", hostport)
 	}
 	return &tls.Config{
 		ServerName: name,

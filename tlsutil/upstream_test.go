@@ -24,6 +24,20 @@ func writeTestCA(t *testing.T) (*TestCA, string) {
 	return ca, path
 }
 
+// upstreamConfig is UpstreamConfig with the roots of caFile.
+func upstreamConfig(t *testing.T, hostport, caFile string) *tls.Config {
+	t.Helper()
+	roots, err := UpstreamRoots(caFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := UpstreamConfig(hostport, roots)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
 func serveLeaf(t *testing.T, ca *TestCA, hosts ...string) string {
 	t.Helper()
 	leaf, _, _, err := ca.Issue(hosts...)
@@ -35,10 +49,7 @@ func serveLeaf(t *testing.T, ca *TestCA, hosts ...string) string {
 
 func TestUpstreamConfigVerifiesTestCALeaf(t *testing.T) {
 	ca, caFile := writeTestCA(t)
-	cfg, err := UpstreamConfig("outlook.example.test", caFile)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := upstreamConfig(t, "outlook.example.test", caFile)
 	if cfg.InsecureSkipVerify {
 		t.Fatal("InsecureSkipVerify is set")
 	}
@@ -63,28 +74,36 @@ func TestUpstreamConfigVerifiesTestCALeaf(t *testing.T) {
 
 func TestUpstreamConfigAcceptsHostPort(t *testing.T) {
 	ca, caFile := writeTestCA(t)
-	cfg, err := UpstreamConfig("imap.example.test:993", caFile)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := upstreamConfig(t, "imap.example.test:993", caFile)
 	if cfg.ServerName != "imap.example.test" {
 		t.Errorf("ServerName = %q, want imap.example.test", cfg.ServerName)
 	}
 	if _, err := handshake(serveLeaf(t, ca, "imap.example.test"), cfg); err != nil {
 		t.Errorf("handshake: %v", err)
 	}
-	if _, err := UpstreamConfig("", caFile); err == nil {
-		t.Error("UpstreamConfig with no server name succeeded")
+	if cfg := upstreamConfig(t, "[::1]:993", caFile); cfg.ServerName != "::1" {
+		t.Errorf("ServerName = %q, want ::1", cfg.ServerName)
+	}
+}
+
+// TestUpstreamConfigRefusesEmptyName: with no host there is no name to
+// verify the certificate against, and the tokens must not go to a server
+// that was not verified.
+func TestUpstreamConfigRefusesEmptyName(t *testing.T) {
+	for _, hp := range []string{"", ":993", "[]:993", "[]"} {
+		cfg, err := UpstreamConfig(hp, nil)
+		if err == nil {
+			t.Errorf("UpstreamConfig(%q) = ServerName %q, want an error", hp, cfg.ServerName)
+		} else if !strings.Contains(err.Error(), "names no host") {
+			t.Errorf("UpstreamConfig(%q): err = %v, want it to say the host is missing", hp, err)
+		}
 	}
 }
 
 func TestUpstreamConfigRefusesWrongName(t *testing.T) {
 	ca, caFile := writeTestCA(t)
-	cfg, err := UpstreamConfig("outlook.example.test", caFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = handshake(serveLeaf(t, ca, "evil.example.test"), cfg)
+	cfg := upstreamConfig(t, "outlook.example.test", caFile)
+	_, err := handshake(serveLeaf(t, ca, "evil.example.test"), cfg)
 	var hostErr x509.HostnameError
 	if !errors.As(err, &hostErr) {
 		t.Errorf("leaf for the wrong name: err = %v, want an x509.HostnameError", err)
@@ -97,10 +116,7 @@ func TestUpstreamConfigRefusesUnknownCA(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := UpstreamConfig("outlook.example.test", caFile)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := upstreamConfig(t, "outlook.example.test", caFile)
 	_, err = handshake(serveLeaf(t, other, "outlook.example.test"), cfg)
 	var unknown x509.UnknownAuthorityError
 	if !errors.As(err, &unknown) {
@@ -118,9 +134,6 @@ func TestUpstreamRootsBadFile(t *testing.T) {
 	for _, f := range []string{missing, garbage} {
 		if _, err := UpstreamRoots(f); err == nil || !strings.Contains(err.Error(), f) {
 			t.Errorf("UpstreamRoots(%s): err = %v, want an error naming the file", f, err)
-		}
-		if _, err := UpstreamConfig("outlook.example.test", f); err == nil || !strings.Contains(err.Error(), f) {
-			t.Errorf("UpstreamConfig with %s: err = %v, want an error naming the file", f, err)
 		}
 	}
 	if _, err := UpstreamRoots(missing); !errors.Is(err, os.ErrNotExist) {

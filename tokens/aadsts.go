@@ -1,33 +1,15 @@
 package tokens
 
-// Info is what the token layer knows of one AADSTS code: a short phrase
-// that fits inside an error message. Causes and fixes live in the diagnosis
-// table (package bridge/diag), which matches on the same numbers.
+// Meaning returns a short phrase for an AADSTS code that fits inside an
+// error message, such as "the sign-in expired after 90 days without use",
+// or "" when the code is unknown (and for 0, "no code"). Causes and fixes
+// live in the diagnosis table (package bridge/diag), which matches on the
+// same numbers.
 //
 // Microsoft warns that AADSTS numbers and texts change over time, so these
 // phrases are hints shown next to the raw description, never instead of it.
-type Info struct {
-	// Code is the AADSTS number.
-	Code int
-	// Meaning is a lower-case phrase without a final full stop, such as
-	// "the sign-in expired after 90 days without use".
-	Meaning string
-}
-
-// Meaning returns a short phrase for an AADSTS code, or "" when unknown.
-// The full table (cause and fix) is in the diagnosis package.
 func Meaning(code int) string {
 	return aadstsMeaning[code]
-}
-
-// AADSTSInfo returns what is known of code; ok is false for codes outside
-// the table (and for 0, "no code").
-func AADSTSInfo(code int) (info Info, ok bool) {
-	m, ok := aadstsMeaning[code]
-	if !ok {
-		return Info{}, false
-	}
-	return Info{Code: code, Meaning: m}, true
 }
 
 // aadstsMeaning paraphrases Microsoft's "authentication and authorization

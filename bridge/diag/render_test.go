@@ -107,3 +107,25 @@ func FuzzClassifyFailure(f *testing.F) {
 		checkShort(t, d.Short())
 	})
 }
+
+// TestReplyText: the one sanitiser for text inside a protocol reply line.
+func TestReplyText(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		max  int
+		want string
+	}{
+		{"alice@example.com", 0, "alice@example.com"},
+		{" a\r\nb\tc ", 0, "a  b c"},
+		{"nul\x00 esc\x1b del\x7f", 0, "nul? esc? del?"},
+		{"j\u00f6rg \u2192 x", 0, "j?rg ? x"},
+		{"bad \xff\xfe utf-8", 0, "bad ?? utf-8"},
+		{"0123456789 abcdef", 10, "0123456..."},
+		{"short", 10, "short"},
+		{strings.Repeat("x", 500), 0, strings.Repeat("x", 500)},
+	} {
+		if got := ReplyText(c.in, c.max); got != c.want {
+			t.Errorf("ReplyText(%q, %d) = %q, want %q", c.in, c.max, got, c.want)
+		}
+	}
+}

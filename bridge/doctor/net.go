@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/mailbridge/bridge/bridge/diag"
+	"github.com/mailbridge/bridge/tlsutil"
 )
 
 // maxShownIPs bounds the addresses a name resolution step lists.
@@ -62,7 +63,11 @@ func (p *probe) handshake(ctx context.Context, conn net.Conn) (*tls.Conn, Step) 
 	st := timed(string(p.proto)+"-tls", p.label+" TLS and certificate", func() Step {
 		ctx, cancel := context.WithTimeout(ctx, p.timeout)
 		defer cancel()
-		c := tls.Client(conn, p.tlsConfig())
+		cfg, err := p.tlsConfig()
+		if err != nil {
+			return p.tlsFailed(err)
+		}
+		c := tls.Client(conn, cfg)
 		if err := c.HandshakeContext(ctx); err != nil {
 			return p.tlsFailed(err)
 		}
@@ -94,14 +99,10 @@ func (p *probe) key() string {
 	return string(p.proto) + " in the account " + p.diag.Email
 }
 
-// tlsConfig is what Bridge.UpstreamTLS builds: the configured roots,
-// TLS 1.2 or newer, SNI set to the host.
-func (p *probe) tlsConfig() *tls.Config {
-	host, _, err := net.SplitHostPort(p.addr)
-	if err != nil {
-		host = p.addr
-	}
-	return &tls.Config{ServerName: host, RootCAs: p.roots, MinVersion: tls.VersionTLS12}
+// tlsConfig is what Bridge.UpstreamTLS builds (tlsutil.UpstreamConfig):
+// the configured roots, TLS 1.2 or newer, SNI set to the host.
+func (p *probe) tlsConfig() (*tls.Config, error) {
+	return tlsutil.UpstreamConfig(p.addr, p.roots)
 }
 
 func describeTLS(cs tls.ConnectionState) string {

@@ -41,18 +41,20 @@ func (p *probe) smtp(ctx context.Context) []Step {
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
 
-	// go-smtp runs the handshake inside its next command; VerifyConnection
-	// runs after the usual verification succeeded and keeps the state to
-	// describe the certificate.
 	var state *tls.ConnectionState
-	cfg := p.tlsConfig()
-	cfg.VerifyConnection = func(cs tls.ConnectionState) error {
-		state = &cs
-		return nil
-	}
 	var c *smtp.Client
 	steps = append(steps, timed(starttls, titles[starttls], func() Step {
-		var err error
+		cfg, err := p.tlsConfig()
+		if err != nil {
+			return p.tlsFailed(err)
+		}
+		// go-smtp runs the handshake inside its next command;
+		// VerifyConnection runs after the usual verification succeeded
+		// and keeps the state to describe the certificate.
+		cfg.VerifyConnection = func(cs tls.ConnectionState) error {
+			state = &cs
+			return nil
+		}
 		// NewClientStartTLS reads the greeting, sends EHLO and STARTTLS.
 		c, err = smtp.NewClientStartTLS(conn, cfg)
 		if err != nil {
