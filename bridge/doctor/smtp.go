@@ -11,6 +11,7 @@ import (
 
 	"github.com/mailbridge/bridge/bridge"
 	"github.com/mailbridge/bridge/bridge/diag"
+	"github.com/mailbridge/bridge/internal/xoauth2"
 )
 
 // smtp checks the submission server: reach, the greeting and EHLO, STARTTLS
@@ -96,7 +97,7 @@ func (p *probe) smtp(ctx context.Context) []Step {
 		return append(steps, skip(login, titles[login], "no access token (see the refresh step)"))
 	}
 	steps = append(steps, timed(login, titles[login], func() Step {
-		if ok, mechs := c.Extension("AUTH"); ok && !hasWord(mechs, "XOAUTH2") {
+		if ok, mechs := c.Extension("AUTH"); ok && !hasWord(mechs, xoauth2.Mechanism) {
 			return fail(p.classify("auth", &diag.Failure{Proto: p.proto, Stage: "auth", Text: "AUTH " + mechs}),
 				"the server does not offer XOAUTH2 after STARTTLS (it offers %s)", mechs)
 		}
