@@ -10,6 +10,8 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
+
+	"github.com/mailbridge/bridge/internal/xoauth2"
 )
 
 // clientFetcher is a mail client built on go-imap's imapclient: it parses
@@ -53,7 +55,7 @@ func (e *benchEnv) dialClientDirect(token string) (*clientFetcher, error) {
 	}
 	conn.SetDeadline(time.Now().Add(time.Minute))
 	c := imapclient.New(conn, nil)
-	if err := c.Authenticate(NewXOAUTH2Client(benchUser, token)); err != nil {
+	if err := c.Authenticate(xoauth2.OneStep(benchUser, token)); err != nil {
 		c.Close()
 		return nil, fmt.Errorf("authenticate: %w", err)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/mailbridge/bridge/bridge/bridgetest"
+	"github.com/mailbridge/bridge/internal/xoauth2"
 )
 
 // benchSMTPSink is a submission server for benchmarks: STARTTLS, AUTH
@@ -196,7 +197,7 @@ func benchSMTP(b *testing.B, size int) {
 		b.Fatal(err)
 	}
 	defer direct.Close()
-	if err := direct.Auth(NewXOAUTH2Client(benchUser, e.token())); err != nil {
+	if err := direct.Auth(xoauth2.TwoStep(benchUser, e.token())); err != nil {
 		b.Fatalf("direct AUTH: %v", err)
 	}
 	for _, c := range []*smtp.Client{direct, bridged} {

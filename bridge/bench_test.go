@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mailbridge/bridge/internal/xoauth2"
 	"github.com/mailbridge/bridge/tlsutil"
 	"github.com/mailbridge/bridge/tokens"
 	"github.com/mailbridge/bridge/tokens/tokenstest"
@@ -219,7 +220,7 @@ func (e *benchEnv) dialDirect(token string) (*benchConn, error) {
 		c.Close()
 		return nil, err
 	}
-	if err := bc.command("a", "AUTHENTICATE XOAUTH2 "+string(xoauth2(benchUser, token))); err != nil {
+	if err := bc.command("a", "AUTHENTICATE XOAUTH2 "+string(xoauth2.Encoded(benchUser, token))); err != nil {
 		c.Close()
 		return nil, err
 	}

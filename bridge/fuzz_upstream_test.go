@@ -15,6 +15,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/mailbridge/bridge/bridge/diag"
+	"github.com/mailbridge/bridge/internal/xoauth2"
 )
 
 // scriptConn is a net.Conn over fixed bytes: reads come from the script,
@@ -44,8 +45,8 @@ func checkNoTokenInError(t *testing.T, user string, err error) {
 		return
 	}
 	msg := err.Error()
-	raw := "user=" + user + "\x01auth=Bearer " + fuzzToken + "\x01\x01"
-	for _, s := range []string{fuzzToken, string(xoauth2(user, fuzzToken)), raw, base64.StdEncoding.EncodeToString([]byte(raw))} {
+	raw := string(xoauth2.Payload(user, fuzzToken))
+	for _, s := range []string{fuzzToken, string(xoauth2.Encoded(user, fuzzToken)), raw, base64.StdEncoding.EncodeToString([]byte(fuzzToken))} {
 		if strings.Contains(msg, s) {
 			t.Fatalf("error carries the token: %q", msg)
 		}
@@ -74,13 +75,13 @@ func FuzzIMAPUpstreamLogin(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		const user = "alice@example.com"
 		c := &scriptConn{r: bytes.NewReader(data)}
-		caps, err := imapUpstreamLogin(c, bufio.NewReaderSize(c, imapUpstreamBuf), user, fuzzToken)
+		caps, err := IMAPUpstreamLogin(c, bufio.NewReaderSize(c, imapUpstreamBuf), user, fuzzToken)
 		checkNoTokenInError(t, user, err)
 		out := c.w.String()
 		if n := strings.Count(out, fuzzToken); n > 0 {
 			t.Fatalf("the raw token was written %d times", n)
 		}
-		if n := strings.Count(out, string(xoauth2(user, fuzzToken))); n > 1 {
+		if n := strings.Count(out, string(xoauth2.Encoded(user, fuzzToken))); n > 1 {
 			t.Fatalf("the XOAUTH2 response was sent %d times", n)
 		}
 		if lines := strings.Count(out, "\r\n"); lines > 2*imapUpstreamLines+2 {
@@ -119,10 +120,10 @@ func FuzzPOP3UpstreamAuth(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		const user = "alice@example.com"
 		c := &scriptConn{r: bytes.NewReader(data)}
-		_, err := pop3UpstreamAuth(context.Background(), c, &Login{User: user, Token: fuzzToken})
+		_, err := POP3UpstreamLogin(context.Background(), c, user, fuzzToken)
 		checkNoTokenInError(t, user, err)
 		out := c.w.String()
-		blob := string(xoauth2(user, fuzzToken))
+		blob := string(xoauth2.Encoded(user, fuzzToken))
 		if n := strings.Count(out, blob); n > 1 {
 			t.Fatalf("credentials sent %d times", n)
 		}
@@ -135,8 +136,8 @@ func FuzzPOP3UpstreamAuth(f *testing.F) {
 	})
 }
 
-// FuzzSMTPUpstreamAuth plays arbitrary upstream replies against go-smtp's
-// client with the two-step XOAUTH2 mechanism: after EHLO, AUTH XOAUTH2,
+// FuzzSMTPUpstreamAuth plays arbitrary upstream replies against
+// SMTPUpstreamLogin on go-smtp's client: after EHLO, AUTH XOAUTH2,
 // the credentials after a 334, and empty answers to later challenges.
 // It must end, send the credentials at most once, and keep the token out
 // of errors.
@@ -157,15 +158,14 @@ func FuzzSMTPUpstreamAuth(f *testing.F) {
 		c := &scriptConn{r: bytes.NewReader(data)}
 		cl := smtp.NewClient(c)
 		cl.CommandTimeout = time.Second
-		blob := []byte("user=" + user + "\x01auth=Bearer " + fuzzToken + "\x01\x01")
 		err := cl.Hello("localhost")
 		if err == nil {
-			err = cl.Auth(&xoauth2TwoStep{blob: blob})
+			err = SMTPUpstreamLogin(cl, user, fuzzToken)
 		}
 		checkNoTokenInError(t, user, err)
 		cl.Close()
 		out := c.w.String()
-		enc := base64.StdEncoding.EncodeToString(blob)
+		enc := string(xoauth2.Encoded(user, fuzzToken))
 		if n := strings.Count(out, enc); n > 1 {
 			t.Fatalf("credentials sent %d times", n)
 		}

@@ -118,7 +118,7 @@ func (c *imapSession) login(tag, user, pass string) bool {
 	ut := newWireTrace(b.Logger(), c.s.o.Trace, IMAP, "upstream", up.RemoteAddr())
 	tup := traced(up, ut, false)
 	ubr := bufio.NewReaderSize(tup, imapUpstreamBuf)
-	caps, err := imapUpstreamLogin(tup, ubr, l.User, l.Token)
+	caps, err := IMAPUpstreamLogin(tup, ubr, l.User, l.Token)
 	ut.stop()
 	watch := &imapWatch{b: b, acct: l.Account, token: l.Token}
 	l.Token = ""

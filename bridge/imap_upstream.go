@@ -8,22 +8,26 @@ import (
 	"strings"
 
 	"github.com/mailbridge/bridge/bridge/diag"
+	"github.com/mailbridge/bridge/internal/xoauth2"
 )
 
 // imapUpstreamLines bounds how many lines the upstream may send during the
 // login exchange, so a misbehaving server cannot keep the bridge reading.
 const imapUpstreamLines = 64
 
-// imapUpstreamLogin logs in on a fresh upstream IMAP connection: it reads
-// the greeting, sends AUTHENTICATE XOAUTH2 with the initial response on the
-// command line (RFC 4959), answers a "+" challenge (the JSON error document
-// some servers send) with an empty line so that the server's final reply
-// arrives (RFC 3501 section 6.2.2), and returns the post-login capabilities,
-// from the OK's CAPABILITY code or from one CAPABILITY command.
+// IMAPUpstreamLogin logs in as user with token on a fresh upstream IMAP
+// connection up, read through br: it reads the greeting, sends
+// AUTHENTICATE XOAUTH2 with the initial response on the command line
+// (RFC 4959), answers a "+" challenge (the JSON error document some
+// servers send) with an empty line so that the server's final reply
+// arrives (RFC 3501 section 6.2.2), and returns the post-login
+// capabilities, from the OK's CAPABILITY code or from one CAPABILITY
+// command. `bridge serve` and `bridge doctor` both log in with it. The
+// caller sets the deadlines.
 //
 // A refusal is a *diag.Failure with Stage StageGreeting or StageAuth holding the
 // upstream's words; a broken connection is a plain error.
-func imapUpstreamLogin(up net.Conn, br *bufio.Reader, user, token string) ([]string, error) {
+func IMAPUpstreamLogin(up net.Conn, br *bufio.Reader, user, token string) ([]string, error) {
 	var buf []byte
 	read := func() (string, error) {
 		line, err := readLine(br, buf, imapMaxLine)
@@ -42,10 +46,8 @@ func imapUpstreamLogin(up net.Conn, br *bufio.Reader, user, token string) ([]str
 		return nil, &diag.Failure{Proto: IMAP, Stage: diag.StageGreeting, RespCode: code, Text: text}
 	}
 
-	cmd := make([]byte, 0, 64+len(user)+len(token)*2)
-	cmd = append(cmd, "B1 AUTHENTICATE XOAUTH2 "...)
-	cmd = append(cmd, xoauth2(user, token)...)
-	cmd = append(cmd, "\r\n"...)
+	sasl := xoauth2.OneStep(user, token)
+	cmd := sasl.Command("B1 AUTHENTICATE")
 	_, err = up.Write(cmd)
 	clear(cmd) // it held the token
 	if err != nil {
@@ -60,7 +62,7 @@ func imapUpstreamLogin(up net.Conn, br *bufio.Reader, user, token string) ([]str
 		}
 		switch {
 		case strings.HasPrefix(line, "+"):
-			if _, err := up.Write([]byte("\r\n")); err != nil {
+			if _, err := up.Write(sasl.Answer()); err != nil {
 				return nil, fmt.Errorf("bridge: imap upstream %s: %w", up.RemoteAddr(), err)
 			}
 		case strings.HasPrefix(line, "* "):

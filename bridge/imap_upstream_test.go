@@ -34,7 +34,7 @@ func scriptedUpstream(t *testing.T, greeting string, replies ...string) (got cha
 	}()
 	return got, func() ([]string, error) {
 		bridgeSide.SetDeadline(time.Now().Add(5 * time.Second))
-		return imapUpstreamLogin(bridgeSide, bufio.NewReader(bridgeSide), "shared@example.com", "TOKEN123")
+		return IMAPUpstreamLogin(bridgeSide, bufio.NewReader(bridgeSide), "shared@example.com", "TOKEN123")
 	}
 }
 

@@ -24,7 +24,7 @@ var (
 )
 
 // imapWatch is the Watcher of a relayed IMAP session. It recognises the two
-// ways Exchange ends a session it accepted (microsoft-facts §1.2): a BAD
+// ways Exchange ends a session it accepted (docs/microsoft-facts.md §1.2): a BAD
 // "User is authenticated but not connected." to the first mailbox command
 // (the token's identity has no rights on the mailbox), and
 // "* BYE Session invalidated - AccessTokenExpired". Both are recorded in the

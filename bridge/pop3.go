@@ -4,13 +4,13 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"net"
 	"strings"
 	"time"
 
 	"github.com/mailbridge/bridge/bridge/diag"
+	"github.com/mailbridge/bridge/internal/xoauth2"
 )
 
 // pop3MaxUpstreamLine bounds a line read from the upstream during login.
@@ -133,7 +133,7 @@ func (s *POP3Server) login(ctx context.Context, req pop3Req, peer net.Addr, trac
 		// server shuts down.
 		stop := context.AfterFunc(ctx, func() { up.Close() })
 		ut := newWireTrace(s.b.Logger(), trace, POP3, "upstream", up.RemoteAddr())
-		upBuf, err = pop3UpstreamAuth(ctx, traced(up, ut, false), l)
+		upBuf, err = POP3UpstreamLogin(ctx, traced(up, ut, false), l.User, l.Token)
 		ut.stop()
 		if !stop() && err == nil {
 			err = &diag.Failure{Proto: POP3, Stage: diag.StageAuth, Err: fmt.Errorf("bridge: pop3 upstream: %w", ctx.Err())}
@@ -174,16 +174,27 @@ func (s *POP3Server) refusal(err error) string {
 	return "-ERR [AUTH] " + r.Diagnosis.Short()
 }
 
-// pop3UpstreamAuth reads the upstream's greeting and logs in with the
-// two-step AUTH XOAUTH2 Microsoft requires (RFC 5034 section 4: the
-// initial response goes after the "+" continuation, not on the AUTH
-// line). A refusal is a *diag.Failure carrying the upstream's line; a
-// transport failure is a *diag.Failure wrapping the error.
-func pop3UpstreamAuth(ctx context.Context, up net.Conn, l *Login) (*bufio.Reader, error) {
+// POP3UpstreamLogin reads the greeting of a fresh upstream POP3
+// connection up and logs in as user with token, with the two-step AUTH
+// XOAUTH2 Microsoft requires (RFC 5034 section 4: the initial response
+// goes after the "+" continuation, not on the AUTH line). It returns the
+// reader positioned after the +OK, which may hold bytes already. `bridge
+// serve` and `bridge doctor` both log in with it; ctx's deadline becomes
+// the connection's.
+//
+// A refusal is a *diag.Failure carrying the upstream's line; a transport
+// failure is a *diag.Failure wrapping the error.
+func POP3UpstreamLogin(ctx context.Context, up net.Conn, user, token string) (*bufio.Reader, error) {
 	if dl, ok := ctx.Deadline(); ok {
 		up.SetDeadline(dl)
 	}
 	br := bufio.NewReader(up)
+	var buf []byte
+	read := func() (string, error) {
+		line, err := readLine(br, buf, pop3MaxUpstreamLine)
+		buf = line
+		return string(line), err
+	}
 	stage := diag.StageGreeting
 	fail := func(err error) error {
 		return &diag.Failure{Proto: POP3, Stage: stage, Err: fmt.Errorf("bridge: pop3 upstream: %w", err)}
@@ -191,7 +202,7 @@ func pop3UpstreamAuth(ctx context.Context, up net.Conn, l *Login) (*bufio.Reader
 	refused := func(line string) error {
 		return &diag.Failure{Proto: POP3, Stage: stage, Text: line}
 	}
-	line, err := readUpstreamLine(br)
+	line, err := read()
 	if err != nil {
 		return nil, fail(err)
 	}
@@ -199,62 +210,35 @@ func pop3UpstreamAuth(ctx context.Context, up net.Conn, l *Login) (*bufio.Reader
 		return nil, refused(line)
 	}
 	stage = diag.StageAuth
-	if _, err := up.Write([]byte("AUTH XOAUTH2\r\n")); err != nil {
+	sasl := xoauth2.TwoStep(user, token)
+	if _, err := up.Write(sasl.Command("AUTH")); err != nil {
 		return nil, fail(err)
 	}
-	if line, err = readUpstreamLine(br); err != nil {
+	if line, err = read(); err != nil {
 		return nil, fail(err)
 	}
-	if !isContinuation(line) {
+	if !xoauth2.IsChallenge(line) {
 		return nil, refused(line)
 	}
-	blob := append(xoauth2(l.User, l.Token), '\r', '\n')
-	_, err = up.Write(blob)
-	clear(blob)
-	if err != nil {
-		return nil, fail(err)
-	}
-	// A server that explains a refusal in a "+" challenge wants an empty
-	// line before its final reply; answer at most twice.
+	// The first answer holds the credentials; a server that explains a
+	// refusal in a further "+" challenge gets an empty line before its
+	// final reply, at most twice.
 	for range 3 {
-		if line, err = readUpstreamLine(br); err != nil {
+		answer := sasl.Answer()
+		_, err = up.Write(answer)
+		clear(answer)
+		if err != nil {
 			return nil, fail(err)
 		}
-		if !isContinuation(line) {
+		if line, err = read(); err != nil {
+			return nil, fail(err)
+		}
+		if !xoauth2.IsChallenge(line) {
 			break
-		}
-		if _, err := up.Write([]byte("\r\n")); err != nil {
-			return nil, fail(err)
 		}
 	}
 	if !strings.HasPrefix(line, "+OK") {
 		return nil, refused(line)
 	}
 	return br, nil
-}
-
-// isContinuation reports a SASL continuation line ("+" or "+ data"),
-// as opposed to "+OK".
-func isContinuation(line string) bool {
-	return line == "+" || strings.HasPrefix(line, "+ ")
-}
-
-// readUpstreamLine reads one line from the upstream, without its line end,
-// refusing lines longer than pop3MaxUpstreamLine.
-func readUpstreamLine(br *bufio.Reader) (string, error) {
-	var buf []byte
-	for {
-		chunk, err := br.ReadSlice('\n')
-		buf = append(buf, chunk...)
-		if len(buf) > pop3MaxUpstreamLine {
-			return "", errors.New("line too long")
-		}
-		if errors.Is(err, bufio.ErrBufferFull) {
-			continue
-		}
-		if err != nil {
-			return "", err
-		}
-		return strings.TrimRight(string(buf), "\r\n"), nil
-	}
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/mailbridge/bridge/bridge/bridgetest"
+	"github.com/mailbridge/bridge/internal/xoauth2"
 	"github.com/mailbridge/bridge/tokens"
 )
 
@@ -92,7 +93,7 @@ func newPOP3Env(t *testing.T, edit func(*FrontOptions)) *pop3Env {
 		wg.Wait()
 		var extra []string
 		if tok, err := h.B.Source(h.account(pop3TestUser)).Token(ctx); err == nil {
-			extra = append(extra, tok.AccessToken, string(xoauth2(pop3TestUser, tok.AccessToken)))
+			extra = append(extra, tok.AccessToken, string(xoauth2.Encoded(pop3TestUser, tok.AccessToken)))
 		}
 		h.checkLogs(extra...)
 	})

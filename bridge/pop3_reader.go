@@ -158,27 +158,20 @@ func (r *pop3Reader) capa() error {
 	return r.bw.Flush()
 }
 
-// readLine reads one line of at most max octets, CRLF included, and
-// returns it without its line end. A bare LF ends a line too, as many
-// servers allow. A longer line gets a reply and errPOP3LineTooLong.
+// readLine reads one line of at most max octets, CRLF included, with the
+// bounded readLine, and returns it without its line end. A bare LF ends a
+// line too, as many servers allow. A longer line gets a reply and
+// errPOP3LineTooLong.
 func (r *pop3Reader) readLine(max int) (string, error) {
-	var buf []byte
-	for {
-		chunk, err := r.br.ReadSlice('\n')
-		if len(buf)+len(chunk) > max {
-			r.reply(pop3LineTooLong)
-			return "", errPOP3LineTooLong
-		}
-		buf = append(buf, chunk...)
-		if errors.Is(err, bufio.ErrBufferFull) {
-			continue
-		}
-		if err != nil {
-			return "", err
-		}
-		buf = bytes.TrimSuffix(buf[:len(buf)-1], []byte("\r"))
-		return string(buf), nil
+	line, err := readLine(r.br, nil, max-2)
+	if errors.Is(err, errLineTooLong) {
+		r.reply(pop3LineTooLong)
+		return "", errPOP3LineTooLong
 	}
+	if err != nil {
+		return "", err
+	}
+	return string(line), nil
 }
 
 // next answers commands until one needs the caller. Errors other than the

@@ -10,6 +10,7 @@ import (
 	"github.com/emersion/go-sasl"
 
 	"github.com/mailbridge/bridge/bridge/bridgetest"
+	"github.com/mailbridge/bridge/internal/xoauth2"
 	"github.com/mailbridge/bridge/tokens/tokenstest"
 )
 
@@ -38,11 +39,10 @@ func (s *secretSet) addPassword(user, pw string) {
 
 // addToken adds an access token with its XOAUTH2 forms for user.
 func (s *secretSet) addToken(user, tok string) {
-	raw := "user=" + user + "\x01auth=Bearer " + tok + "\x01\x01"
 	s.add("access token", tok)
 	s.add("access token, base64", base64.StdEncoding.EncodeToString([]byte(tok)))
-	s.add("XOAUTH2 payload, raw", raw)
-	s.add("XOAUTH2 payload, base64", string(xoauth2(user, tok)))
+	s.add("XOAUTH2 payload, raw", string(xoauth2.Payload(user, tok)))
+	s.add("XOAUTH2 payload, base64", string(xoauth2.Encoded(user, tok)))
 }
 
 // check fails for every secret found in text, whole or as a 32-byte piece

@@ -15,6 +15,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/mailbridge/bridge/bridge/bridgetest"
+	"github.com/mailbridge/bridge/internal/xoauth2"
 	"github.com/mailbridge/bridge/tokens"
 )
 
@@ -115,7 +116,7 @@ func newSMTPEnv(t *testing.T, o smtpEnvOptions) *smtpEnv {
 		wg.Wait()
 		var extra []string
 		if tok, err := h.B.Source(h.account(smtpUser)).Token(ctx); err == nil {
-			extra = append(extra, tok.AccessToken, string(xoauth2(smtpUser, tok.AccessToken)))
+			extra = append(extra, tok.AccessToken, string(xoauth2.Encoded(smtpUser, tok.AccessToken)))
 		}
 		h.checkLogs(extra...)
 	})

@@ -11,6 +11,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/mailbridge/bridge/bridge/diag"
+	"github.com/mailbridge/bridge/internal/xoauth2"
 )
 
 // Upstream timeouts. A login step gets 30 s; once logged in go-smtp's own
@@ -77,27 +78,6 @@ func (c *upstreamConn) Write(p []byte) (int, error) {
 	return c.Conn.Write(p)
 }
 
-// xoauth2TwoStep is a SASL XOAUTH2 client that sends "AUTH XOAUTH2" alone
-// and the credentials after the server's empty 334 (RFC 4954 section 4).
-// Tokens are 1.5-2.5 KB and some servers (Dovecot's submission service)
-// cap the AUTH line at 512 bytes, which an initial response would exceed.
-// A later challenge is the server's JSON error report; it is answered
-// with an empty response so the server's final reply comes back.
-type xoauth2TwoStep struct {
-	blob []byte
-	sent bool
-}
-
-func (x *xoauth2TwoStep) Start() (string, []byte, error) { return "XOAUTH2", nil, nil }
-
-func (x *xoauth2TwoStep) Next([]byte) ([]byte, error) {
-	if !x.sent {
-		x.sent = true
-		return x.blob, nil
-	}
-	return []byte{}, nil
-}
-
 // openUpstream dials a's SMTP server, upgrades with STARTTLS and logs in
 // as user with token. Failures are *diag.Failure.
 func (s *SMTPServer) openUpstream(ctx context.Context, a *Account, user, token string, expiry time.Time) (*upstream, error) {
@@ -142,12 +122,11 @@ func (s *SMTPServer) openUpstream(ctx context.Context, a *Account, user, token s
 		}
 		return nil, &diag.Failure{Proto: SMTP, Stage: diag.StageTLS, Text: addr, Err: err}
 	}
-	blob := []byte("user=" + user + "\x01auth=Bearer " + token + "\x01\x01")
-	if err := c.Auth(&xoauth2TwoStep{blob: blob}); err != nil {
+	if err := SMTPUpstreamLogin(c, user, token); err != nil {
 		c.Close()
-		var se *smtp.SMTPError
-		if errors.As(err, &se) {
-			return nil, smtpFailure(diag.StageAuth, se)
+		var f *diag.Failure
+		if errors.As(err, &f) {
+			return nil, err
 		}
 		return nil, &diag.Failure{Proto: SMTP, Stage: diag.StageAuth, Text: addr, Err: err}
 	}
@@ -157,6 +136,24 @@ func (s *SMTPServer) openUpstream(ctx context.Context, a *Account, user, token s
 	}
 	c.CommandTimeout = 5 * time.Minute
 	return &upstream{c: c, raw: raw, expiry: expiry}, nil
+}
+
+// SMTPUpstreamLogin logs in as user with token on an upstream SMTP
+// session that has said EHLO over TLS, with AUTH XOAUTH2 in two steps
+// (RFC 4954 section 4): the credentials follow the server's empty 334,
+// because a token on the AUTH line passes the 512-octet command limit
+// that Dovecot's submission service enforces. `bridge serve` and `bridge
+// doctor` both log in with it.
+//
+// A refusal is a *diag.Failure with Stage "auth" holding the server's
+// reply; a broken connection is go-smtp's error.
+func SMTPUpstreamLogin(c *smtp.Client, user, token string) error {
+	err := c.Auth(xoauth2.TwoStep(user, token))
+	var se *smtp.SMTPError
+	if errors.As(err, &se) {
+		return smtpFailure(diag.StageAuth, se)
+	}
+	return err
 }
 
 // current returns the upstream session, or nil.

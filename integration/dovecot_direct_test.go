@@ -3,7 +3,6 @@ package integration
 import (
 	"bufio"
 	"crypto/tls"
-	"encoding/base64"
 	"fmt"
 	"net"
 	"strings"
@@ -13,26 +12,12 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 
+	"github.com/mailbridge/bridge/internal/xoauth2"
 	"github.com/mailbridge/bridge/tokens/tokenstest"
 )
 
-// xoauth2IR is the SASL XOAUTH2 initial response for user and token.
-func xoauth2IR(user, token string) string {
-	return base64.StdEncoding.EncodeToString([]byte("user=" + user + "\x01auth=Bearer " + token + "\x01\x01"))
-}
-
-// xoauth2Client is a SASL client for XOAUTH2, for talking to Dovecot
-// directly; an error challenge is answered with an empty response, as the
-// mechanism requires.
-type xoauth2Client struct{ user, token string }
-
-func newXOAUTH2(user, token string) *xoauth2Client { return &xoauth2Client{user, token} }
-
-func (x *xoauth2Client) Start() (string, []byte, error) {
-	return "XOAUTH2", []byte("user=" + x.user + "\x01auth=Bearer " + x.token + "\x01\x01"), nil
-}
-
-func (x *xoauth2Client) Next([]byte) ([]byte, error) { return []byte{}, nil }
+// xoauth2IR is the base64 XOAUTH2 initial response for user and token.
+func xoauth2IR(user, token string) string { return string(xoauth2.Encoded(user, token)) }
 
 // lineConn is a bare text-protocol client for the checks that need exact
 // control of the wire (AUTH line lengths, refusals).
@@ -114,7 +99,7 @@ func TestDovecotUpstream(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer c.Close()
-		if err := c.Authenticate(newXOAUTH2(testUser, access)); err != nil {
+		if err := c.Authenticate(xoauth2.OneStep(testUser, access)); err != nil {
 			t.Fatalf("XOAUTH2 with a live token: %v", err)
 		}
 		sel, err := c.Select("INBOX", nil).Wait()

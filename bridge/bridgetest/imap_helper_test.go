@@ -8,7 +8,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/base64"
 	"errors"
 	"math/big"
 	"net"
@@ -16,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mailbridge/bridge/internal/xoauth2"
 )
 
 // goodTokenOnly accepts exactly the token "good-"+user.
@@ -79,18 +80,7 @@ func checkNoGoroutineLeak(t *testing.T) {
 }
 
 // xoauth2B64 is the base64 XOAUTH2 initial response.
-func xoauth2B64(user, token string) string {
-	return base64.StdEncoding.EncodeToString([]byte("user=" + user + "\x01auth=Bearer " + token + "\x01\x01"))
-}
-
-// xoauth2SASL is a go-sasl client for XOAUTH2 (go-sasl has none).
-type xoauth2SASL struct{ user, token string }
-
-func (x xoauth2SASL) Start() (string, []byte, error) {
-	return "XOAUTH2", []byte("user=" + x.user + "\x01auth=Bearer " + x.token + "\x01\x01"), nil
-}
-
-func (x xoauth2SASL) Next([]byte) ([]byte, error) { return []byte{}, nil }
+func xoauth2B64(user, token string) string { return string(xoauth2.Encoded(user, token)) }
 
 // lineClient is a raw line-oriented client for scripted exchanges.
 type lineClient struct {

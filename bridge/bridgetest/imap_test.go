@@ -11,6 +11,8 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
+
+	"github.com/mailbridge/bridge/internal/xoauth2"
 )
 
 const imapAlice = "imapAlice@example.com"
@@ -65,7 +67,7 @@ func TestIMAPXOAUTH2SelectFetch(t *testing.T) {
 			t.Errorf("pre-auth caps %v lack %s", caps, want)
 		}
 	}
-	if err := c.Authenticate(xoauth2SASL{imapAlice, "good-" + imapAlice}); err != nil {
+	if err := c.Authenticate(xoauth2.OneStep(imapAlice, "good-"+imapAlice)); err != nil {
 		t.Fatalf("Authenticate: %v", err)
 	}
 	caps, err := c.Capability().Wait()
@@ -123,7 +125,7 @@ func TestIMAPBadTokenClient(t *testing.T) {
 	checkNoGoroutineLeak(t)
 	s, cfg := newTestIMAP(t, IMAPOptions{})
 	c := dialIMAP(t, s, cfg, nil)
-	err := c.Authenticate(xoauth2SASL{imapAlice, "expired"})
+	err := c.Authenticate(xoauth2.OneStep(imapAlice, "expired"))
 	var imapErr *imap.Error
 	if !errors.As(err, &imapErr) || imapErr.Type != imap.StatusResponseTypeNo || imapErr.Text != "AUTHENTICATE failed." {
 		t.Fatalf("Authenticate with a bad token: %v, want NO AUTHENTICATE failed.", err)
@@ -263,7 +265,7 @@ func TestIMAPIdleSeesAppend(t *testing.T) {
 			}
 		},
 	})
-	if err := watcher.Authenticate(xoauth2SASL{imapAlice, "good-" + imapAlice}); err != nil {
+	if err := watcher.Authenticate(xoauth2.OneStep(imapAlice, "good-"+imapAlice)); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := watcher.Select("INBOX", nil).Wait(); err != nil {
@@ -275,7 +277,7 @@ func TestIMAPIdleSeesAppend(t *testing.T) {
 	}
 
 	writer := dialIMAP(t, s, cfg, nil)
-	if err := writer.Authenticate(xoauth2SASL{imapAlice, "good-" + imapAlice}); err != nil {
+	if err := writer.Authenticate(xoauth2.OneStep(imapAlice, "good-"+imapAlice)); err != nil {
 		t.Fatal(err)
 	}
 	imapAppend(t, writer, "INBOX", []byte("Subject: second\r\n\r\nbody\r\n"))
@@ -320,7 +322,7 @@ func TestIMAPLargeMessage(t *testing.T) {
 	}
 	big := b.Bytes()
 	c := dialIMAP(t, s, cfg, nil)
-	if err := c.Authenticate(xoauth2SASL{imapAlice, "good-" + imapAlice}); err != nil {
+	if err := c.Authenticate(xoauth2.OneStep(imapAlice, "good-"+imapAlice)); err != nil {
 		t.Fatal(err)
 	}
 	imapAppend(t, c, "INBOX", big)
@@ -373,7 +375,7 @@ func TestIMAPPlainListener(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	if err := c.Authenticate(xoauth2SASL{"new@example.com", "good-new@example.com"}); err != nil {
+	if err := c.Authenticate(xoauth2.OneStep("new@example.com", "good-new@example.com")); err != nil {
 		t.Fatalf("Authenticate on plain listener: %v", err)
 	}
 	list, err := c.List("", "*", nil).Collect()

@@ -49,7 +49,7 @@ const (
 )
 
 // The replies Exchange Online sends, verbatim where a capture exists
-// (see the project's microsoft-facts notes, section 1.4).
+// (docs/microsoft-facts.md §1.4).
 const (
 	textTenantDisabled   = "Authentication unsuccessful, SmtpClientAuthentication is disabled for the Tenant. Visit https://aka.ms/smtp_auth_disabled for more information."
 	textMailboxDisabled  = "Authentication unsuccessful, SmtpClientAuthentication is disabled for the Mailbox. Visit https://aka.ms/smtp_auth_disabled for more information."

@@ -13,38 +13,20 @@ import (
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 
+	"github.com/mailbridge/bridge/internal/xoauth2"
 	"github.com/mailbridge/bridge/tlsutil"
 )
 
-// smtpTestXOAUTH2 is a SASL XOAUTH2 client that can send its response on
-// the AUTH line or after an empty 334, and answers an error challenge with
-// an empty line.
-type smtpTestXOAUTH2 struct {
-	user, token string
-	twoStep     bool
-	sent        bool
-	challenged  bool
+// challengeCounter passes a SASL exchange through, counting the
+// server's challenges.
+type challengeCounter struct {
+	sasl.Client
+	n int
 }
 
-func (c *smtpTestXOAUTH2) blob() []byte {
-	return []byte("user=" + c.user + "\x01auth=Bearer " + c.token + "\x01\x01")
-}
-
-func (c *smtpTestXOAUTH2) Start() (string, []byte, error) {
-	if c.twoStep {
-		return "XOAUTH2", nil, nil
-	}
-	c.sent = true
-	return "XOAUTH2", c.blob(), nil
-}
-
-func (c *smtpTestXOAUTH2) Next(challenge []byte) ([]byte, error) {
-	if !c.sent {
-		c.sent = true
-		return c.blob(), nil
-	}
-	c.challenged = true
-	return []byte{}, nil
+func (c *challengeCounter) Next(challenge []byte) ([]byte, error) {
+	c.n++
+	return c.Client.Next(challenge)
 }
 
 // smtpFixture starts an imitation with STARTTLS and returns it with a
@@ -137,10 +119,10 @@ func TestSMTPGreetingAndCapabilities(t *testing.T) {
 
 func TestSMTPSubmitBothAuthForms(t *testing.T) {
 	s, tc := smtpFixture(t, SMTPOptions{})
-	for _, twoStep := range []bool{false, true} {
+	for i, client := range []func(user, token string) *xoauth2.Client{xoauth2.OneStep, xoauth2.TwoStep} {
 		c := smtpDial(t, s, tc)
-		if err := c.Auth(&smtpTestXOAUTH2{user: "a@example.com", token: "tok-a@example.com", twoStep: twoStep}); err != nil {
-			t.Fatalf("twoStep=%v: %v", twoStep, err)
+		if err := c.Auth(client("a@example.com", "tok-a@example.com")); err != nil {
+			t.Fatalf("twoStep=%v: %v", i == 1, err)
 		}
 		msg := "Subject: hi\r\n\r\n.leading dot\r\n" + strings.Repeat("x", 5000) + "\r\n"
 		if err := c.SendMail("a@example.com", []string{"b@example.com", "c@example.com"}, strings.NewReader(msg)); err != nil {
@@ -173,7 +155,7 @@ func TestSMTPLongAuthLine(t *testing.T) {
 		return nil
 	}})
 	c := smtpDial(t, s, tc)
-	if err := c.Auth(&smtpTestXOAUTH2{user: "a@example.com", token: tok}); err != nil {
+	if err := c.Auth(xoauth2.OneStep("a@example.com", tok)); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -194,7 +176,7 @@ func TestSMTPRefusals(t *testing.T) {
 	for _, tt := range cases {
 		s.Refuse(tt.r)
 		c := smtpDial(t, s, tc)
-		err := c.Auth(&smtpTestXOAUTH2{user: "a@example.com", token: "tok-a@example.com", twoStep: true})
+		err := c.Auth(xoauth2.TwoStep("a@example.com", "tok-a@example.com"))
 		code, enh, msg := smtpCode(t, err)
 		if code != tt.code || enh != tt.enhanced || !strings.Contains(msg, tt.text) {
 			t.Errorf("refusal %d: got %d %v %q", tt.r, code, enh, msg)
@@ -209,10 +191,10 @@ func TestSMTPBadTokenAndBasicAuth(t *testing.T) {
 	for _, challenge := range []bool{false, true} {
 		s, tc := smtpFixture(t, SMTPOptions{ErrorChallenge: challenge})
 		c := smtpDial(t, s, tc)
-		cl := &smtpTestXOAUTH2{user: "a@example.com", token: "wrong"}
+		cl := &challengeCounter{Client: xoauth2.OneStep("a@example.com", "wrong")}
 		code, enh, _ := smtpCode(t, c.Auth(cl))
-		if code != 535 || enh != (smtp.EnhancedCode{5, 7, 3}) || cl.challenged != challenge {
-			t.Errorf("challenge=%v: got %d %v, challenged %v", challenge, code, enh, cl.challenged)
+		if code != 535 || enh != (smtp.EnhancedCode{5, 7, 3}) || (cl.n > 0) != challenge {
+			t.Errorf("challenge=%v: got %d %v, %d challenges", challenge, code, enh, cl.n)
 		}
 		code, enh, _ = smtpCode(t, c.Auth(sasl.NewLoginClient("a@example.com", "password")))
 		if code != 535 || enh != (smtp.EnhancedCode{5, 7, 139}) {
@@ -233,7 +215,7 @@ func TestSMTPMailBeforeAuth(t *testing.T) {
 func TestSMTPSendAsAndConcurrencyRefusals(t *testing.T) {
 	s, tc := smtpFixture(t, SMTPOptions{Refusal: SendAsDenied})
 	c := smtpDial(t, s, tc)
-	if err := c.Auth(&smtpTestXOAUTH2{user: "a@example.com", token: "tok-a@example.com"}); err != nil {
+	if err := c.Auth(xoauth2.OneStep("a@example.com", "tok-a@example.com")); err != nil {
 		t.Fatal(err)
 	}
 	msg := "Subject: x\r\n\r\nbody\r\n"
@@ -259,18 +241,18 @@ func TestSMTPSessionLimit(t *testing.T) {
 	var clients []*smtp.Client
 	for i := 0; i < 3; i++ {
 		c := smtpDial(t, s, tc)
-		if err := c.Auth(&smtpTestXOAUTH2{user: "a@example.com", token: "tok-a@example.com"}); err != nil {
+		if err := c.Auth(xoauth2.OneStep("a@example.com", "tok-a@example.com")); err != nil {
 			t.Fatal(err)
 		}
 		clients = append(clients, c)
 	}
 	c := smtpDial(t, s, tc)
-	code, enh, _ := smtpCode(t, c.Auth(&smtpTestXOAUTH2{user: "a@example.com", token: "tok-a@example.com"}))
+	code, enh, _ := smtpCode(t, c.Auth(xoauth2.OneStep("a@example.com", "tok-a@example.com")))
 	if code != 432 || enh != (smtp.EnhancedCode{4, 3, 2}) {
 		t.Errorf("4th session: got %d %v", code, enh)
 	}
 	// Another user is not limited by a@'s sessions.
-	if err := c.Auth(&smtpTestXOAUTH2{user: "b@example.com", token: "tok-b@example.com"}); err != nil {
+	if err := c.Auth(xoauth2.OneStep("b@example.com", "tok-b@example.com")); err != nil {
 		t.Errorf("other user: %v", err)
 	}
 	if err := clients[0].Quit(); err != nil {
@@ -280,7 +262,7 @@ func TestSMTPSessionLimit(t *testing.T) {
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		c5 := smtpDial(t, s, tc)
-		err := c5.Auth(&smtpTestXOAUTH2{user: "a@example.com", token: "tok-a@example.com"})
+		err := c5.Auth(xoauth2.OneStep("a@example.com", "tok-a@example.com"))
 		if err == nil {
 			break
 		}
@@ -297,7 +279,7 @@ func TestSMTPSessionLimit(t *testing.T) {
 func TestSMTPDropMidData(t *testing.T) {
 	s, tc := smtpFixture(t, SMTPOptions{Refusal: DropMidData})
 	c := smtpDial(t, s, tc)
-	if err := c.Auth(&smtpTestXOAUTH2{user: "a@example.com", token: "tok-a@example.com"}); err != nil {
+	if err := c.Auth(xoauth2.OneStep("a@example.com", "tok-a@example.com")); err != nil {
 		t.Fatal(err)
 	}
 	err := c.SendMail("a@example.com", []string{"b@example.com"}, bytes.NewReader(bytes.Repeat([]byte("line\r\n"), 1000)))
@@ -313,7 +295,7 @@ func TestSMTPDropMidData(t *testing.T) {
 	sent := 0
 	for i := 0; i < 20; i++ {
 		c := smtpDial(t, s, tc)
-		if err := c.Auth(&smtpTestXOAUTH2{user: "a@example.com", token: "tok-a@example.com"}); err != nil {
+		if err := c.Auth(xoauth2.OneStep("a@example.com", "tok-a@example.com")); err != nil {
 			t.Fatal(err)
 		}
 		if c.SendMail("a@example.com", []string{"b@example.com"}, strings.NewReader("Subject: x\r\n\r\nhi\r\n")) == nil {
@@ -329,7 +311,7 @@ func TestSMTPDropMidData(t *testing.T) {
 func TestSMTPCloseEndsSessions(t *testing.T) {
 	s, tc := smtpFixture(t, SMTPOptions{})
 	c := smtpDial(t, s, tc)
-	if err := c.Auth(&smtpTestXOAUTH2{user: "a@example.com", token: "tok-a@example.com"}); err != nil {
+	if err := c.Auth(xoauth2.OneStep("a@example.com", "tok-a@example.com")); err != nil {
 		t.Fatal(err)
 	}
 	if s.Active() != 1 {

@@ -1,6 +1,6 @@
 package diag
 
-// mailCases: IMAP and POP3 (microsoft-facts.md §0, §1.2, §1.3).
+// mailCases: IMAP and POP3 (docs/microsoft-facts.md §1.2, §1.3).
 var mailCases = []classifyCase{
 	// IMAP and POP3.
 	{"imap generic NO", imapFail("auth", "AUTHENTICATE failed."), work, "imap-auth-failed",
@@ -23,7 +23,7 @@ var mailCases = []classifyCase{
 	{"pop unknown", popFail("retr", "Unknown message"), work, "pop-failed", []string{"bridge doctor " + user}},
 }
 
-// smtpCases: SMTP login, envelope and data (microsoft-facts.md §0, §1.4).
+// smtpCases: SMTP login, envelope and data (docs/microsoft-facts.md §1.4).
 var smtpCases = []classifyCase{
 	// SMTP login.
 	{"smtp disabled tenant", smtpLine("auth", "535 5.7.139 Authentication unsuccessful, SmtpClientAuthentication is disabled for the Tenant. Visit https://aka.ms/smtp_auth_disabled for more information."),

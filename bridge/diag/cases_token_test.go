@@ -9,7 +9,7 @@ import (
 	"github.com/mailbridge/bridge/tokens"
 )
 
-// tokenCases: the identity platform on the sign-in itself (microsoft-facts.md §2).
+// tokenCases: the identity platform on the sign-in itself (docs/microsoft-facts.md §2).
 var tokenCases = []classifyCase{
 	// Identity platform: the sign-in itself.
 	{"invalid_grant generic", tokErr("refresh", 400, "invalid_grant", 0, "AADSTS9999999: something new."), work, "token-needs-login",

@@ -1,9 +1,13 @@
 package doctor
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"strings"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -13,11 +17,11 @@ import (
 	"github.com/mailbridge/bridge/bridge/diag"
 )
 
-// imap checks the IMAP server: reach, TLS (implicit, port 993), an
-// XOAUTH2 login with the bridge's SASL client and EXAMINE INBOX. Exchange
-// accepts a token whose identity cannot open the mailbox and refuses only
-// the first mailbox command ("User is authenticated but not connected"),
-// so the login alone proves little.
+// imap checks the IMAP server: reach, TLS (implicit, port 993), the
+// XOAUTH2 login the bridge does (bridge.IMAPUpstreamLogin) and EXAMINE
+// INBOX. Exchange accepts a token whose identity cannot open the mailbox
+// and refuses only the first mailbox command ("User is authenticated but
+// not connected"), so the login alone proves little.
 func (p *probe) imap(ctx context.Context) []Step {
 	const (
 		login   = "imap-login"
@@ -47,15 +51,11 @@ func (p *probe) imap(ctx context.Context) []Step {
 		return append(steps, skip(login, titles[login], "no access token (see the refresh step)"),
 			skip(mailbox, titles[mailbox], "not logged in"))
 	}
-	c := imapclient.New(tc, &imapclient.Options{})
-	defer c.Close()
+	br := bufio.NewReader(tc)
 	loggedIn := false
 	steps = append(steps, timed(login, titles[login], func() Step {
-		if err := c.WaitGreeting(); err != nil {
-			return p.imapFailed(diag.StageGreeting, err)
-		}
-		if err := c.Authenticate(bridge.NewXOAUTH2Client(p.user, p.token)); err != nil {
-			return p.imapFailed(diag.StageAuth, err)
+		if _, err := bridge.IMAPUpstreamLogin(tc, br, p.user, p.token); err != nil {
+			return p.upstreamFailed(diag.StageAuth, err)
 		}
 		loggedIn = true
 		return pass("logged in as %s", p.user)
@@ -63,6 +63,12 @@ func (p *probe) imap(ctx context.Context) []Step {
 	if !loggedIn {
 		return append(steps, skip(mailbox, titles[mailbox], "not logged in"))
 	}
+	// The mailbox command goes through go-imap's client, which expects a
+	// greeting first: a PREAUTH one (RFC 3501 section 7.1.4) says what is
+	// true, that the connection is logged in, and what the server sends
+	// next follows it.
+	c := imapclient.New(&preauthConn{Conn: tc, r: io.MultiReader(strings.NewReader("* PREAUTH logged in\r\n"), br)}, &imapclient.Options{})
+	defer c.Close()
 	steps = append(steps, timed(mailbox, titles[mailbox], func() Step {
 		data, err := c.Select("INBOX", &imap.SelectOptions{ReadOnly: true}).Wait()
 		if err != nil {
@@ -74,6 +80,14 @@ func (p *probe) imap(ctx context.Context) []Step {
 	c.Logout().Wait()
 	return steps
 }
+
+// preauthConn reads from r instead of the connection.
+type preauthConn struct {
+	net.Conn
+	r io.Reader
+}
+
+func (c *preauthConn) Read(p []byte) (int, error) { return c.r.Read(p) }
 
 // imapFailed turns an imapclient error into a step: a server answer (NO,
 // BAD, BYE) is a refusal for the diagnosis table, anything else a

@@ -149,3 +149,31 @@ func (p *probe) classify(stage diag.Stage, err error) *Diagnosis {
 	}
 	return fromDiag(diag.Classify(f, p.diag, p.now()))
 }
+
+// upstreamFailed turns an error of an upstream login step (the bridge's
+// own, see bridge.IMAPUpstreamLogin) into a step: a refusal, a
+// *diag.Failure holding the server's words, shows them; anything else is
+// a transport failure at stage.
+func (p *probe) upstreamFailed(stage diag.Stage, err error) Step {
+	var f *diag.Failure
+	switch {
+	case errors.As(err, &f) && f.Err == nil:
+		return fail(p.classify(f.Stage, f), "the server answered %s", diag.ReplyText(replyText(f), 300))
+	case f != nil:
+		return fail(p.classify(f.Stage, f), "%s failed: %v", stageName(f.Stage), f.Err)
+	}
+	return fail(p.classify(stage, &diag.Failure{Proto: p.proto, Stage: stage, Text: p.addr, Err: err}),
+		"%s failed: %v", stageName(stage), err)
+}
+
+// replyText puts a refusal's reply back together for people: "535 5.7.139
+// text", "[AUTHENTICATIONFAILED] text", or the POP3 line.
+func replyText(f *diag.Failure) string {
+	switch {
+	case f.Code != 0:
+		return strings.Join(strings.Fields(fmt.Sprintf("%d %s %s", f.Code, f.Enhanced, f.Text)), " ")
+	case f.RespCode != "":
+		return "[" + f.RespCode + "] " + f.Text
+	}
+	return f.Text
+}

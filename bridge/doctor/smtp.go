@@ -11,11 +11,12 @@ import (
 
 	"github.com/mailbridge/bridge/bridge"
 	"github.com/mailbridge/bridge/bridge/diag"
+	"github.com/mailbridge/bridge/internal/xoauth2"
 )
 
 // smtp checks the submission server: reach, the greeting and EHLO, STARTTLS
-// (RFC 3207) with the certificate, and AUTH XOAUTH2 (RFC 4954). No mail is
-// sent.
+// (RFC 3207) with the certificate, and the AUTH XOAUTH2 login the bridge
+// does (bridge.SMTPUpstreamLogin). No mail is sent.
 func (p *probe) smtp(ctx context.Context) []Step {
 	const (
 		starttls = "smtp-starttls"
@@ -98,12 +99,12 @@ func (p *probe) smtp(ctx context.Context) []Step {
 		return append(steps, skip(login, titles[login], "no access token (see the refresh step)"))
 	}
 	steps = append(steps, timed(login, titles[login], func() Step {
-		if ok, mechs := c.Extension("AUTH"); ok && !hasWord(mechs, "XOAUTH2") {
+		if ok, mechs := c.Extension("AUTH"); ok && !hasWord(mechs, xoauth2.Mechanism) {
 			return fail(p.classify(diag.StageAuth, &diag.Failure{Proto: p.proto, Stage: diag.StageAuth, Text: "AUTH " + mechs}),
 				"the server does not offer XOAUTH2 after STARTTLS (it offers %s)", mechs)
 		}
-		if err := c.Auth(bridge.NewXOAUTH2Client(p.user, p.token)); err != nil {
-			return p.smtpFailed(diag.StageAuth, err)
+		if err := bridge.SMTPUpstreamLogin(c, p.user, p.token); err != nil {
+			return p.upstreamFailed(diag.StageAuth, err)
 		}
 		return pass("logged in as %s; no mail was sent", p.user)
 	}))
@@ -111,8 +112,9 @@ func (p *probe) smtp(ctx context.Context) []Step {
 	return steps
 }
 
-// smtpFailed turns a go-smtp error into a step: an SMTP reply is a
-// refusal for the diagnosis table, anything else a transport failure.
+// smtpFailed turns a go-smtp error before the login into a step: an SMTP
+// reply is a refusal for the diagnosis table, anything else a transport
+// failure.
 func (p *probe) smtpFailed(stage diag.Stage, err error) Step {
 	var se *smtp.SMTPError
 	if errors.As(err, &se) {
@@ -120,11 +122,9 @@ func (p *probe) smtpFailed(stage diag.Stage, err error) Step {
 		if se.EnhancedCode != smtp.NoEnhancedCode && se.EnhancedCode != (smtp.EnhancedCode{}) {
 			f.Enhanced = fmt.Sprintf("%d.%d.%d", se.EnhancedCode[0], se.EnhancedCode[1], se.EnhancedCode[2])
 		}
-		reply := fmt.Sprintf("%d %s %s", f.Code, f.Enhanced, se.Message)
-		return fail(p.classify(stage, f), "the server answered %s", diag.ReplyText(strings.Join(strings.Fields(reply), " "), 300))
+		err = f
 	}
-	return fail(p.classify(stage, &diag.Failure{Proto: p.proto, Stage: stage, Text: p.addr, Err: err}),
-		"%s failed: %v", stageName(stage), err)
+	return p.upstreamFailed(stage, err)
 }
 
 func hasWord(list, word string) bool {

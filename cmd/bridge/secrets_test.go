@@ -13,6 +13,8 @@ import (
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
+
+	"github.com/mailbridge/bridge/internal/xoauth2"
 )
 
 // TestServeTraceAndDoctorLeakNoSecret runs `bridge serve` with debug
@@ -120,7 +122,7 @@ func TestServeTraceAndDoctorLeakNoSecret(t *testing.T) {
 		"local password":                      doctorPassword,
 		"local password, base64":              b64([]byte(doctorPassword)),
 		"PLAIN payload, base64":               b64([]byte("\x00" + user + "\x00" + doctorPassword)),
-		"XOAUTH2 payload, base64 (any token)": b64([]byte("user=" + user + "\x01auth=Bearer "))[:24],
+		"XOAUTH2 payload, base64 (any token)": b64(xoauth2.Payload(user, ""))[:24],
 		"a JWT access token (any)":            "eyJ",
 	}
 	for what, s := range secrets {

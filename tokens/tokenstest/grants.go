@@ -12,6 +12,7 @@ var (
 	ErrUnknownToken = errors.New("tokenstest: access token was not issued by this platform")
 	ErrExpired      = errors.New("tokenstest: access token has expired")
 	ErrWrongUser    = errors.New("tokenstest: access token was issued for another user")
+	ErrRefused      = errors.New("tokenstest: the user's access tokens are refused")
 )
 
 type accessRec struct {
@@ -64,10 +65,11 @@ func (s *Server) Issue(user string) (access, refresh string, expiry time.Time) {
 
 // Validate returns nil when token is a live access token issued for user
 // (compared case-insensitively), and otherwise an error wrapping
-// ErrUnknownToken, ErrExpired or ErrWrongUser.
+// ErrUnknownToken, ErrExpired, ErrWrongUser or ErrRefused.
 func (s *Server) Validate(user, token string) error {
 	s.mu.Lock()
 	rec, ok := s.access[token]
+	refused := ok && s.refused[strings.ToLower(rec.user)]
 	s.mu.Unlock()
 	switch {
 	case !ok:
@@ -76,8 +78,21 @@ func (s *Server) Validate(user, token string) error {
 		return fmt.Errorf("%w: issued for %s, presented for %s", ErrWrongUser, rec.user, user)
 	case !time.Now().Before(rec.exp):
 		return fmt.Errorf("%w: expired at %s", ErrExpired, rec.exp.UTC().Format(time.RFC3339))
+	case refused:
+		return fmt.Errorf("%w: %s", ErrRefused, rec.user)
 	}
 	return nil
+}
+
+// RefuseMail makes every access token of user, issued before or after,
+// fail Validate and introspect as inactive, while the token endpoint
+// still issues them: a mail server checking tokens here then refuses the
+// user's XOAUTH2 logins, as Exchange refuses good tokens for a mailbox
+// whose IMAP, POP or SMTP AUTH is switched off.
+func (s *Server) RefuseMail(user string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.refused[strings.ToLower(user)] = true
 }
 
 // Expire makes an access token expire now.

@@ -10,7 +10,8 @@ import (
 // as the form field "token" (section 2.1, POST), as a "token" query
 // parameter, or as a Bearer header, the three ways Dovecot's oauth2 passdb
 // can send it (introspection_mode post, get and auth). Unknown and expired
-// tokens are {"active":false} (section 2.2).
+// tokens, and those of a user under RefuseMail, are {"active":false}
+// (section 2.2).
 func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 	_ = r.ParseForm()
 	tok := r.Form.Get("token")
@@ -23,8 +24,9 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 	if ok {
 		cp = *rec
 	}
+	refused := ok && s.refused[strings.ToLower(cp.user)]
 	s.mu.Unlock()
-	if !ok || !time.Now().Before(cp.exp) {
+	if !ok || !time.Now().Before(cp.exp) || refused {
 		writeJSON(w, http.StatusOK, map[string]any{"active": false})
 		return
 	}

@@ -156,6 +156,32 @@ func TestIntrospect(t *testing.T) {
 	}
 }
 
+// TestRefuseMail: the tokens of a refused user, old and new, introspect
+// as inactive and fail Validate; the token endpoint still issues them and
+// other users are not touched.
+func TestRefuseMail(t *testing.T) {
+	s := tokenstest.New(tokenstest.Options{})
+	defer s.Close()
+	old, _, _ := s.Issue("e@example.com")
+	other, _, _ := s.Issue("f@example.com")
+	s.RefuseMail("E@example.com")
+	fresh, _, _ := s.Issue("e@example.com")
+	for _, at := range []string{old, fresh} {
+		if _, m := post(t, s.IntrospectURL(), url.Values{"token": {at}}); m["active"] != false || len(m) != 1 {
+			t.Errorf("refused user's token introspected as %v", m)
+		}
+		if err := s.Validate("e@example.com", at); !errors.Is(err, tokenstest.ErrRefused) {
+			t.Errorf("Validate of a refused user's token: %v", err)
+		}
+	}
+	if _, m := post(t, s.IntrospectURL(), url.Values{"token": {other}}); m["active"] != true {
+		t.Errorf("another user's token introspected as %v", m)
+	}
+	if err := s.Validate("f@example.com", other); err != nil {
+		t.Errorf("Validate of another user's token: %v", err)
+	}
+}
+
 func TestTokenSizes(t *testing.T) {
 	s := tokenstest.New(tokenstest.Options{ClientID: clientID})
 	defer s.Close()

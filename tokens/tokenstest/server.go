@@ -70,6 +70,7 @@ type Server struct {
 	access   map[string]*accessRec
 	refresh  map[string]*refreshRec
 	latest   map[string]string // lower-cased user -> newest refresh token
+	refused  map[string]bool   // lower-cased users whose access tokens mail servers refuse
 	codes    map[string]*codeRec
 	devices  map[string]*deviceRec // device_code -> record
 	userCode map[string]string     // user_code -> device_code
@@ -105,6 +106,7 @@ func New(o Options) *Server {
 		access:   map[string]*accessRec{},
 		refresh:  map[string]*refreshRec{},
 		latest:   map[string]string{},
+		refused:  map[string]bool{},
 		codes:    map[string]*codeRec{},
 		devices:  map[string]*deviceRec{},
 		userCode: map[string]string{},
