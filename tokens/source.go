@@ -330,21 +330,22 @@ func (s *Source) load(gen uint64) (string, error) {
 // the store, keeping the entry's other fields.
 func (s *Source) markNeedsLogin(gen uint64, rt string, te *Error) error {
 	reason := needsLoginReason(te, s.o.Now())
-	e, err := s.o.Store.Get(s.o.Account)
+	err := Update(s.o.Store, s.o.Account, func(e *Entry) error {
+		if e.RefreshToken != rt {
+			return errStoreMoved
+		}
+		e.NeedsLogin = reason
+		return nil
+	})
 	switch {
-	case err != nil && !errors.Is(err, ErrNotFound):
-		s.log.Warn("could not read the store to mark the account", "err", err)
-	case err == nil && e.RefreshToken != rt:
-		// The store moved on (a new sign-in); leave it alone and let the
-		// next call use it.
-		s.commit(gen, func() { s.rt = e.RefreshToken })
+	case errors.Is(err, errStoreMoved):
+		// A new sign-in (or a logout) changed the store since it was
+		// read; leave it alone and let the next call read it again.
+		s.commit(gen, func() { s.loaded, s.rt = false, "" })
 		s.setLastErr(te)
 		return &needsLoginError{account: s.o.Account, reason: reason, cause: te}
-	default:
-		e.NeedsLogin = reason
-		if perr := s.o.Store.Put(s.o.Account, e); perr != nil {
-			s.log.Warn("could not record needs-login in the store", "err", perr)
-		}
+	case err != nil:
+		s.log.Warn("could not record needs-login in the store", "err", err)
 	}
 	s.commit(gen, func() { s.needsLogin, s.needsCause, s.loaded = reason, te, true })
 	s.setLastErr(te)
@@ -352,15 +353,18 @@ func (s *Source) markNeedsLogin(gen uint64, rt string, te *Error) error {
 	return &needsLoginError{account: s.o.Account, reason: reason, cause: te}
 }
 
+// errStoreMoved stops an Update whose entry no longer holds the refresh
+// token the change was about.
+var errStoreMoved = errors.New("tokens: the stored entry changed meanwhile")
+
 // saveRefreshToken writes a rotated refresh token, keeping the entry's
 // other fields (the local password) and clearing any needs-login mark.
 func (s *Source) saveRefreshToken(rt string) error {
-	e, err := s.o.Store.Get(s.o.Account)
-	if err != nil && !errors.Is(err, ErrNotFound) {
-		return fmt.Errorf("tokens: saving the new refresh token for %s: %w", s.o.Account, err)
-	}
-	e.RefreshToken, e.Updated, e.NeedsLogin = rt, s.o.Now(), ""
-	if err := s.o.Store.Put(s.o.Account, e); err != nil {
+	err := Update(s.o.Store, s.o.Account, func(e *Entry) error {
+		e.RefreshToken, e.Updated, e.NeedsLogin = rt, s.o.Now(), ""
+		return nil
+	})
+	if err != nil {
 		return fmt.Errorf("tokens: saving the new refresh token for %s: %w", s.o.Account, err)
 	}
 	return nil

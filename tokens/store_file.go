@@ -14,8 +14,10 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/mailbridge/bridge/internal/atomicfile"
+	"github.com/mailbridge/bridge/internal/filelock"
 )
 
 // PassphraseEnv names the environment variable whose value, when set,
@@ -54,15 +56,22 @@ type fileEnvelope struct {
 // FileStore keeps all entries in one JSON file (mode 0600, in a directory
 // of mode 0700), encrypted when BRIDGE_STORE_PASSPHRASE is set. Every Get
 // reads the file again, so a `bridge login` run by another process is seen
-// at once. Writes replace the file atomically (temporary file and rename).
-// Two processes writing at the same moment can lose one of the writes;
-// within a process, writes are serialised.
+// at once. Every change (Put, Update, Delete) holds an OS lock on
+// "<file>.lock", reads the file under it, and replaces the file atomically
+// (temporary file and rename), so processes that change the file at the
+// same time never undo each other's writes.
 type FileStore struct {
 	path       string
 	passphrase string
 	// iter is the PBKDF2 count for files this store creates.
 	iter int
+	// beforeWrite, when set, runs under the lock just before the new
+	// content is written; its error fails the write. Tests slow writes
+	// down or make them fail (a full disk) with it.
+	beforeWrite func() error
 
+	// mu serialises this process's changes, so they queue here rather
+	// than poll the OS lock; it also guards the key cache.
 	mu sync.Mutex
 	// key caches the derived key for salt and iterations, since deriving
 	// it takes a noticeable fraction of a second and Get reads every time.
@@ -115,7 +124,13 @@ func (f *FileStore) Warning() string {
 		f.path, PassphraseEnv)
 }
 
-// Get returns the account's entry, read from the file now.
+// lockWait bounds how long a change waits for another process's change
+// to finish; those hold the lock for one read and one write.
+const lockWait = 20 * time.Second
+
+// Get returns the account's entry, read from the file now. It takes no
+// lock: a write replaces the file whole, so a read sees the old content or
+// the new.
 func (f *FileStore) Get(account string) (Entry, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -130,30 +145,61 @@ func (f *FileStore) Get(account string) (Entry, error) {
 	return e, nil
 }
 
-// Put replaces the account's entry and rewrites the file.
+// Put replaces the account's entry.
 func (f *FileStore) Put(account string, e Entry) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	d, err := f.load()
-	if err != nil {
-		return err
-	}
-	d.Accounts[account] = e
-	return f.save(d)
+	return f.Update(account, func(old *Entry) error {
+		*old = e
+		return nil
+	})
+}
+
+// Update changes the account's entry in one step that no other process
+// can interleave with (see Updater): the file is read under the lock,
+// change edits the entry, and the file is written before the lock goes.
+func (f *FileStore) Update(account string, change func(*Entry) error) error {
+	return f.change(func(d *fileData) (bool, error) {
+		old := d.Accounts[account]
+		e := old
+		if err := change(&e); err != nil {
+			return false, err
+		}
+		if e == old {
+			return false, nil
+		}
+		d.Accounts[account] = e
+		return true, nil
+	})
 }
 
 // Delete removes the account's entry, rewriting the file if it had one.
 func (f *FileStore) Delete(account string) error {
+	return f.change(func(d *fileData) (bool, error) {
+		if _, ok := d.Accounts[account]; !ok {
+			return false, nil
+		}
+		delete(d.Accounts, account)
+		return true, nil
+	})
+}
+
+// change runs edit on the file's content under both locks and writes the
+// result when edit reports a change.
+func (f *FileStore) change(edit func(*fileData) (bool, error)) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	l, err := filelock.Acquire(f.path+".lock", lockWait)
+	if err != nil {
+		return fmt.Errorf("tokens: locking the token file: %w", err)
+	}
+	defer l.Release()
 	d, err := f.load()
 	if err != nil {
 		return err
 	}
-	if _, ok := d.Accounts[account]; !ok {
-		return nil
+	changed, err := edit(&d)
+	if err != nil || !changed {
+		return err
 	}
-	delete(d.Accounts, account)
 	return f.save(d)
 }
 
@@ -237,6 +283,11 @@ func (f *FileStore) save(d fileData) error {
 	out, err := json.MarshalIndent(env, "", "  ")
 	if err != nil {
 		return fmt.Errorf("tokens: encoding token file: %w", err)
+	}
+	if f.beforeWrite != nil {
+		if err := f.beforeWrite(); err != nil {
+			return fmt.Errorf("tokens: writing token file: %w", err)
+		}
 	}
 	return writeAtomic(f.path, append(out, '\n'))
 }

@@ -50,7 +50,7 @@ func TestFileStoreModes(t *testing.T) {
 	if fi, _ := os.Stat(path); fi.Mode().Perm() != 0o600 {
 		t.Errorf("after rewrite: mode %v", fi.Mode().Perm())
 	}
-	left, _ := filepath.Glob(filepath.Join(dir, ".tokens-*"))
+	left, _ := filepath.Glob(filepath.Join(dir, ".tokens.json.tmp-*"))
 	if len(left) != 0 {
 		t.Errorf("temporary files left behind: %v", left)
 	}
