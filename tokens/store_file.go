@@ -182,6 +182,45 @@ func (f *FileStore) Delete(account string) error {
 	})
 }
 
+// CheckWrite tells whether a change could be saved now, writing nothing
+// that stays: under the lock it reads (and decrypts) the file and writes,
+// syncs and removes a scratch file the size of a token file next to it.
+// A refresh that rotates the refresh token asks first, so that a full disk
+// or a read-only directory does not burn the stored token at the platform
+// and then fail to save the new one.
+func (f *FileStore) CheckWrite() error {
+	return f.change(func(*fileData) (bool, error) {
+		if f.beforeWrite != nil {
+			if err := f.beforeWrite(); err != nil {
+				return false, fmt.Errorf("tokens: the token file cannot be written: %w", err)
+			}
+		}
+		if err := probeWrite(filepath.Dir(f.path), "."+filepath.Base(f.path)+".tmp-*"); err != nil {
+			return false, fmt.Errorf("tokens: the token file cannot be written: %w", err)
+		}
+		return false, nil
+	})
+}
+
+// probeWrite creates a file named like atomicfile's temporary files (so
+// one left by a crash is cleaned like them), fills and syncs it, and
+// removes it.
+func probeWrite(dir, pattern string) error {
+	p, err := os.CreateTemp(dir, pattern)
+	if err != nil {
+		return err
+	}
+	defer os.Remove(p.Name())
+	_, err = p.Write(make([]byte, 4096))
+	if err == nil {
+		err = p.Sync()
+	}
+	if cerr := p.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
 // change runs edit on the file's content under both locks and writes the
 // result when edit reports a change.
 func (f *FileStore) change(edit func(*fileData) (bool, error)) error {

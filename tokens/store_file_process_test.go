@@ -129,6 +129,9 @@ func childRotate(t *testing.T) {
 		if _, err := src.Token(context.Background()); err != nil {
 			t.Fatalf("refresh %d: %v", i+1, err)
 		}
+		if st := src.State(); st.NotSaved != "" {
+			t.Fatalf("refresh %d: not saved: %s", i+1, st.NotSaved)
+		}
 		mu.Lock()
 		now = now.Add(2 * time.Hour) // the access token is spent: refresh again
 		mu.Unlock()
