@@ -32,7 +32,7 @@ func TestKeyringIntegrationRoundTrip(t *testing.T) {
 	if err := k.Put(acct, want); err != nil {
 		t.Fatal(err)
 	}
-	head, err := keyring.Get(keyringService, acct)
+	head, err := keyring.Get(keyringService, acct+refreshSuffix)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +51,7 @@ func TestKeyringIntegrationRoundTrip(t *testing.T) {
 	if err := k.Put(acct, Entry{RefreshToken: "short"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := keyring.Get(keyringService, partName(acct, 0)); !errors.Is(err, keyring.ErrNotFound) {
+	if _, err := keyring.Get(keyringService, partName(acct+refreshSuffix, 0)); !errors.Is(err, keyring.ErrNotFound) {
 		t.Errorf("part 0 after shrinking: err = %v, want not found", err)
 	}
 	if err := k.Delete(acct); err != nil {

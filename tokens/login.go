@@ -243,6 +243,14 @@ func (c *callback) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		landing(w, http.StatusBadRequest, errors.New("this address only receives the answer of a sign-in"))
 		return
 	}
+	if subtle.ConstantTimeCompare([]byte(q.Get("state")), []byte(c.state)) != 1 {
+		// RFC 6749 section 10.12: an answer to someone else's request
+		// (an old tab, or a link forged by any local user who found the
+		// port) must not sign this account in, nor end the sign-in under
+		// way: it is refused on its own page and the wait goes on.
+		refused(w)
+		return
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.done {
@@ -252,10 +260,6 @@ func (c *callback) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var tok *oauth2.Token
 	var err error
 	switch {
-	case subtle.ConstantTimeCompare([]byte(q.Get("state")), []byte(c.state)) != 1:
-		// RFC 6749 section 10.12: an answer to someone else's request
-		// (or a forged link) must not sign this account in.
-		err = fmt.Errorf("tokens: browser sign-in for %s: the answer does not belong to this sign-in (state mismatch); run the sign-in again", c.who)
 	case q.Get("error") != "":
 		desc := q.Get("error_description")
 		err = &Error{Account: c.account, Op: "sign-in", Code: q.Get("error"), Description: desc, AADSTS: aadstsOf(desc)}
@@ -297,6 +301,23 @@ var landingPage = template.Must(template.New("landing").Parse(`<!doctype html>
 <p>The bridge has its tokens. You can close this tab and return to the terminal.</p>
 {{end}}</body></html>
 `))
+
+var refusedPage = []byte(`<!doctype html>
+<html><head><meta charset="utf-8"><title>Not this sign-in</title></head>
+<body style="font-family: sans-serif; max-width: 36em; margin: 3em auto">
+<h1>Not this sign-in</h1>
+<p>This answer does not belong to the sign-in the bridge is waiting for (its state parameter differs), so it was ignored.
+If you started a sign-in, finish it in the browser tab it opened; the bridge is still waiting for it.</p>
+</body></html>
+`)
+
+// refused answers a sign-in answer that belongs to another sign-in.
+func refused(w http.ResponseWriter) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusBadRequest)
+	_, _ = w.Write(refusedPage)
+}
 
 func landing(w http.ResponseWriter, status int, err error) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")

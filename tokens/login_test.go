@@ -149,23 +149,53 @@ func TestBrowserLogin(t *testing.T) {
 	}
 }
 
+// TestBrowserLoginWrongState: answers with another state on the redirect
+// port (a forged code or error from any local user, an old tab) get their
+// own refusal page and change nothing: no code is redeemed, and the
+// sign-in goes on to take the right answer.
 func TestBrowserLoginWrongState(t *testing.T) {
 	s := tokenstest.New(tokenstest.Options{ClientID: testClient})
 	defer s.Close()
-	b := &fakeBrowser{edit: func(u *url.URL) {
-		q := u.Query()
-		q.Set("state", "forged")
-		u.RawQuery = q.Encode()
-	}}
-	_, err := BrowserLogin(context.Background(), loginOptions(s, b, io.Discard))
-	if err == nil || !strings.Contains(err.Error(), "state") {
-		t.Fatalf("err = %v, want a state mismatch", err)
+	type answer struct {
+		status int
+		page   string
 	}
-	if b.status != http.StatusBadRequest || !strings.Contains(b.page, "does not belong to this sign-in") {
-		t.Errorf("landing page: %d %q", b.status, b.page)
+	var forged []answer
+	b := &fakeBrowser{}
+	b.edit = func(u *url.URL) {
+		c := browserClient()
+		defer c.CloseIdleConnections()
+		for _, q := range []string{"code=x&state=forged", "error=access_denied&state=forged", "code=x"} {
+			resp, err := c.Get(u.Query().Get("redirect_uri") + "?" + q)
+			if err != nil {
+				t.Errorf("forged answer %q: %v", q, err)
+				continue
+			}
+			page, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			forged = append(forged, answer{resp.StatusCode, string(page)})
+		}
 	}
-	if n := s.TokenRequests(); n != 0 {
-		t.Errorf("the code was redeemed despite the wrong state (%d token requests)", n)
+	tok, err := BrowserLogin(context.Background(), loginOptions(s, b, io.Discard))
+	if err != nil {
+		t.Fatalf("a forged answer ended the sign-in: %v", err)
+	}
+	if err := s.Validate("adele@contoso.example", tok.AccessToken); err != nil {
+		t.Errorf("the sign-in that went on: %v", err)
+	}
+	if len(forged) != 3 {
+		t.Fatalf("%d forged answers made", len(forged))
+	}
+	for _, f := range forged {
+		if f.status != http.StatusBadRequest || !strings.Contains(f.page, "does not belong to the sign-in") || !strings.Contains(f.page, "still waiting") {
+			t.Errorf("forged answer: %d %q", f.status, f.page)
+		}
+	}
+	if b.status != http.StatusOK {
+		t.Errorf("the real answer's page: %d %q", b.status, b.page)
+	}
+	if n := s.TokenRequests(); n != 1 {
+		t.Errorf("%d token requests, want the real code's only", n)
 	}
 }
 

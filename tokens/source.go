@@ -26,7 +26,14 @@ const (
 	// minUsable is how much life an access token must have left to be
 	// handed out when an early refresh failed for a passing reason.
 	minUsable = time.Minute
+	// maxSaveWait bounds the pause between two tries to save a rotated
+	// refresh token the store refused.
+	maxSaveWait = 5 * time.Minute
 )
+
+// saveRetryWait is the pause before the first retry of a failed save; it
+// doubles with every failure up to maxSaveWait. Tests shorten it.
+var saveRetryWait = time.Second
 
 // SourceOptions configures a Source. Account, Provider and Store are
 // required; every other zero value has a default.
@@ -67,6 +74,11 @@ type SourceState struct {
 	NeedsLogin string `json:"needs_login,omitempty"`
 	// LastError is the last refresh failure, cleared by a success.
 	LastError string `json:"last_error,omitempty"`
+	// NotSaved, when not empty, says why the newest refresh token (issued
+	// by a refresh that rotated it) is not in the store yet: it is kept in
+	// memory, saved again in the background, and by Flush. Status shows
+	// it as "not saved: <NotSaved>".
+	NotSaved string `json:"not_saved,omitempty"`
 }
 
 // Source hands out access tokens for one account, refreshing them with the
@@ -88,6 +100,16 @@ type Source struct {
 	needsCause  error  // the failure behind needsLogin, when known
 	lastRefresh time.Time
 	lastErr     string
+
+	// unsaved is a rotated refresh token the store has not taken yet (it
+	// is then also rt, unless a sign-in replaced it); unsavedBase is the
+	// refresh token the store held before it, so that saving it later
+	// cannot overwrite a newer sign-in. notSaved is why the last save
+	// failed; saveTimer retries it after saveWait.
+	unsaved, unsavedBase string
+	notSaved             string
+	saveTimer            *time.Timer
+	saveWait, firstWait  time.Duration
 }
 
 // NewSource returns a Source for o. It does no I/O: the store is read on
@@ -106,16 +128,18 @@ func NewSource(o SourceOptions) *Source {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Source{o: o, log: log.With("account", o.Account)}
+	return &Source{o: o, log: log.With("account", o.Account), firstWait: saveRetryWait}
 }
 
 // Token returns an access token with more than RefreshBefore left,
 // refreshing first when needed. The result carries no refresh token.
 // Errors: one wrapping ErrNeedsLogin (and the *Error behind it, if any)
 // when only `bridge login` helps; an *Error for other refusals and
-// network failures; a store error when a rotated refresh token could not
-// be saved. A caller whose ctx ends stops waiting; the shared refresh goes
-// on for the other callers, bounded by its own deadline.
+// network failures; a store error when the store could not take the new
+// refresh token a refresh would bring (checked before refreshing; a
+// rotated token the store refuses afterwards is kept, see State). A
+// caller whose ctx ends stops waiting; the shared refresh goes on for the
+// other callers, bounded by its own deadline.
 func (s *Source) Token(ctx context.Context) (*oauth2.Token, error) {
 	if t, err, ok := s.cached(); ok {
 		return t, err
@@ -142,12 +166,15 @@ func (s *Source) Token(ctx context.Context) (*oauth2.Token, error) {
 
 // Reload forgets the cached refresh token and needs-login mark, so the
 // next call reads the store again (after SIGHUP, or when another process
-// ran `bridge login`). A cached access token stays usable.
+// ran `bridge login`). A cached access token stays usable, and so does a
+// rotated refresh token not saved yet: the store holds only the one it
+// replaced, which the platform may no longer take. The store's entry wins
+// over it only when it is a new sign-in (see load).
 func (s *Source) Reload() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.gen++
-	s.loaded, s.rt, s.needsLogin, s.needsCause = false, "", "", nil
+	s.loaded, s.rt, s.needsLogin, s.needsCause = false, s.unsaved, "", nil
 }
 
 // Invalidate drops the cached access token if it is access, so that the
@@ -185,8 +212,39 @@ func (s *Source) Seed(t *oauth2.Token) {
 	}
 	if t.RefreshToken != "" {
 		s.loaded, s.rt, s.needsLogin, s.needsCause = true, t.RefreshToken, "", nil
+		s.dropUnsavedLocked()
 	}
 	s.lastErr = ""
+}
+
+// Flush saves a rotated refresh token the store refused before, and stops
+// the retries in the background. Call it at shutdown, after the last
+// Token call. It returns nil when nothing was waiting, when the save
+// worked, or when the store holds a newer sign-in meanwhile; otherwise the
+// store's error (the token then stays in memory only, and the next start
+// may need a new sign-in).
+func (s *Source) Flush() error {
+	s.mu.Lock()
+	if s.saveTimer != nil {
+		s.saveTimer.Stop()
+		s.saveTimer = nil
+	}
+	rt, base := s.unsaved, s.unsavedBase
+	s.mu.Unlock()
+	if rt == "" {
+		return nil
+	}
+	err := s.saveRefreshToken(base, rt)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.unsaved != rt {
+		return nil
+	}
+	s.settleSaveLocked(err, false)
+	if err != nil && !errors.Is(err, errStoreMoved) {
+		return err
+	}
+	return nil
 }
 
 // State reports the source's state. The first call may read the store, so
@@ -205,6 +263,7 @@ func (s *Source) State() SourceState {
 		LastRefresh:     s.lastRefresh,
 		NeedsLogin:      s.needsLogin,
 		LastError:       s.lastErr,
+		NotSaved:        s.notSaved,
 	}
 	if s.access != nil {
 		st.AccessExpiry = s.access.Expiry
@@ -237,9 +296,23 @@ func (s *Source) refresh(ctx context.Context) (*oauth2.Token, error) {
 			return nil, err
 		}
 	}
+	// A refresh may rotate the refresh token (Microsoft's always do), and
+	// with strict rotation that burns the stored one: make sure the store
+	// can take the new one first. A token already waiting to be saved has
+	// no stored one left to protect.
+	if rt != s.unsavedToken() {
+		if err := checkWrite(s.o.Store); err != nil {
+			return s.fallback(fmt.Errorf("tokens: not refreshing %s, as the %s store cannot save a new refresh token: %w", s.o.Account, s.o.Store.Name(), err))
+		}
+	}
 	tok, err := s.exchangeWithRetry(ctx, rt)
 	var te *Error
 	if errors.As(err, &te) && te.NeedsLogin() {
+		s.mu.Lock()
+		if s.unsaved == rt { // the platform no longer takes it: nothing to save
+			s.dropUnsavedLocked()
+		}
+		s.mu.Unlock()
 		// Another process may have signed in again since the store was
 		// read; its refresh token deserves one try before giving up.
 		if e, gerr := s.o.Store.Get(s.o.Account); gerr == nil && e.RefreshToken != "" && e.RefreshToken != rt && e.NeedsLogin == "" {
@@ -255,27 +328,125 @@ func (s *Source) refresh(ctx context.Context) (*oauth2.Token, error) {
 		}
 		return s.fallback(err)
 	}
-	if tok.RefreshToken != "" && tok.RefreshToken != rt {
-		// Rotation: the new refresh token must be safe in the store before
-		// the new access token is used, or a crash could strand the
-		// account with a refresh token the platform has already replaced.
-		if err := s.saveRefreshToken(tok.RefreshToken); err != nil {
-			s.commit(gen, func() { s.rt = tok.RefreshToken })
-			s.setLastErr(err)
-			s.log.Error("saving the rotated refresh token failed", "store", s.o.Store.Name(), "err", err)
-			return nil, err
-		}
+	rotated := tok.RefreshToken != "" && tok.RefreshToken != rt
+	if rotated {
+		s.saveRotated(gen, rt, tok.RefreshToken)
 	}
 	now := s.o.Now()
 	s.mu.Lock()
-	if s.gen == gen && tok.RefreshToken != "" {
-		s.rt = tok.RefreshToken
-	}
 	s.access = publicToken(tok)
 	s.lastRefresh, s.lastErr = now, ""
 	s.mu.Unlock()
-	s.log.Info("access token refreshed", "expires", tok.Expiry, "rotated", tok.RefreshToken != "" && tok.RefreshToken != rt)
+	s.log.Info("access token refreshed", "expires", tok.Expiry, "rotated", rotated)
 	return tok, nil
+}
+
+// saveRotated writes a rotated refresh token before its access token is
+// used. When the store refuses it, the token is not thrown away (the
+// platform may already refuse the one it replaced): it stays in memory as
+// the one to refresh with, is saved again in the background and by Flush,
+// and State reports it as not saved.
+func (s *Source) saveRotated(gen uint64, used, rt string) {
+	s.mu.Lock()
+	base := used
+	if s.unsaved != "" && s.unsaved == used {
+		base = s.unsavedBase // the store still holds the token before the first unsaved one
+	}
+	s.mu.Unlock()
+	err := s.saveRefreshToken(base, rt)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case err == nil:
+		if s.unsaved == used {
+			s.dropUnsavedLocked()
+			s.log.Info("the refresh token that was not saved is replaced by a saved one")
+		}
+		if s.gen == gen {
+			s.rt = rt
+		}
+	case errors.Is(err, errStoreMoved):
+		// A new sign-in (or a logout) replaced the entry meanwhile; it
+		// wins, and the next refresh reads it.
+		s.dropUnsavedLocked()
+		if s.gen == gen {
+			s.loaded, s.rt = false, ""
+		}
+		s.log.Warn("the store holds another sign-in than the one just refreshed; keeping the store's")
+	case s.rt != used && s.rt != base && s.rt != "":
+		// A sign-in in this process (Seed) replaced the token meanwhile.
+	default:
+		s.unsaved, s.unsavedBase, s.rt, s.loaded = rt, base, rt, true
+		s.log.Error("saving the rotated refresh token failed; keeping it in memory and retrying", "store", s.o.Store.Name(), "err", err)
+		s.settleSaveLocked(err, true)
+	}
+}
+
+// settleSaveLocked records the outcome of a save of s.unsaved and, when
+// it failed and retry is set, schedules the next try. s.mu must be held.
+func (s *Source) settleSaveLocked(err error, retry bool) {
+	switch {
+	case err == nil:
+		s.log.Info("the rotated refresh token is saved now")
+		s.dropUnsavedLocked()
+	case errors.Is(err, errStoreMoved):
+		s.log.Warn("the store holds another sign-in now; dropping the refresh token that was not saved")
+		s.dropUnsavedLocked()
+		s.loaded, s.rt = false, ""
+	default:
+		s.notSaved = err.Error()
+		if !retry {
+			return
+		}
+		if s.saveWait = min(2*s.saveWait, maxSaveWait); s.saveWait == 0 {
+			s.saveWait = s.firstWait
+		}
+		if s.saveTimer != nil {
+			s.saveTimer.Stop()
+		}
+		s.saveTimer = time.AfterFunc(s.saveWait, s.retrySave)
+	}
+}
+
+// retrySave runs on saveTimer.
+func (s *Source) retrySave() {
+	s.mu.Lock()
+	rt, base := s.unsaved, s.unsavedBase
+	s.mu.Unlock()
+	if rt == "" {
+		return
+	}
+	err := s.saveRefreshToken(base, rt)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.unsaved == rt { // else a newer rotation or a sign-in took over
+		s.settleSaveLocked(err, true)
+	}
+}
+
+// dropUnsavedLocked forgets the unsaved refresh token and stops retrying;
+// s.mu must be held.
+func (s *Source) dropUnsavedLocked() {
+	s.unsaved, s.unsavedBase, s.notSaved, s.saveWait = "", "", "", 0
+	if s.saveTimer != nil {
+		s.saveTimer.Stop()
+		s.saveTimer = nil
+	}
+}
+
+func (s *Source) unsavedToken() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.unsaved
+}
+
+// checkWrite asks the store, when it can tell, whether a write would
+// work now.
+func checkWrite(st Store) error {
+	if c, ok := st.(interface{ CheckWrite() error }); ok {
+		return c.CheckWrite()
+	}
+	return nil
 }
 
 // fallback handles a refresh failure that is not a needs-login: it keeps
@@ -295,9 +466,26 @@ func (s *Source) fallback(err error) (*oauth2.Token, error) {
 }
 
 // load reads the store into the cache and returns the refresh token, or
-// the reason the account cannot refresh.
+// the reason the account cannot refresh. A rotated refresh token not
+// saved yet stays the one to use while the store holds the token it
+// replaced (or cannot be read); any other entry, or none, is a new
+// sign-in or a logout, and wins.
 func (s *Source) load(gen uint64) (string, error) {
 	e, err := s.o.Store.Get(s.o.Account)
+	s.mu.Lock()
+	if s.unsaved != "" {
+		if (err != nil && !errors.Is(err, ErrNotFound)) || (err == nil && (e.RefreshToken == s.unsavedBase || e.RefreshToken == s.unsaved)) {
+			rt := s.unsaved
+			if s.gen == gen {
+				s.loaded, s.rt = true, rt
+			}
+			s.mu.Unlock()
+			return rt, nil
+		}
+		s.log.Warn("the store holds another sign-in now; dropping the refresh token that was not saved")
+		s.dropUnsavedLocked()
+	}
+	s.mu.Unlock()
 	switch {
 	case errors.Is(err, ErrNotFound):
 		s.commit(gen, func() {
@@ -330,21 +518,22 @@ func (s *Source) load(gen uint64) (string, error) {
 // the store, keeping the entry's other fields.
 func (s *Source) markNeedsLogin(gen uint64, rt string, te *Error) error {
 	reason := needsLoginReason(te, s.o.Now())
-	e, err := s.o.Store.Get(s.o.Account)
+	err := Update(s.o.Store, s.o.Account, func(e *Entry) error {
+		if e.RefreshToken != rt {
+			return errStoreMoved
+		}
+		e.NeedsLogin = reason
+		return nil
+	})
 	switch {
-	case err != nil && !errors.Is(err, ErrNotFound):
-		s.log.Warn("could not read the store to mark the account", "err", err)
-	case err == nil && e.RefreshToken != rt:
-		// The store moved on (a new sign-in); leave it alone and let the
-		// next call use it.
-		s.commit(gen, func() { s.rt = e.RefreshToken })
+	case errors.Is(err, errStoreMoved):
+		// A new sign-in (or a logout) changed the store since it was
+		// read; leave it alone and let the next call read it again.
+		s.commit(gen, func() { s.loaded, s.rt = false, "" })
 		s.setLastErr(te)
 		return &needsLoginError{account: s.o.Account, reason: reason, cause: te}
-	default:
-		e.NeedsLogin = reason
-		if perr := s.o.Store.Put(s.o.Account, e); perr != nil {
-			s.log.Warn("could not record needs-login in the store", "err", perr)
-		}
+	case err != nil:
+		s.log.Warn("could not record needs-login in the store", "err", err)
 	}
 	s.commit(gen, func() { s.needsLogin, s.needsCause, s.loaded = reason, te, true })
 	s.setLastErr(te)
@@ -352,15 +541,24 @@ func (s *Source) markNeedsLogin(gen uint64, rt string, te *Error) error {
 	return &needsLoginError{account: s.o.Account, reason: reason, cause: te}
 }
 
+// errStoreMoved stops an Update whose entry no longer holds the refresh
+// token the change was about.
+var errStoreMoved = errors.New("tokens: the stored entry changed meanwhile")
+
 // saveRefreshToken writes a rotated refresh token, keeping the entry's
-// other fields (the local password) and clearing any needs-login mark.
-func (s *Source) saveRefreshToken(rt string) error {
-	e, err := s.o.Store.Get(s.o.Account)
-	if err != nil && !errors.Is(err, ErrNotFound) {
-		return fmt.Errorf("tokens: saving the new refresh token for %s: %w", s.o.Account, err)
-	}
-	e.RefreshToken, e.Updated, e.NeedsLogin = rt, s.o.Now(), ""
-	if err := s.o.Store.Put(s.o.Account, e); err != nil {
+// other fields (the local password) and clearing any needs-login mark. It
+// writes only over base (the token the rotation replaced) or rt itself:
+// any other entry, or none, is a sign-in or logout that happened
+// meanwhile, and the save returns an error wrapping errStoreMoved.
+func (s *Source) saveRefreshToken(base, rt string) error {
+	err := Update(s.o.Store, s.o.Account, func(e *Entry) error {
+		if e.RefreshToken != base && e.RefreshToken != rt {
+			return errStoreMoved
+		}
+		e.RefreshToken, e.Updated, e.NeedsLogin = rt, s.o.Now(), ""
+		return nil
+	})
+	if err != nil {
 		return fmt.Errorf("tokens: saving the new refresh token for %s: %w", s.o.Account, err)
 	}
 	return nil

@@ -401,36 +401,6 @@ func TestInvalidGrantTriesNewerStoredToken(t *testing.T) {
 	}
 }
 
-func TestRotationNotSavedMeansNoToken(t *testing.T) {
-	store := newMemStore()
-	e := newEnv(t, tokenstest.Options{}, store)
-	store.failPut = errors.New("disk full")
-	src := e.source(store)
-	tok, err := src.Token(context.Background())
-	if err == nil || tok != nil {
-		t.Fatal("an access token was handed out although its rotated refresh token was not saved")
-	}
-	if !strings.Contains(err.Error(), "disk full") {
-		t.Errorf("err = %v, want the store failure", err)
-	}
-	if errors.Is(err, tokens.ErrNeedsLogin) {
-		t.Error("a store failure was treated as needing a new sign-in")
-	}
-	e.noSecrets(t, "error", err.Error())
-
-	// With the store back, the next call refreshes with the newest
-	// token it has seen and saves it.
-	store.mu.Lock()
-	store.failPut = nil
-	store.mu.Unlock()
-	if _, err := src.Token(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	if store.entry(t).RefreshToken != e.srv.LatestRefresh(testUser) {
-		t.Error("the newest refresh token is not in the store")
-	}
-}
-
 func TestMissingEntryNeedsLogin(t *testing.T) {
 	store := newMemStore()
 	e := newEnv(t, tokenstest.Options{}, store)

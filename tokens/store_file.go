@@ -14,8 +14,10 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/mailbridge/bridge/internal/atomicfile"
+	"github.com/mailbridge/bridge/internal/filelock"
 )
 
 // PassphraseEnv names the environment variable whose value, when set,
@@ -54,15 +56,22 @@ type fileEnvelope struct {
 // FileStore keeps all entries in one JSON file (mode 0600, in a directory
 // of mode 0700), encrypted when BRIDGE_STORE_PASSPHRASE is set. Every Get
 // reads the file again, so a `bridge login` run by another process is seen
-// at once. Writes replace the file atomically (temporary file and rename).
-// Two processes writing at the same moment can lose one of the writes;
-// within a process, writes are serialised.
+// at once. Every change (Put, Update, Delete) holds an OS lock on
+// "<file>.lock", reads the file under it, and replaces the file atomically
+// (temporary file and rename), so processes that change the file at the
+// same time never undo each other's writes.
 type FileStore struct {
 	path       string
 	passphrase string
 	// iter is the PBKDF2 count for files this store creates.
 	iter int
+	// beforeWrite, when set, runs under the lock just before the new
+	// content is written; its error fails the write. Tests slow writes
+	// down or make them fail (a full disk) with it.
+	beforeWrite func() error
 
+	// mu serialises this process's changes, so they queue here rather
+	// than poll the OS lock; it also guards the key cache.
 	mu sync.Mutex
 	// key caches the derived key for salt and iterations, since deriving
 	// it takes a noticeable fraction of a second and Get reads every time.
@@ -73,7 +82,9 @@ type FileStore struct {
 
 // NewFileStore returns a store kept at path (DefaultFilePath when empty),
 // reading the passphrase from BRIDGE_STORE_PASSPHRASE once, now. It creates
-// the directory with mode 0700 if it is missing; it does not read the file.
+// the directory with mode 0700 if it is missing. It does not read the file,
+// but deals with temporary files a killed write left next to it (see
+// recoverTemps).
 func NewFileStore(path string) (*FileStore, error) {
 	if path == "" {
 		p, err := DefaultFilePath()
@@ -92,7 +103,16 @@ func NewFileStore(path string) (*FileStore, error) {
 			return nil, fmt.Errorf("tokens: securing token directory: %w", err)
 		}
 	}
-	return &FileStore{path: path, passphrase: os.Getenv(PassphraseEnv), iter: defaultIter}, nil
+	f := &FileStore{path: path, passphrase: os.Getenv(PassphraseEnv), iter: defaultIter}
+	if temps := f.leftoverTemps(); len(temps) > 0 {
+		// Only under the lock: a temporary file may be another process's
+		// write under way. Best effort; every change tries again.
+		if l, err := filelock.Acquire(f.path+".lock", lockWait); err == nil {
+			f.recoverTemps(f.leftoverTemps())
+			l.Release()
+		}
+	}
+	return f, nil
 }
 
 // Name returns "file".
@@ -115,7 +135,13 @@ func (f *FileStore) Warning() string {
 		f.path, PassphraseEnv)
 }
 
-// Get returns the account's entry, read from the file now.
+// lockWait bounds how long a change waits for another process's change
+// to finish; those hold the lock for one read and one write.
+const lockWait = 20 * time.Second
+
+// Get returns the account's entry, read from the file now. It takes no
+// lock: a write replaces the file whole, so a read sees the old content or
+// the new.
 func (f *FileStore) Get(account string) (Entry, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -130,46 +156,128 @@ func (f *FileStore) Get(account string) (Entry, error) {
 	return e, nil
 }
 
-// Put replaces the account's entry and rewrites the file.
+// Put replaces the account's entry.
 func (f *FileStore) Put(account string, e Entry) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	d, err := f.load()
-	if err != nil {
-		return err
-	}
-	d.Accounts[account] = e
-	return f.save(d)
+	return f.Update(account, func(old *Entry) error {
+		*old = e
+		return nil
+	})
+}
+
+// Update changes the account's entry in one step that no other process
+// can interleave with (see Updater): the file is read under the lock,
+// change edits the entry, and the file is written before the lock goes.
+func (f *FileStore) Update(account string, change func(*Entry) error) error {
+	return f.change(func(d *fileData) (bool, error) {
+		old := d.Accounts[account]
+		e := old
+		if err := change(&e); err != nil {
+			return false, err
+		}
+		if e == old {
+			return false, nil
+		}
+		d.Accounts[account] = e
+		return true, nil
+	})
 }
 
 // Delete removes the account's entry, rewriting the file if it had one.
 func (f *FileStore) Delete(account string) error {
+	return f.change(func(d *fileData) (bool, error) {
+		if _, ok := d.Accounts[account]; !ok {
+			return false, nil
+		}
+		delete(d.Accounts, account)
+		return true, nil
+	})
+}
+
+// CheckWrite tells whether a change could be saved now, writing nothing
+// that stays: under the lock it reads (and decrypts) the file and writes,
+// syncs and removes a scratch file the size of a token file next to it.
+// A refresh that rotates the refresh token asks first, so that a full disk
+// or a read-only directory does not burn the stored token at the platform
+// and then fail to save the new one.
+func (f *FileStore) CheckWrite() error {
+	return f.change(func(*fileData) (bool, error) {
+		if f.beforeWrite != nil {
+			if err := f.beforeWrite(); err != nil {
+				return false, fmt.Errorf("tokens: the token file cannot be written: %w", err)
+			}
+		}
+		if err := probeWrite(filepath.Dir(f.path), "."+filepath.Base(f.path)+".tmp-*"); err != nil {
+			return false, fmt.Errorf("tokens: the token file cannot be written: %w", err)
+		}
+		return false, nil
+	})
+}
+
+// probeWrite creates a file named like atomicfile's temporary files (so
+// one left by a crash is cleaned like them), fills and syncs it, and
+// removes it.
+func probeWrite(dir, pattern string) error {
+	p, err := os.CreateTemp(dir, pattern)
+	if err != nil {
+		return err
+	}
+	defer os.Remove(p.Name())
+	_, err = p.Write(make([]byte, 4096))
+	if err == nil {
+		err = p.Sync()
+	}
+	if cerr := p.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// change runs edit on the file's content under both locks and writes the
+// result when edit reports a change.
+func (f *FileStore) change(edit func(*fileData) (bool, error)) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	l, err := filelock.Acquire(f.path+".lock", lockWait)
+	if err != nil {
+		return fmt.Errorf("tokens: locking the token file: %w", err)
+	}
+	defer l.Release()
+	if temps := f.leftoverTemps(); len(temps) > 0 {
+		f.recoverTemps(temps)
+	}
 	d, err := f.load()
 	if err != nil {
 		return err
 	}
-	if _, ok := d.Accounts[account]; !ok {
-		return nil
+	changed, err := edit(&d)
+	if err != nil || !changed {
+		return err
 	}
-	delete(d.Accounts, account)
 	return f.save(d)
 }
 
 // load reads and, if needed, decrypts the file. A missing file is empty.
 func (f *FileStore) load() (fileData, error) {
-	d := fileData{Accounts: map[string]Entry{}}
 	raw, err := os.ReadFile(f.path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return d, nil
+		return fileData{Accounts: map[string]Entry{}}, nil
 	}
 	if err != nil {
-		return d, fmt.Errorf("tokens: reading token file: %w", err)
+		return fileData{Accounts: map[string]Entry{}}, fmt.Errorf("tokens: reading token file: %w", err)
 	}
+	return f.decode(f.path, raw)
+}
+
+// errPassphrase marks the failures a passphrase fixes: an encrypted file
+// read without one, or with the wrong one.
+var errPassphrase = errors.New("tokens: the token file's passphrase is missing or wrong")
+
+// decode reads a token file's content; name names it in errors.
+func (f *FileStore) decode(name string, raw []byte) (fileData, error) {
+	d := fileData{Accounts: map[string]Entry{}}
 	var env fileEnvelope
 	if err := json.Unmarshal(raw, &env); err != nil {
-		return d, fmt.Errorf("tokens: token file %s is damaged (not JSON)", f.path)
+		return d, fmt.Errorf("tokens: token file %s is damaged (not JSON)", name)
 	}
 	if env.KDF == "" {
 		// A plain file; with a passphrase set, the next write encrypts it.
@@ -179,24 +287,24 @@ func (f *FileStore) load() (fileData, error) {
 		return d, nil
 	}
 	if f.passphrase == "" {
-		return d, fmt.Errorf("tokens: token file %s is encrypted: set %s to its passphrase", f.path, PassphraseEnv)
+		return d, fmt.Errorf("tokens: token file %s is encrypted: set %s to its passphrase: %w", name, PassphraseEnv, errPassphrase)
 	}
 	if env.KDF != kdfName || env.Iter < minIter || env.Iter > maxIter || len(env.Salt) < saltLen {
-		return d, fmt.Errorf("tokens: token file %s uses an unknown or unsafe encryption setting (%s, %d rounds)", f.path, env.KDF, env.Iter)
+		return d, fmt.Errorf("tokens: token file %s uses an unknown or unsafe encryption setting (%s, %d rounds)", name, env.KDF, env.Iter)
 	}
 	aead, err := f.aead(env.Salt, env.Iter)
 	if err != nil {
 		return d, err
 	}
 	if len(env.Nonce) != aead.NonceSize() {
-		return d, fmt.Errorf("tokens: token file %s is damaged (bad nonce)", f.path)
+		return d, fmt.Errorf("tokens: token file %s is damaged (bad nonce)", name)
 	}
 	plain, err := aead.Open(nil, env.Nonce, env.Data, aad(env.Version))
 	if err != nil {
-		return d, fmt.Errorf("tokens: cannot decrypt token file %s: wrong %s, or the file was altered", f.path, PassphraseEnv)
+		return d, fmt.Errorf("tokens: cannot decrypt token file %s: wrong %s, or the file was altered: %w", name, PassphraseEnv, errPassphrase)
 	}
 	if err := json.Unmarshal(plain, &d); err != nil {
-		return d, fmt.Errorf("tokens: token file %s is damaged (decrypted content is not JSON)", f.path)
+		return d, fmt.Errorf("tokens: token file %s is damaged (decrypted content is not JSON)", name)
 	}
 	if d.Accounts == nil {
 		d.Accounts = map[string]Entry{}
@@ -204,17 +312,87 @@ func (f *FileStore) load() (fileData, error) {
 	return d, nil
 }
 
+// tempPattern matches the temporary files atomicfile.Write makes next to
+// the token file.
+func (f *FileStore) tempPattern() string { return "." + filepath.Base(f.path) + ".tmp-*" }
+
+// recoverTemps deals with temporary files left next to the token file by
+// a write killed before its rename (kill -9, a power cut). One that holds
+// a whole, readable token file newer than the file itself is the content
+// that write was about to put in place (with a rotated refresh token the
+// platform may already insist on), and replaces the file; the others (torn,
+// or older) are removed. One this store cannot decrypt is left alone.
+// It runs under the lock, so no write of any process is under way, and
+// is best effort: what it cannot do now, the next change tries again.
+func (f *FileStore) recoverTemps(names []string) {
+	newest, newestTime := "", time.Time{}
+	if fi, err := os.Stat(f.path); err == nil {
+		newestTime = fi.ModTime()
+	}
+	var stale []string
+	for _, n := range names {
+		fi, err := os.Stat(n)
+		if err != nil {
+			continue
+		}
+		raw, err := os.ReadFile(n)
+		if err != nil {
+			continue
+		}
+		if _, err := f.decode(n, raw); err != nil {
+			if !errors.Is(err, errPassphrase) {
+				stale = append(stale, n)
+			}
+			continue
+		}
+		if fi.ModTime().After(newestTime) {
+			if newest != "" {
+				stale = append(stale, newest)
+			}
+			newest, newestTime = n, fi.ModTime()
+			continue
+		}
+		stale = append(stale, n)
+	}
+	if newest != "" {
+		os.Rename(newest, f.path)
+	}
+	for _, n := range stale {
+		os.Remove(n)
+	}
+}
+
+// leftoverTemps lists the temporary files next to the token file.
+func (f *FileStore) leftoverTemps() []string {
+	names, _ := filepath.Glob(filepath.Join(filepath.Dir(f.path), f.tempPattern()))
+	return names
+}
+
 // save writes d, encrypted when a passphrase is set, to a temporary file in
 // the same directory and renames it over the old one, so readers see the
 // old or the new content, never a torn write.
 func (f *FileStore) save(d fileData) error {
+	out, err := f.encode(d)
+	if err != nil {
+		return err
+	}
+	if f.beforeWrite != nil {
+		if err := f.beforeWrite(); err != nil {
+			return fmt.Errorf("tokens: writing token file: %w", err)
+		}
+	}
+	return writeAtomic(f.path, out)
+}
+
+// encode makes the file's content: d, encrypted when a passphrase is set.
+func (f *FileStore) encode(d fileData) ([]byte, error) {
 	env := fileEnvelope{Version: 1}
 	if f.passphrase == "" {
 		env.Accounts = d.Accounts
 	} else {
 		plain, err := json.Marshal(d)
 		if err != nil {
-			return fmt.Errorf("tokens: encoding token file: %w", err)
+			return nil, fmt.Errorf("tokens: encoding token file: %w", err)
 		}
 		salt, iter := f.keySalt, f.keyIter
 		if salt == nil || iter < f.iter {
@@ -224,7 +402,7 @@ func (f *FileStore) save(d fileData) error {
 		}
 		aead, err := f.aead(salt, iter)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		// A fresh random nonce per write; a salt is reused only with the
 		// same key, and 96-bit random nonces stay unique for far more
@@ -236,9 +414,9 @@ func (f *FileStore) save(d fileData) error {
 	}
 	out, err := json.MarshalIndent(env, "", "  ")
 	if err != nil {
-		return fmt.Errorf("tokens: encoding token file: %w", err)
+		return nil, fmt.Errorf("tokens: encoding token file: %w", err)
 	}
-	return writeAtomic(f.path, append(out, '\n'))
+	return append(out, '\n'), nil
 }
 
 // aead returns AES-256-GCM keyed from the passphrase, salt and count,

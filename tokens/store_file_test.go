@@ -3,12 +3,14 @@ package tokens
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // newTestFileStore opens a file store at path with the cheapest PBKDF2
@@ -50,7 +52,7 @@ func TestFileStoreModes(t *testing.T) {
 	if fi, _ := os.Stat(path); fi.Mode().Perm() != 0o600 {
 		t.Errorf("after rewrite: mode %v", fi.Mode().Perm())
 	}
-	left, _ := filepath.Glob(filepath.Join(dir, ".tokens-*"))
+	left, _ := filepath.Glob(filepath.Join(dir, ".tokens.json.tmp-*"))
 	if len(left) != 0 {
 		t.Errorf("temporary files left behind: %v", left)
 	}
@@ -200,5 +202,113 @@ func TestDefaultFilePathUsesXDGState(t *testing.T) {
 	}
 	if want := filepath.Join(dir, "bridge", "tokens.json"); p != want {
 		t.Errorf("DefaultFilePath = %s, want %s", p, want)
+	}
+}
+
+// TestFileStoreRecoversKilledWrite: a write killed between writing its
+// temporary file and renaming it (kill -9 during the fsync) leaves
+// ".tokens.json.tmp-*" files. Opening the store puts the newest whole one
+// in place when it is newer than the file (it holds the last change, such
+// as a rotated refresh token), and removes torn and older ones.
+func TestFileStoreRecoversKilledWrite(t *testing.T) {
+	for _, pass := range []string{"", "correct horse"} {
+		t.Run(fmt.Sprintf("encrypted=%v", pass != ""), func(t *testing.T) {
+			t.Setenv(PassphraseEnv, pass)
+			dir := t.TempDir()
+			path := filepath.Join(dir, "tokens.json")
+			f := newTestFileStore(t, path)
+			if err := f.Put("a@example.com", Entry{RefreshToken: "rt-1", Password: "pw"}); err != nil {
+				t.Fatal(err)
+			}
+			now := time.Now()
+			leave := func(name string, rt string, torn bool, mtime time.Time) {
+				raw, err := f.encode(fileData{Accounts: map[string]Entry{"a@example.com": {RefreshToken: rt, Password: "pw"}}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if torn {
+					raw = raw[:len(raw)/2]
+				}
+				p := filepath.Join(dir, ".tokens.json.tmp-"+name)
+				if err := os.WriteFile(p, raw, 0o600); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Chtimes(p, mtime, mtime); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := os.Chtimes(path, now.Add(-time.Minute), now.Add(-time.Minute)); err != nil {
+				t.Fatal(err)
+			}
+			leave("1", "rt-0", false, now.Add(-time.Hour)) // older than the file
+			leave("2", "rt-2", false, now.Add(-30*time.Second))
+			leave("3", "rt-3", false, now) // the newest whole one
+			leave("4", "rt-4", true, now.Add(time.Second))
+
+			g := newTestFileStore(t, path)
+			if e, err := g.Get("a@example.com"); err != nil || e.RefreshToken != "rt-3" {
+				t.Errorf("after opening: refresh token %q, %v; want the newest whole leftover, rt-3", e.RefreshToken, err)
+			}
+			if left, _ := filepath.Glob(filepath.Join(dir, ".tokens.json.tmp-*")); len(left) != 0 {
+				t.Errorf("leftovers not removed: %v", left)
+			}
+		})
+	}
+}
+
+// TestFileStoreLeftoverOlderThanFile: a leftover older than the file (a
+// later write went through) is removed and changes nothing; so is one
+// left while the store ran, at the next change.
+func TestFileStoreLeftoverOlderThanFile(t *testing.T) {
+	t.Setenv(PassphraseEnv, "")
+	dir := t.TempDir()
+	path := filepath.Join(dir, "tokens.json")
+	f := newTestFileStore(t, path)
+	if err := f.Put("a@example.com", Entry{RefreshToken: "rt-1"}); err != nil {
+		t.Fatal(err)
+	}
+	old := filepath.Join(dir, ".tokens.json.tmp-9")
+	if err := os.WriteFile(old, []byte(`{"v":1,"accounts":{"a@example.com":{"rt":"rt-0"}}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	past := time.Now().Add(-time.Hour)
+	if err := os.Chtimes(old, past, past); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Put("b@example.com", Entry{RefreshToken: "rt-b"}); err != nil {
+		t.Fatal(err)
+	}
+	if e, _ := f.Get("a@example.com"); e.RefreshToken != "rt-1" {
+		t.Errorf("an older leftover replaced the file: %q", e.RefreshToken)
+	}
+	if _, err := os.Stat(old); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the older leftover is still there: %v", err)
+	}
+}
+
+// TestFileStoreKeepsLeftoverItCannotRead: an encrypted leftover opened
+// without the passphrase cannot be judged, so it stays for a store that
+// has the passphrase.
+func TestFileStoreKeepsLeftoverItCannotRead(t *testing.T) {
+	t.Setenv(PassphraseEnv, "correct horse")
+	dir := t.TempDir()
+	path := filepath.Join(dir, "tokens.json")
+	f := newTestFileStore(t, path)
+	raw, err := f.encode(fileData{Accounts: map[string]Entry{"a@example.com": {RefreshToken: "rt-2"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	left := filepath.Join(dir, ".tokens.json.tmp-1")
+	if err := os.WriteFile(left, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(PassphraseEnv, "")
+	newTestFileStore(t, path)
+	if _, err := os.Stat(left); err != nil {
+		t.Fatalf("a leftover this store cannot decrypt was removed: %v", err)
+	}
+	t.Setenv(PassphraseEnv, "correct horse")
+	if e, err := newTestFileStore(t, path).Get("a@example.com"); err != nil || e.RefreshToken != "rt-2" {
+		t.Errorf("with the passphrase: %q, %v; want the leftover recovered", e.RefreshToken, err)
 	}
 }

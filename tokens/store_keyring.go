@@ -1,19 +1,22 @@
 package tokens
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 	"unicode/utf8"
 
 	"github.com/zalando/go-keyring"
 )
 
-// keyringService is the service name every entry is filed under; the
-// keyring user is the account address.
+// keyringService is the service name every item is filed under; the
+// keyring user is the item's name (see KeyringStore).
 const keyringService = "bridge"
 
 // chunkSize bounds every value written to the keyring. Windows' Credential
@@ -25,17 +28,59 @@ const chunkSize = 2000
 // cannot make a read loop for long. 64 parts is 128 KB, far above any entry.
 const maxChunks = 64
 
-// chunkHeader starts the value stored under the account itself when the
-// entry is split: "chunked:v1:<parts>:<total bytes>".
+// chunkHeader starts the value stored under an item's own name when the
+// value is split into parts "<item>#0", "<item>#1"...:
+// "chunked:v1:<parts>:<total bytes>".
 const chunkHeader = "chunked:v1:"
 
-// KeyringStore keeps entries in the OS keyring (Secret Service on Linux,
-// Keychain on macOS, Credential Manager on Windows) as JSON, one item per
-// account, split into parts when larger than Windows allows.
+// KeyringStore keeps each account's entry in the OS keyring (Secret
+// Service on Linux, Keychain on macOS, Credential Manager on Windows) as
+// three items, each JSON and split into parts when larger than Windows
+// allows: "<account>/refresh" (the refresh token and when it was written),
+// "<account>/password" (the local password) and "<account>/needs-login"
+// (why a sign-in is needed, and for which refresh token). The keyring has
+// no transactions, so items are what makes changes from two processes
+// safe: `bridge password --reset` writes only the password item and a
+// server saving a rotated refresh token only the refresh item, so neither
+// can write back a stale copy of the other's field. A needs-login mark
+// names the refresh token it was made for (by a hash) and is ignored once
+// another one is stored, so marking cannot undo a new sign-in either.
+//
+// Earlier versions kept the whole entry as one item named after the
+// account; it is read, and moved into the three items (then deleted) by
+// the first change.
 type KeyringStore struct {
 	// mu serialises read-modify-write sequences (chunk bookkeeping) within
-	// the process; the keyring itself has no transactions.
+	// the process.
 	mu sync.Mutex
+}
+
+// Keyring item values.
+type (
+	refreshItem struct {
+		RT      string    `json:"rt"`
+		Updated time.Time `json:"updated,omitzero"`
+	}
+	passwordItem struct {
+		PW string `json:"pw"`
+	}
+	needsLoginItem struct {
+		For    string `json:"for"` // rtHash of the refresh token refused
+		Reason string `json:"reason"`
+	}
+)
+
+// Item name suffixes after the account.
+const (
+	refreshSuffix    = "/refresh"
+	passwordSuffix   = "/password"
+	needsLoginSuffix = "/needs-login"
+)
+
+// rtHash identifies a refresh token without revealing it.
+func rtHash(rt string) string {
+	sum := sha256.Sum256([]byte(rt))
+	return hex.EncodeToString(sum[:8])
 }
 
 // NewKeyringStore returns the keyring store. It does no I/O.
@@ -57,50 +102,176 @@ func (k *KeyringStore) Ping() error {
 // Get returns the account's entry or an error wrapping ErrNotFound.
 func (k *KeyringStore) Get(account string) (Entry, error) {
 	k.mu.Lock()
-	v, err := k.getValue(account)
-	k.mu.Unlock()
+	defer k.mu.Unlock()
+	st, err := k.read(account)
 	if err != nil {
 		return Entry{}, err
 	}
-	var e Entry
-	if err := json.Unmarshal([]byte(v), &e); err != nil {
-		// The JSON error could quote part of a secret; leave it out.
-		return Entry{}, fmt.Errorf("tokens: keyring entry for %s is damaged (not JSON); run `bridge login %s`", account, account)
+	if !st.any() {
+		return Entry{}, fmt.Errorf("tokens: keyring has no entry for %s: %w", account, ErrNotFound)
 	}
-	return e, nil
+	return st.e, nil
 }
 
-// Put replaces the account's entry.
+// Put replaces the account's entry, writing only the items that change.
 func (k *KeyringStore) Put(account string, e Entry) error {
-	b, err := json.Marshal(e)
-	if err != nil {
-		return fmt.Errorf("tokens: encoding entry for %s: %w", account, err)
-	}
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	return k.setValue(account, string(b))
+	return k.Update(account, func(old *Entry) error {
+		*old = e
+		return nil
+	})
 }
 
-// Delete removes the account's entry and all its parts.
-func (k *KeyringStore) Delete(account string) error {
+// Update changes the account's entry (see Updater), writing only the
+// items whose fields change; another process's change to other fields in
+// the meantime stays.
+func (k *KeyringStore) Update(account string, change func(*Entry) error) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	old, err := k.partsStored(account)
+	st, err := k.read(account)
 	if err != nil {
 		return err
 	}
-	if err := keyring.Delete(keyringService, account); err != nil && !errors.Is(err, keyring.ErrNotFound) {
-		return keyringError("deleting", account, err)
+	old, e := st.e, st.e
+	if err := change(&e); err != nil {
+		return err
 	}
-	return k.removeParts(account, 0, old)
+	if e == old {
+		return nil
+	}
+	// Items still missing while the old single item exists are written
+	// too, so that the old item can go.
+	rtChanged := e.RefreshToken != old.RefreshToken || !e.Updated.Equal(old.Updated)
+	if rtChanged || (st.legacy && !st.hasRT) {
+		if err := k.setJSON(account, account+refreshSuffix, refreshItem{RT: e.RefreshToken, Updated: e.Updated}); err != nil {
+			return err
+		}
+	}
+	if e.Password != old.Password || (st.legacy && !st.hasPW) {
+		if err := k.setJSON(account, account+passwordSuffix, passwordItem{PW: e.Password}); err != nil {
+			return err
+		}
+	}
+	if e.NeedsLogin != old.NeedsLogin || rtChanged || (st.legacy && !st.hasNL) {
+		switch {
+		case e.NeedsLogin != "":
+			err = k.setJSON(account, account+needsLoginSuffix, needsLoginItem{For: rtHash(e.RefreshToken), Reason: e.NeedsLogin})
+		case st.hasNL:
+			err = k.deleteValue(account, account+needsLoginSuffix)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if st.legacy {
+		return k.deleteValue(account, account)
+	}
+	return nil
 }
 
-// getValue reads the raw value, joining parts when the header says so, and
-// checks the joined length against the header.
-func (k *KeyringStore) getValue(account string) (string, error) {
-	head, err := keyring.Get(keyringService, account)
+// Delete removes the account's items and all their parts.
+func (k *KeyringStore) Delete(account string) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for _, item := range []string{account + refreshSuffix, account + passwordSuffix, account + needsLoginSuffix, account} {
+		if err := k.deleteValue(account, item); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// storedEntry is an account's entry as read, with which items exist.
+type storedEntry struct {
+	e                   Entry
+	legacy              bool // the single item of earlier versions
+	hasRT, hasPW, hasNL bool
+}
+
+func (s storedEntry) any() bool { return s.legacy || s.hasRT || s.hasPW || s.hasNL }
+
+// read reads every item of the account; fields without their own item
+// come from the single item of earlier versions, when there is one.
+func (k *KeyringStore) read(account string) (storedEntry, error) {
+	var st storedEntry
+	var old Entry
+	var err error
+	if st.legacy, err = k.getJSON(account, account, &old); err != nil {
+		return st, err
+	}
+	var rt refreshItem
+	var pw passwordItem
+	var nl needsLoginItem
+	if st.hasRT, err = k.getJSON(account, account+refreshSuffix, &rt); err != nil {
+		return st, err
+	}
+	if st.hasPW, err = k.getJSON(account, account+passwordSuffix, &pw); err != nil {
+		return st, err
+	}
+	if st.hasNL, err = k.getJSON(account, account+needsLoginSuffix, &nl); err != nil {
+		return st, err
+	}
+	st.e = old
+	st.e.NeedsLogin = ""
+	if st.hasRT {
+		st.e.RefreshToken, st.e.Updated = rt.RT, rt.Updated
+	}
+	if st.hasPW {
+		st.e.Password = pw.PW
+	}
+	switch {
+	case st.hasNL:
+		if nl.For == rtHash(st.e.RefreshToken) {
+			st.e.NeedsLogin = nl.Reason
+		}
+	case st.legacy && old.RefreshToken == st.e.RefreshToken:
+		st.e.NeedsLogin = old.NeedsLogin
+	}
+	return st, nil
+}
+
+// getJSON reads one item into v; found is false when it does not exist.
+func (k *KeyringStore) getJSON(account, item string, v any) (found bool, err error) {
+	raw, err := k.getValue(account, item)
+	if errors.Is(err, ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if err := json.Unmarshal([]byte(raw), v); err != nil {
+		// The JSON error could quote part of a secret; leave it out.
+		return false, fmt.Errorf("tokens: keyring item %s is damaged (not JSON); run `bridge login %s`", item, account)
+	}
+	return true, nil
+}
+
+func (k *KeyringStore) setJSON(account, item string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("tokens: encoding keyring item %s: %w", item, err)
+	}
+	return k.setValue(account, item, string(b))
+}
+
+// deleteValue removes an item and its parts; a missing item is no error.
+func (k *KeyringStore) deleteValue(account, item string) error {
+	old, err := k.partsStored(account, item)
+	if err != nil {
+		return err
+	}
+	if err := keyring.Delete(keyringService, item); err != nil && !errors.Is(err, keyring.ErrNotFound) {
+		return keyringError("deleting", account, err)
+	}
+	return k.removeParts(account, item, 0, old)
+}
+
+// getValue reads an item's raw value, joining parts when the header says
+// so, and checks the joined length against the header. account names the
+// item's account in errors.
+func (k *KeyringStore) getValue(account, item string) (string, error) {
+	head, err := keyring.Get(keyringService, item)
 	if errors.Is(err, keyring.ErrNotFound) {
-		return "", fmt.Errorf("tokens: keyring has no entry for %s: %w", account, ErrNotFound)
+		return "", fmt.Errorf("tokens: keyring has no item %s: %w", item, ErrNotFound)
 	}
 	if err != nil {
 		return "", keyringError("reading", account, err)
@@ -110,14 +281,14 @@ func (k *KeyringStore) getValue(account string) (string, error) {
 	}
 	n, total, ok := parseChunkHeader(head)
 	if !ok {
-		return "", fmt.Errorf("tokens: keyring entry for %s has a damaged header; run `bridge login %s`", account, account)
+		return "", fmt.Errorf("tokens: keyring item %s has a damaged header; run `bridge login %s`", item, account)
 	}
 	var b strings.Builder
 	b.Grow(total)
 	for i := range n {
-		part, err := keyring.Get(keyringService, partName(account, i))
+		part, err := keyring.Get(keyringService, partName(item, i))
 		if errors.Is(err, keyring.ErrNotFound) {
-			return "", fmt.Errorf("tokens: keyring entry for %s is incomplete (part %d of %d missing); run `bridge login %s`", account, i+1, n, account)
+			return "", fmt.Errorf("tokens: keyring item %s is incomplete (part %d of %d missing); run `bridge login %s`", item, i+1, n, account)
 		}
 		if err != nil {
 			return "", keyringError("reading", account, err)
@@ -125,7 +296,7 @@ func (k *KeyringStore) getValue(account string) (string, error) {
 		b.WriteString(part)
 	}
 	if b.Len() != total {
-		return "", fmt.Errorf("tokens: keyring entry for %s is damaged (%d bytes, header says %d); run `bridge login %s`", account, b.Len(), total, account)
+		return "", fmt.Errorf("tokens: keyring item %s is damaged (%d bytes, header says %d); run `bridge login %s`", item, b.Len(), total, account)
 	}
 	return b.String(), nil
 }
@@ -133,8 +304,8 @@ func (k *KeyringStore) getValue(account string) (string, error) {
 // setValue writes v, in parts when it is larger than chunkSize. Parts go
 // first and the header last, so a reader never sees a header that points to
 // parts not yet written; parts left over from a longer value go afterwards.
-func (k *KeyringStore) setValue(account, v string) error {
-	old, err := k.partsStored(account)
+func (k *KeyringStore) setValue(account, item, v string) error {
+	old, err := k.partsStored(account, item)
 	if err != nil {
 		return err
 	}
@@ -145,7 +316,7 @@ func (k *KeyringStore) setValue(account, v string) error {
 	head := v
 	if len(parts) > 1 {
 		for i, p := range parts {
-			if err := keyring.Set(keyringService, partName(account, i), p); err != nil {
+			if err := keyring.Set(keyringService, partName(item, i), p); err != nil {
 				return keyringError("writing", account, err)
 			}
 		}
@@ -153,16 +324,16 @@ func (k *KeyringStore) setValue(account, v string) error {
 	} else {
 		parts = nil
 	}
-	if err := keyring.Set(keyringService, account, head); err != nil {
+	if err := keyring.Set(keyringService, item, head); err != nil {
 		return keyringError("writing", account, err)
 	}
-	return k.removeParts(account, len(parts), old)
+	return k.removeParts(account, item, len(parts), old)
 }
 
-// partsStored returns how many parts the account's current value has
-// (0 when it is missing or not split).
-func (k *KeyringStore) partsStored(account string) (int, error) {
-	head, err := keyring.Get(keyringService, account)
+// partsStored returns how many parts the item's current value has (0 when
+// it is missing or not split).
+func (k *KeyringStore) partsStored(account, item string) (int, error) {
+	head, err := keyring.Get(keyringService, item)
 	if errors.Is(err, keyring.ErrNotFound) {
 		return 0, nil
 	}
@@ -176,9 +347,9 @@ func (k *KeyringStore) partsStored(account string) (int, error) {
 // removeParts deletes parts from index from on. It goes at least up to
 // known, then on while parts exist, which also clears parts orphaned by an
 // interrupted earlier write; maxChunks bounds the walk.
-func (k *KeyringStore) removeParts(account string, from, known int) error {
+func (k *KeyringStore) removeParts(account, item string, from, known int) error {
 	for i := from; i < maxChunks; i++ {
-		err := keyring.Delete(keyringService, partName(account, i))
+		err := keyring.Delete(keyringService, partName(item, i))
 		if errors.Is(err, keyring.ErrNotFound) {
 			if i >= known {
 				return nil
@@ -192,7 +363,7 @@ func (k *KeyringStore) removeParts(account string, from, known int) error {
 	return nil
 }
 
-func partName(account string, i int) string { return account + "#" + strconv.Itoa(i) }
+func partName(item string, i int) string { return item + "#" + strconv.Itoa(i) }
 
 // splitValue cuts v into pieces of at most chunkSize bytes, ending each on
 // a UTF-8 boundary so every part is valid text for the keyring's API.

@@ -6,21 +6,23 @@
 package tokens
 
 import (
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/zalando/go-keyring"
 )
 
-// countParts returns how many "<account>#i" parts exist, looking a little
+// countParts returns how many "<item>#i" parts exist, looking a little
 // past maxWant so stale parts are found too.
-func countParts(t *testing.T, account string, maxWant int) int {
+func countParts(t *testing.T, item string, maxWant int) int {
 	t.Helper()
 	n := 0
 	for i := range maxWant + 3 {
-		if _, err := keyring.Get(keyringService, partName(account, i)); err == nil {
+		if _, err := keyring.Get(keyringService, partName(item, i)); err == nil {
 			n++
 		} else if !errors.Is(err, keyring.ErrNotFound) {
 			t.Fatalf("reading part %d: %v", i, err)
@@ -45,10 +47,10 @@ func TestChunkingRoundTripAndShrink(t *testing.T) {
 	// write the new parts and clear the ones the previous value left.
 	for _, size := range []int{10, 2000, 2001, 5000, 2001, 10} {
 		v := filler(size)
-		if err := k.setValue(acct, v); err != nil {
+		if err := k.setValue(acct, acct, v); err != nil {
 			t.Fatalf("size %d: set: %v", size, err)
 		}
-		got, err := k.getValue(acct)
+		got, err := k.getValue(acct, acct)
 		if err != nil {
 			t.Fatalf("size %d: get: %v", size, err)
 		}
@@ -82,7 +84,7 @@ func TestChunkingKeepsRunesWhole(t *testing.T) {
 	keyring.MockInit()
 	k := NewKeyringStore()
 	v := strings.Repeat("é€", 900) // 4,500 bytes of 2- and 3-byte runes
-	if err := k.setValue("runes@example.com", v); err != nil {
+	if err := k.setValue("runes@example.com", "runes@example.com", v); err != nil {
 		t.Fatal(err)
 	}
 	for i := range 3 {
@@ -94,7 +96,7 @@ func TestChunkingKeepsRunesWhole(t *testing.T) {
 			t.Errorf("part %d is not valid UTF-8", i)
 		}
 	}
-	if got, err := k.getValue("runes@example.com"); err != nil || got != v {
+	if got, err := k.getValue("runes@example.com", "runes@example.com"); err != nil || got != v {
 		t.Fatalf("round trip failed: err=%v equal=%v", err, got == v)
 	}
 }
@@ -103,21 +105,21 @@ func TestChunkedEntryDamageIsReported(t *testing.T) {
 	keyring.MockInit()
 	k := NewKeyringStore()
 	const acct = "damaged@example.com"
-	if err := k.setValue(acct, filler(4500)); err != nil {
+	if err := k.setValue(acct, acct, filler(4500)); err != nil {
 		t.Fatal(err)
 	}
 	// A part replaced by a shorter one: the length check must catch it.
 	if err := keyring.Set(keyringService, partName(acct, 1), "short"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := k.getValue(acct); err == nil || !strings.Contains(err.Error(), "damaged") {
+	if _, err := k.getValue(acct, acct); err == nil || !strings.Contains(err.Error(), "damaged") {
 		t.Errorf("shortened part: err = %v, want a damaged-entry error", err)
 	}
 	// A missing part.
 	if err := keyring.Delete(keyringService, partName(acct, 2)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := k.getValue(acct); err == nil || !strings.Contains(err.Error(), "missing") {
+	if _, err := k.getValue(acct, acct); err == nil || !strings.Contains(err.Error(), "missing") {
 		t.Errorf("missing part: err = %v, want an incomplete-entry error", err)
 	}
 }
@@ -140,13 +142,13 @@ func TestKeyringStoreEntryRoundTripAndDelete(t *testing.T) {
 	if got.RefreshToken != want.RefreshToken || got.Password != want.Password {
 		t.Fatal("entry read back differs from the one written")
 	}
-	if n := countParts(t, acct, 3); n < 2 {
+	if n := countParts(t, acct+refreshSuffix, 3); n < 2 {
 		t.Fatalf("a 3,000-byte token was stored in %d parts, want it split", n)
 	}
 	if err := k.Delete(acct); err != nil {
 		t.Fatal(err)
 	}
-	if n := countParts(t, acct, 3); n != 0 {
+	if n := countParts(t, acct+refreshSuffix, 3); n != 0 {
 		t.Errorf("%d parts left after Delete", n)
 	}
 	if _, err := k.Get(acct); !errors.Is(err, ErrNotFound) {
@@ -176,6 +178,119 @@ func TestUnreachableSecretServiceNamesFileBackend(t *testing.T) {
 		}
 		if msg := err.Error(); !strings.Contains(msg, `backend = "file"`) || !strings.Contains(msg, "org.freedesktop.secrets") {
 			t.Errorf("%s: message %q should give the cause and name the file backend", op, msg)
+		}
+	}
+}
+
+// TestKeyringChangesDoNotUndoEachOther plays two processes with two
+// stores on one keyring: each change of one runs in the middle of a change
+// of the other (after its read, before its write), the way a password
+// reset and a server saving a rotated refresh token can meet.
+func TestKeyringChangesDoNotUndoEachOther(t *testing.T) {
+	keyring.MockInit()
+	server, cli := NewKeyringStore(), NewKeyringStore()
+	const acct = "both@example.com"
+	big := "0.A" + filler(2600) // split into parts, as real refresh tokens may be
+	if err := cli.Put(acct, Entry{RefreshToken: "rt-1", Password: "pw-1"}); err != nil {
+		t.Fatal(err)
+	}
+	set := func(st *KeyringStore, f func(*Entry)) {
+		t.Helper()
+		if err := st.Update(acct, func(e *Entry) error { f(e); return nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A reset password written while the server saves a rotated token.
+	set(server, func(e *Entry) {
+		set(cli, func(e *Entry) { e.Password = "pw-2" })
+		e.RefreshToken, e.Updated = big, time.Now()
+	})
+	// A rotated token saved while the CLI resets the password.
+	set(cli, func(e *Entry) {
+		set(server, func(e *Entry) { e.RefreshToken = "rt-3" })
+		e.Password = "pw-3"
+	})
+	got, err := cli.Get(acct)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.RefreshToken != "rt-3" || got.Password != "pw-3" {
+		t.Errorf("after interleaved changes: refresh token rt-3=%v, password %q; want both changes kept", got.RefreshToken == "rt-3", got.Password)
+	}
+
+	// A needs-login mark made for rt-3 lands after a new sign-in stored
+	// rt-4: the sign-in stands, the stale mark does not apply to it.
+	set(server, func(e *Entry) {
+		set(cli, func(e *Entry) { e.RefreshToken, e.NeedsLogin = "rt-4", "" })
+		e.NeedsLogin = "AADSTS70008 (expired)"
+	})
+	if got, _ := server.Get(acct); got.RefreshToken != "rt-4" || got.NeedsLogin != "" || got.Password != "pw-3" {
+		t.Errorf("after a stale needs-login mark: rt-4=%v needs_login=%q password=%q", got.RefreshToken == "rt-4", got.NeedsLogin, got.Password)
+	}
+	// A mark for the stored token applies, and a rotation clears it.
+	set(server, func(e *Entry) { e.NeedsLogin = "AADSTS50173 (revoked)" })
+	if got, _ := cli.Get(acct); got.NeedsLogin != "AADSTS50173 (revoked)" {
+		t.Errorf("needs_login = %q after marking", got.NeedsLogin)
+	}
+	set(cli, func(e *Entry) { e.RefreshToken, e.NeedsLogin = "rt-5", "" })
+	if got, _ := server.Get(acct); got.NeedsLogin != "" || got.RefreshToken != "rt-5" {
+		t.Errorf("after a new sign-in: needs_login = %q", got.NeedsLogin)
+	}
+	if err := server.Delete(acct); err != nil {
+		t.Fatal(err)
+	}
+	for _, item := range []string{acct, acct + refreshSuffix, acct + passwordSuffix, acct + needsLoginSuffix} {
+		if _, err := keyring.Get(keyringService, item); !errors.Is(err, keyring.ErrNotFound) {
+			t.Errorf("item %s after Delete: %v", item, err)
+		}
+		if n := countParts(t, item, 3); n != 0 {
+			t.Errorf("item %s: %d parts after Delete", item, n)
+		}
+	}
+}
+
+// TestKeyringReadsAndMovesTheSingleItem: an entry written by an earlier
+// version as one item (split into parts when large) is read as it was,
+// and the first change moves every field into its own item and removes
+// the old one.
+func TestKeyringReadsAndMovesTheSingleItem(t *testing.T) {
+	keyring.MockInit()
+	k := NewKeyringStore()
+	const acct = "old@example.com"
+	old := Entry{RefreshToken: "0.A" + filler(3000), Password: "pw-old", NeedsLogin: "AADSTS700082 (expired)", Updated: time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)}
+	raw, _ := json.Marshal(old)
+	if err := k.setValue(acct, acct, string(raw)); err != nil {
+		t.Fatal(err)
+	}
+	if n := countParts(t, acct, 3); n < 2 {
+		t.Fatalf("the old item has %d parts, want it split", n)
+	}
+	got, err := k.Get(acct)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.RefreshToken != old.RefreshToken || got.Password != old.Password || got.NeedsLogin != old.NeedsLogin || !got.Updated.Equal(old.Updated) {
+		t.Fatal("the single item of earlier versions reads back differently")
+	}
+	if err := k.Update(acct, func(e *Entry) error { e.Password = "pw-new"; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	got, err = k.Get(acct)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.RefreshToken != old.RefreshToken || got.Password != "pw-new" || got.NeedsLogin != old.NeedsLogin || !got.Updated.Equal(old.Updated) {
+		t.Errorf("after the first change: refresh token kept=%v, password %q, needs_login %q", got.RefreshToken == old.RefreshToken, got.Password, got.NeedsLogin)
+	}
+	if _, err := keyring.Get(keyringService, acct); !errors.Is(err, keyring.ErrNotFound) {
+		t.Errorf("the old item is still there: %v", err)
+	}
+	if n := countParts(t, acct, 3); n != 0 {
+		t.Errorf("%d parts of the old item are left", n)
+	}
+	for _, item := range []string{acct + refreshSuffix, acct + passwordSuffix, acct + needsLoginSuffix} {
+		if _, err := keyring.Get(keyringService, item); err != nil {
+			t.Errorf("item %s: %v", item, err)
 		}
 	}
 }

@@ -51,6 +51,40 @@ type Store interface {
 	Name() string
 }
 
+// Updater is a Store that changes one entry in a single step that no other
+// writer, in this process or another, can interleave with: the file store
+// re-reads its file under an OS lock, the keyring store writes only the
+// fields that changed. Update lets every store be used this way.
+type Updater interface {
+	// Update calls change with the entry as stored now (the zero Entry
+	// when there is none) and writes what change left, unless change
+	// returned an error or changed nothing.
+	Update(account string, change func(*Entry) error) error
+}
+
+// Update changes the account's entry through change, in one step when st
+// is an Updater, and otherwise by Get and Put (which another writer can
+// interleave with). An error from change is returned as is and nothing is
+// written; an entry change leaves as it was is not written at all, so a
+// missing entry is not created empty.
+func Update(st Store, account string, change func(*Entry) error) error {
+	if u, ok := st.(Updater); ok {
+		return u.Update(account, change)
+	}
+	e, err := st.Get(account)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return err
+	}
+	old := e
+	if err := change(&e); err != nil {
+		return err
+	}
+	if e == old {
+		return nil
+	}
+	return st.Put(account, e)
+}
+
 // ErrNotFound is returned by Store.Get for an account with no entry.
 var ErrNotFound = errors.New("tokens: no entry stored")
 

@@ -84,10 +84,11 @@ func runLogin(ctx context.Context, e *env, args []string) error {
 	if err := config.UpsertAccount(path, ac); err != nil {
 		return err
 	}
-	ent, err := st.Get(email)
-	if err != nil && !errors.Is(err, tokens.ErrNotFound) {
+	// Find out before the sign-in that the store can be read.
+	if _, err := st.Get(email); err != nil && !errors.Is(err, tokens.ErrNotFound) {
 		return err
 	}
+	var rt string
 	if acct.TokenFrom == "" {
 		o := tokens.LoginOptions{
 			Provider: acct.Provider, ClientID: acct.ClientID, ClientSecret: acct.ClientSecret,
@@ -102,18 +103,28 @@ func runLogin(ctx context.Context, e *env, args []string) error {
 		if err != nil {
 			return loginError(email, err)
 		}
-		rt := t.RefreshToken
+		rt = t.RefreshToken
 		if rt == "" {
 			return fmt.Errorf("the identity platform issued no refresh token for %s: the app must be allowed the offline_access scope", email)
 		}
-		ent.RefreshToken, ent.Updated, ent.NeedsLogin = rt, time.Now().UTC(), ""
 	}
-	if ent.Password == "" {
-		if ent.Password, err = tokens.NewPassword(); err != nil {
-			return err
+	// One store update, so that a password reset meanwhile stays.
+	var password string
+	err = tokens.Update(st, email, func(ent *tokens.Entry) error {
+		if rt != "" {
+			ent.RefreshToken, ent.Updated, ent.NeedsLogin = rt, time.Now().UTC(), ""
 		}
-	}
-	if err := st.Put(email, ent); err != nil {
+		if ent.Password == "" {
+			p, err := tokens.NewPassword()
+			if err != nil {
+				return err
+			}
+			ent.Password = p
+		}
+		password = ent.Password
+		return nil
+	})
+	if err != nil {
 		return err
 	}
 	if acct.TokenFrom != "" {
@@ -121,7 +132,7 @@ func runLogin(ctx context.Context, e *env, args []string) error {
 	} else {
 		fmt.Fprintf(e.stdout, "Signed in as %s.\n", email)
 	}
-	printSettings(e.stdout, cfg, email, ent.Password)
+	printSettings(e.stdout, cfg, email, password)
 	tellServer(ctx, e, path)
 	return nil
 }

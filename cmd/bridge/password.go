@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/mailbridge/bridge/tokens"
@@ -30,22 +29,28 @@ func runPassword(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	ent, err := st.Get(email)
-	if err != nil && !errors.Is(err, tokens.ErrNotFound) {
+	// One store update, so that a server saving a rotated refresh token
+	// meanwhile keeps it.
+	var password string
+	made := false
+	err = tokens.Update(st, email, func(ent *tokens.Entry) error {
+		if *reset || ent.Password == "" {
+			p, err := tokens.NewPassword()
+			if err != nil {
+				return err
+			}
+			ent.Password, made = p, true
+		}
+		password = ent.Password
+		return nil
+	})
+	if err != nil {
 		return err
 	}
-	if *reset || ent.Password == "" {
-		if ent.Password, err = tokens.NewPassword(); err != nil {
-			return err
-		}
-		if err := st.Put(email, ent); err != nil {
-			return err
-		}
-		if !*reset {
-			fmt.Fprintf(e.stderr, "no local password was stored for %s; made a new one\n", email)
-		}
+	if made && !*reset {
+		fmt.Fprintf(e.stderr, "no local password was stored for %s; made a new one\n", email)
 	}
-	fmt.Fprintln(e.stdout, ent.Password)
+	fmt.Fprintln(e.stdout, password)
 	if *reset {
 		tellServer(ctx, e, cfg.Path)
 	}
