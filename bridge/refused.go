@@ -79,8 +79,11 @@ func (r *RefusedLogins) Text() string {
 	if r.Count == 1 {
 		return fmt.Sprintf("1 wrong local password at %s from %s (%s)", clock(r.Last), from, how)
 	}
-	return fmt.Sprintf("%d wrong local passwords since %s, the last at %s from %s (%s)",
-		r.Count, clock(r.Since), clock(r.Last), from, how)
+	since, last := clock(r.Since), clock(r.Last)
+	if since == last {
+		return fmt.Sprintf("%d wrong local passwords at %s, the last from %s (%s)", r.Count, last, from, how)
+	}
+	return fmt.Sprintf("%d wrong local passwords since %s, the last at %s from %s (%s)", r.Count, since, last, from, how)
 }
 
 // Fix says what the person does about them.
