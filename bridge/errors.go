@@ -82,8 +82,8 @@ type Refusal struct {
 	// Outcome picks the reply code.
 	Outcome Outcome
 	// Account is the account the login resolved to; nil when the local
-	// login failed (OutcomeBadPassword) or the local
-	// password could not be read.
+	// login failed (OutcomeBadPassword) or the local password could not
+	// be read.
 	Account *Account
 	// Diagnosis explains the failure: the one Record kept for Account, or,
 	// without an account, the same table's verdict unrecorded. It is zero
