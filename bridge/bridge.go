@@ -45,7 +45,7 @@ type Options struct {
 	DialTimeout time.Duration
 	// Now is the clock; nil is time.Now.
 	Now func() time.Time
-	// Guard limits failed local logins; nil uses DefaultGuard().
+	// Guard paces wrong local passwords; nil uses DefaultGuard().
 	Guard *Guard
 	// OnEvent, when set, is called (outside any lock) when an account's
 	// diagnosis changes or it needs sign-in.
@@ -214,18 +214,20 @@ type Login struct {
 var ErrAuthFailed = errors.New("bridge: wrong local password or unknown account")
 
 // Login checks a client's local login for proto and takes a fresh access
-// token. peer is the client's address, for the password guard. Every error
-// is a *LoginError, whose Account is set once the local password was
-// accepted, wrapping ErrAuthFailed, ErrTooManyFailures, a store error, or a
-// token error (tokens.ErrNeedsLogin, *tokens.Error). Nothing is dialed and
-// nothing recorded: the front end hands the error to Refuse.
-func (b *Bridge) Login(ctx context.Context, proto Proto, user, pass string, peer net.Addr) (*Login, error) {
+// token. peer is the client's address and client the name it gave (IMAP
+// ID, SMTP EHLO; "" when none), for the password guard and the account's
+// refused logins. Every error is a *LoginError, whose Account is set once
+// the local password was accepted, wrapping ErrAuthFailed, a store error,
+// or a token error (tokens.ErrNeedsLogin, *tokens.Error). Nothing is
+// dialed and nothing recorded: the front end hands the error to Refuse.
+//
+// The password is checked before anything else: the right one is accepted
+// without a pause whatever wrong ones came before. A wrong one is answered
+// after the guard's pause, which grows with the recent failures of the
+// login name (and of the peer); an unknown name is counted and paused in
+// the same way, so the reply and its timing do not tell the two apart.
+func (b *Bridge) Login(ctx context.Context, proto Proto, user, pass string, peer net.Addr, client string) (*Login, error) {
 	user = strings.ToLower(strings.TrimSpace(user))
-	if err := b.guard.Check(user, peer); err != nil {
-		b.log.Warn("local login refused: too many failures", "proto", proto, "user", logName(user), "peer", peerString(peer))
-		b.guard.Wait(ctx)
-		return nil, &LoginError{Err: err}
-	}
 	a := b.Account(user)
 	want, err := b.password(a)
 	if err != nil {
@@ -233,12 +235,15 @@ func (b *Bridge) Login(ctx context.Context, proto Proto, user, pass string, peer
 	}
 	// Compare even when the account is unknown, so timing tells nothing.
 	if !tokens.PasswordEqual(want, pass) || a == nil || want == "" {
-		b.guard.Fail(user, peer)
-		b.log.Warn("local login refused", "proto", proto, "user", logName(user), "peer", peerString(peer))
-		b.guard.Wait(ctx)
+		d := b.guard.Fail(user, peer)
+		if a != nil {
+			b.noteRefused(a, proto, peer, client)
+		}
+		b.log.Warn("local login refused", "proto", proto, "user", logName(user), "peer", peerString(peer),
+			"client", clientName(client), "pause", d)
+		sleep(ctx, d)
 		return nil, &LoginError{Err: ErrAuthFailed}
 	}
-	b.guard.Succeed(user, peer)
 	src := b.Source(a)
 	if src == nil {
 		return nil, &LoginError{Account: a, Err: fmt.Errorf("bridge: %s: token account %s is not configured: %w", a.Email, a.TokenAccount(), tokens.ErrNeedsLogin)}

@@ -15,8 +15,6 @@ type Outcome int
 const (
 	// OutcomeBadPassword: wrong local password or unknown login name.
 	OutcomeBadPassword Outcome = iota + 1
-	// OutcomeLocked: too many failures; try later.
-	OutcomeLocked
 	// OutcomeNeedsLogin: the account must run `bridge login` again.
 	OutcomeNeedsLogin
 	// OutcomeUnavailable: the identity platform or the upstream cannot be
@@ -34,8 +32,6 @@ func OutcomeOf(err error) Outcome {
 	switch {
 	case errors.Is(err, ErrAuthFailed):
 		return OutcomeBadPassword
-	case errors.Is(err, ErrTooManyFailures):
-		return OutcomeLocked
 	case errors.Is(err, tokens.ErrNeedsLogin):
 		return OutcomeNeedsLogin
 	case errors.As(err, &te):
@@ -86,12 +82,12 @@ type Refusal struct {
 	// Outcome picks the reply code.
 	Outcome Outcome
 	// Account is the account the login resolved to; nil when the local
-	// login failed (OutcomeBadPassword, OutcomeLocked) or the local
-	// password could not be read.
+	// login failed (OutcomeBadPassword) or the local password could not
+	// be read.
 	Account *Account
 	// Diagnosis explains the failure: the one Record kept for Account, or,
 	// without an account, the same table's verdict unrecorded. It is zero
-	// for OutcomeBadPassword and OutcomeLocked.
+	// for OutcomeBadPassword.
 	Diagnosis diag.Diagnosis
 	// Failure is the upstream's own refusal, when the error holds one:
 	// its words and SMTP code go back to the client.
@@ -110,7 +106,7 @@ func (b *Bridge) Refuse(p Proto, err error) Refusal {
 	}
 	errors.As(err, &r.Failure)
 	switch {
-	case r.Outcome == OutcomeBadPassword || r.Outcome == OutcomeLocked:
+	case r.Outcome == OutcomeBadPassword:
 	case r.Account != nil:
 		r.Diagnosis = b.Record(r.Account, p, err)
 	default:

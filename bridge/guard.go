@@ -3,31 +3,41 @@ package bridge
 import (
 	"context"
 	"crypto/sha256"
-	"errors"
 	"net"
 	"sync"
 	"time"
 )
 
-// ErrTooManyFailures refuses a login after repeated wrong passwords, for a
-// while, per account and per peer address.
-var ErrTooManyFailures = errors.New("bridge: too many failed logins; try again later")
-
-// Guard slows password guessing: after Limit failures within Window for
-// one account (or from one peer address), logins for it are refused until
-// Window has passed since the last failure. A success clears the account.
+// Guard slows password guessing without ever refusing the right password.
+// A wrong local password (or an unknown login name) is answered after a
+// pause that grows with the failures counted against the login name and,
+// with PerPeer, against the peer address: Delay for the first Free
+// failures, then twice the pause before for each further one, up to
+// MaxDelay. The right password is checked first and answered at once,
+// however many wrong ones anyone sent: all local clients share 127.0.0.1,
+// so a lockout would let one device with an old password take the account
+// down, and a local password's 140 random bits make guessing hopeless at
+// any speed.
+//
+// A count lasts while failures keep coming: it ends when Window passes
+// without one for that name or peer.
 type Guard struct {
-	// Limit is how many failures are allowed; 0 disables the guard.
-	Limit int
-	// Window is how long failures are remembered.
+	// Delay is the pause before answering a wrong password; 0 means no
+	// pause (the guard is off). The pause holds no lock.
+	Delay time.Duration
+	// Free is how many failures in a row are answered after Delay alone;
+	// each one after doubles the pause. 0 counts as 1.
+	Free int
+	// MaxDelay caps the pause; below Delay (0 included), the pause never
+	// grows beyond Delay.
+	MaxDelay time.Duration
+	// Window is how long a count lasts after its last failure; 0 is 5
+	// minutes. It is also how long an account's refused logins stay in
+	// its status.
 	Window time.Duration
 	// PerPeer also counts failures per peer address. Off for loopback-only
 	// listeners, where every client shares 127.0.0.1; on with allow_remote.
 	PerPeer bool
-	// Delay is how long a refused login (a wrong password, or a lockout)
-	// waits before its reply, so one connection cannot try passwords at
-	// full speed; 0 means no wait. The wait holds no lock.
-	Delay time.Duration
 	// Now is the clock; nil is time.Now.
 	Now func() time.Time
 
@@ -44,30 +54,27 @@ type failures struct {
 // client, so a storm of made-up names must not grow the map without end.
 const guardMaxKeys = 100000
 
-// DefaultGuard allows 10 failures in 5 minutes per account and per peer,
-// and answers each refused login after 250 ms.
+// DefaultGuard answers the first 5 wrong passwords in a row after 250 ms,
+// then after 500 ms, 1 s, 2 s and from the 9th on 4 s each, per login
+// name (and per peer with PerPeer); a count ends 5 minutes after its last
+// failure. One connection then tries at most one password every 4 s, and
+// the front ends close it after FrontOptions.MaxFailures.
 func DefaultGuard() *Guard {
-	return &Guard{Limit: 10, Window: 5 * time.Minute, Delay: 250 * time.Millisecond}
-}
-
-// Wait sleeps for Delay, or until ctx is done.
-func (g *Guard) Wait(ctx context.Context) {
-	if g == nil || g.Delay <= 0 {
-		return
-	}
-	t := time.NewTimer(g.Delay)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-ctx.Done():
-	}
+	return &Guard{Delay: 250 * time.Millisecond, Free: 5, MaxDelay: 4 * time.Second, Window: 5 * time.Minute}
 }
 
 func (g *Guard) now() time.Time {
-	if g.Now != nil {
+	if g != nil && g.Now != nil {
 		return g.Now()
 	}
 	return time.Now()
+}
+
+func (g *Guard) window() time.Duration {
+	if g == nil || g.Window <= 0 {
+		return 5 * time.Minute
+	}
+	return g.Window
 }
 
 // keys returns the records a login counts against. The login name is
@@ -77,65 +84,44 @@ func (g *Guard) keys(user string, peer net.Addr) [2]string {
 	h := sha256.Sum256([]byte(user))
 	k := [2]string{"u:" + string(h[:16]), ""}
 	if g.PerPeer && peer != nil {
-		if host, _, err := net.SplitHostPort(peer.String()); err == nil {
-			k[1] = "p:" + host
-		}
+		k[1] = "p:" + peerHost(peer)
 	}
 	return k
 }
 
-// Check returns ErrTooManyFailures when user or peer is locked out.
-func (g *Guard) Check(user string, peer net.Addr) error {
-	if g == nil || g.Limit == 0 {
-		return nil
-	}
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	now := g.now()
-	for _, k := range g.keys(user, peer) {
-		if f := g.seen[k]; f != nil {
-			if now.Sub(f.last) > g.Window {
-				delete(g.seen, k)
-				continue
-			}
-			if f.n >= g.Limit {
-				return ErrTooManyFailures
-			}
-		}
-	}
-	return nil
-}
-
-// Fail counts a failed login.
-func (g *Guard) Fail(user string, peer net.Addr) {
-	if g == nil || g.Limit == 0 {
-		return
+// Fail counts a wrong password for user from peer and returns how long to
+// pause before answering it (sleep).
+func (g *Guard) Fail(user string, peer net.Addr) time.Duration {
+	if g == nil || g.Delay <= 0 {
+		return 0
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.seen == nil {
 		g.seen = map[string]*failures{}
 	}
-	now := g.now()
+	now, window := g.now(), g.window()
+	n := 0
 	for _, k := range g.keys(user, peer) {
 		if k == "" {
 			continue
 		}
 		f := g.seen[k]
-		if f == nil || now.Sub(f.last) > g.Window {
+		if f == nil || now.Sub(f.last) > window {
 			f = &failures{}
 			g.seen[k] = f
 		}
 		f.n++
 		f.last = now
+		n = max(n, f.n)
 	}
 	// Bound the memory an address scan or a storm of made-up names can
 	// take: drop stale records, then, if that was not enough, any records
-	// (weakening the guard under such a flood rather than running out of
-	// memory).
+	// (shortening the pauses under such a flood rather than running out
+	// of memory).
 	if len(g.seen) > guardMaxKeys {
 		for k, f := range g.seen {
-			if now.Sub(f.last) > g.Window {
+			if now.Sub(f.last) > window {
 				delete(g.seen, k)
 			}
 		}
@@ -146,15 +132,41 @@ func (g *Guard) Fail(user string, peer net.Addr) {
 			delete(g.seen, k)
 		}
 	}
+	return g.pause(n)
 }
 
-// Succeed clears the account's failures (not the peer's).
-func (g *Guard) Succeed(user string, peer net.Addr) {
-	if g == nil || g.Limit == 0 {
+// pause is the wait before answering the nth failure in a row.
+func (g *Guard) pause(n int) time.Duration {
+	d := g.Delay
+	for i := max(g.Free, 1); i < n && d < g.MaxDelay; i++ {
+		d *= 2
+	}
+	if g.MaxDelay > g.Delay {
+		d = min(d, g.MaxDelay)
+	}
+	return d
+}
+
+// sleep waits for d, or until ctx is done.
+func sleep(ctx context.Context, d time.Duration) {
+	if d <= 0 {
 		return
 	}
-	k := g.keys(user, nil)
-	g.mu.Lock()
-	delete(g.seen, k[0])
-	g.mu.Unlock()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
+
+// peerHost is a peer's address without the port: the client's machine.
+func peerHost(a net.Addr) string {
+	if a == nil {
+		return ""
+	}
+	if host, _, err := net.SplitHostPort(a.String()); err == nil {
+		return host
+	}
+	return a.String()
 }

@@ -58,6 +58,7 @@ type imapSession struct {
 	br       *bufio.Reader
 	r        imapReader
 	failures int
+	client   string // the ID command's "name", cleaned (clientName)
 	out      []byte
 	trace    *wireTrace // nil unless FrontOptions.Trace
 }
@@ -179,6 +180,7 @@ func (c *imapSession) dispatch(cmd *imapCmd) bool {
 			len(cmd.args[0].list)%2 != 0 {
 			return c.bad(cmd, "ID takes a list of field/value pairs or NIL")
 		}
+		c.client = idName(cmd.args[0].list)
 		err = c.write("* ID (\"name\" \"bridge\")\r\n%s OK ID completed\r\n", cmd.tag)
 	case "STARTTLS":
 		return c.startTLS(cmd)
@@ -193,6 +195,17 @@ func (c *imapSession) dispatch(cmd *imapCmd) bool {
 		return c.bad(cmd, "Command not available before login")
 	}
 	return err != nil
+}
+
+// idName returns the "name" field of an ID list (RFC 2971), cleaned for
+// display; "" when there is none or it is NIL.
+func idName(fields []string) string {
+	for i := 0; i+1 < len(fields); i += 2 {
+		if strings.EqualFold(fields[i], "name") && !strings.EqualFold(fields[i+1], "NIL") {
+			return clientName(fields[i+1])
+		}
+	}
+	return ""
 }
 
 func (c *imapSession) bad(cmd *imapCmd, text string) bool {
@@ -219,6 +232,7 @@ func (c *imapSession) startTLS(cmd *imapCmd) bool {
 	}
 	c.trace.note("TLS started")
 	c.conn, c.tls = traced(tc, c.trace, true), true
+	c.client = "" // nothing said before TLS is kept (RFC 3501 section 6.2.1)
 	c.setReader()
 	return false
 }

@@ -103,7 +103,7 @@ func (c *imapSession) login(tag, user, pass string) bool {
 	b := c.s.b
 	ctx, cancel := context.WithTimeout(c.s.ctx, imapLoginTimeout)
 	defer cancel()
-	l, err := b.Login(ctx, IMAP, user, pass, c.peer)
+	l, err := b.Login(ctx, IMAP, user, pass, c.peer, c.client)
 	if err != nil {
 		return c.refuse(tag, err)
 	}
@@ -166,8 +166,6 @@ func (c *imapSession) refuse(tag string, err error) bool {
 	switch r.Outcome {
 	case OutcomeBadPassword:
 		reply = tag + " NO [AUTHENTICATIONFAILED] Invalid credentials\r\n"
-	case OutcomeLocked:
-		reply = tag + " NO [AUTHENTICATIONFAILED] Too many failed logins, try again later\r\n"
 	case OutcomeNeedsLogin:
 		run := "run `bridge login`"
 		alert := "The bridge must sign in to Microsoft again: " + run

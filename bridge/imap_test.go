@@ -240,21 +240,34 @@ func TestIMAPWrongPasswordOpensNoUpstream(t *testing.T) {
 	h.checkLogs("not-the-password")
 }
 
-// TestIMAPLockedOut: after the guard's limit, even the right password is
-// refused with the lockout text.
-func TestIMAPLockedOut(t *testing.T) {
+// TestIMAPRightPasswordAfterWrongOnes: a dozen wrong passwords from one
+// peer, then the right one from the same peer is accepted; the status
+// names the peer, IMAP and the name the client gave in ID.
+func TestIMAPRightPasswordAfterWrongOnes(t *testing.T) {
 	h := newHarness(t)
-	h.B.guard.Limit = 2
-	addr, _ := h.startIMAP(FrontOptions{MaxFailures: 10}, false)
+	testGuard(h.B.guard)
+	addr, _ := h.startIMAP(FrontOptions{MaxFailures: 20}, false)
 	w := dialIMAPWire(t, addr)
 	w.expectPrefix("* OK ")
-	for range 2 {
-		w.send("a1 LOGIN alice@example.com wrong\r\n")
-		w.expect("a1 NO [AUTHENTICATIONFAILED] Invalid credentials")
+	w.send(`a0 ID ("name" "Canon MF" "version" "1.0")` + "\r\n")
+	w.expect(`* ID ("name" "bridge")`)
+	w.expect("a0 OK ID completed")
+	for i := range 12 {
+		w.send("a" + itoa(i+1) + " LOGIN alice@example.com wrong-Pq3" + itoa(i) + "\r\n")
+		w.expect("a" + itoa(i+1) + " NO [AUTHENTICATIONFAILED] Invalid credentials")
 	}
-	w.send("a2 LOGIN alice@example.com " + h.password(alice) + "\r\n")
-	w.expect("a2 NO [AUTHENTICATIONFAILED] Too many failed logins, try again later")
-	if !strings.Contains(h.logs.String(), "local login refused") {
-		t.Error("refused logins are not logged")
+	start := time.Now()
+	w.send("b1 LOGIN alice@example.com " + h.password(alice) + "\r\n")
+	w.expectPrefix("b1 OK ")
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("the right password was answered after %v", d)
 	}
+	r := refusedOf(t, h.B, alice)
+	if r == nil || r.Count != 12 || r.LastPeer != "127.0.0.1" || r.LastProto != IMAP || r.LastClient != "Canon MF" {
+		t.Errorf("refused logins %+v, want 12 from 127.0.0.1 over IMAP by Canon MF", r)
+	}
+	if n := strings.Count(h.logs.String(), "local login refused"); n != 12 {
+		t.Errorf("%d refusals logged, want 12", n)
+	}
+	h.checkLogs("wrong-Pq3")
 }

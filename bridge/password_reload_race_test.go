@@ -62,7 +62,7 @@ func TestPasswordReadDuringReloadIsNotCached(t *testing.T) {
 	b, err := New(Options{
 		Accounts: []*Account{{Email: email, Mailbox: email}},
 		Store:    st,
-		Guard:    &Guard{}, // no lockout, no delay
+		Guard:    &Guard{}, // no pause
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -75,7 +75,7 @@ func TestPasswordReadDuringReloadIsNotCached(t *testing.T) {
 	st.mu.Unlock()
 	done := make(chan error, 1)
 	go func() {
-		_, err := b.Login(ctx, IMAP, email, "old-password", nil)
+		_, err := b.Login(ctx, IMAP, email, "old-password", nil, "")
 		done <- err
 	}()
 	<-st.read // the login has read the old password
@@ -86,10 +86,10 @@ func TestPasswordReadDuringReloadIsNotCached(t *testing.T) {
 
 	// No refresh token is stored, so a right password ends in "needs
 	// login"; a wrong one in ErrAuthFailed.
-	if _, err := b.Login(ctx, IMAP, email, "new-password", nil); errors.Is(err, ErrAuthFailed) {
+	if _, err := b.Login(ctx, IMAP, email, "new-password", nil, ""); errors.Is(err, ErrAuthFailed) {
 		t.Error("the new local password is refused after the reload")
 	}
-	if _, err := b.Login(ctx, IMAP, email, "old-password", nil); !errors.Is(err, ErrAuthFailed) {
+	if _, err := b.Login(ctx, IMAP, email, "old-password", nil, ""); !errors.Is(err, ErrAuthFailed) {
 		t.Errorf("the old local password still works after the reload: %v", err)
 	}
 }

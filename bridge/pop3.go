@@ -20,7 +20,6 @@ const pop3MaxUpstreamLine = 8 << 10
 // built in refusal. RFC 3206 section 4 defines [AUTH] and [SYS/TEMP].
 const (
 	pop3LoggedIn = "+OK Logged in"
-	pop3Locked   = "-ERR [AUTH] Too many failed logins, try again later"
 )
 
 // POP3Server is the POP3 front end: it speaks the AUTHORIZATION state
@@ -122,7 +121,7 @@ func (s *POP3Server) relay(client net.Conn, clientBuf *bufio.Reader, up net.Conn
 // hold bytes already); on failure up is nil and reply is the -ERR line for
 // the client.
 func (s *POP3Server) login(ctx context.Context, req pop3Req, peer net.Addr, trace bool) (up net.Conn, upBuf *bufio.Reader, acct *Account, reply string) {
-	l, err := s.b.Login(ctx, POP3, req.user, req.pass, peer)
+	l, err := s.b.Login(ctx, POP3, req.user, req.pass, peer, "")
 	if err != nil {
 		return nil, nil, nil, s.refusal(err)
 	}
@@ -157,8 +156,6 @@ func (s *POP3Server) refusal(err error) string {
 	switch r.Outcome {
 	case OutcomeBadPassword:
 		return pop3BadCreds
-	case OutcomeLocked:
-		return pop3Locked
 	case OutcomeNeedsLogin:
 		if r.Account == nil {
 			return "-ERR [AUTH] The account must sign in again: run `bridge login`"

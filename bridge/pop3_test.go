@@ -212,17 +212,30 @@ func TestPOP3WrongPassword(t *testing.T) {
 	}
 }
 
-func TestPOP3Locked(t *testing.T) {
+// TestPOP3RightPasswordAfterWrongOnes: a dozen wrong passwords from one
+// peer, then the right one from the same peer is accepted; the status
+// names the peer and POP3 (which has no client name).
+func TestPOP3RightPasswordAfterWrongOnes(t *testing.T) {
 	env := newPOP3Env(t, func(o *FrontOptions) { o.MaxFailures = 20 })
-	env.B.guard.Limit = 2
+	testGuard(env.B.guard)
 	c := env.dial(env.plain, false)
-	for range 2 {
+	for i := range 12 {
 		c.ok("USER " + pop3TestUser)
-		c.cmd("PASS wrong")
+		if r := c.cmd("PASS wrong-Vb2" + itoa(i)); r != pop3BadCreds {
+			t.Fatalf("wrong password %d: %q", i+1, r)
+		}
 	}
+	start := time.Now()
 	c.ok("USER " + pop3TestUser)
-	if r := c.cmd("PASS " + pop3TestPassword); r != pop3Locked {
-		t.Errorf("locked account: %q", r)
+	if r := c.cmd("PASS " + pop3TestPassword); r != pop3LoggedIn {
+		t.Errorf("the right password after 12 wrong ones: %q", r)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("the right password was answered after %v", d)
+	}
+	r := refusedOf(t, env.B, pop3TestUser)
+	if r == nil || r.Count != 12 || r.LastPeer != "127.0.0.1" || r.LastProto != POP3 || r.LastClient != "" {
+		t.Errorf("refused logins %+v, want 12 from 127.0.0.1 over POP3", r)
 	}
 }
 

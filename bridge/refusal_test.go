@@ -81,13 +81,13 @@ func TestLoginErrorAccount(t *testing.T) {
 	ctx := context.Background()
 	var le *LoginError
 
-	_, err := h.B.Login(ctx, IMAP, " "+alice, "wrong", nil)
+	_, err := h.B.Login(ctx, IMAP, " "+alice, "wrong", nil, "")
 	if !errors.As(err, &le) || le.Account != nil || !errors.Is(err, ErrAuthFailed) {
 		t.Errorf("wrong password: %v (%#v), want a *LoginError without an account", err, le)
 	}
 
 	h.Tokens.FailNext(1, expiredSignIn)
-	_, err = h.B.Login(ctx, IMAP, " "+strings.ToUpper(alice), h.password(alice), nil)
+	_, err = h.B.Login(ctx, IMAP, " "+strings.ToUpper(alice), h.password(alice), nil, "")
 	if !errors.As(err, &le) || le.Account != h.account(alice) {
 		t.Fatalf("refused refresh: %v, want a *LoginError for %s", err, alice)
 	}

@@ -76,7 +76,7 @@ func (ss *smtpSession) login(user, pass string) error {
 	s := ss.s
 	ctx, cancel := context.WithTimeout(s.ctx, smtpLoginTimeout)
 	defer cancel()
-	l, err := s.b.Login(ctx, SMTP, user, pass, ss.peer)
+	l, err := s.b.Login(ctx, SMTP, user, pass, ss.peer, ss.conn.Hostname())
 	if err != nil {
 		return ss.refused(diag.StageAuth, err)
 	}
@@ -120,9 +120,6 @@ func (ss *smtpSession) refused(stage diag.Stage, err error) error {
 		}
 		return &smtp.SMTPError{Code: 535, EnhancedCode: smtp.EnhancedCode{5, 7, 8},
 			Message: "Authentication failed: use the account's address and the bridge's local password (`bridge password EMAIL` shows it)"}
-	case OutcomeLocked:
-		return &smtp.SMTPError{Code: 454, EnhancedCode: smtp.EnhancedCode{4, 7, 0},
-			Message: "Too many failed logins; try again in a few minutes"}
 	}
 	if f := r.Failure; f != nil && f.Code >= 400 && f.Code < 600 {
 		return &smtp.SMTPError{Code: f.Code, EnhancedCode: parseEnhanced(f.Enhanced),

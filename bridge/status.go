@@ -26,6 +26,17 @@ type accountStatus struct {
 	last    map[Proto]diag.Diagnosis
 	lastOK  map[Proto]time.Time
 	current string // ID of the diagnosis last announced, for once-per-change events
+	refused RefusedLogins
+}
+
+// statusOf returns account a's status record, making it; b.mu is held.
+func (b *Bridge) statusOf(a *Account) *accountStatus {
+	st := b.status[a.Email]
+	if st == nil {
+		st = &accountStatus{last: map[Proto]diag.Diagnosis{}, lastOK: map[Proto]time.Time{}}
+		b.status[a.Email] = st
+	}
+	return st
 }
 
 // AccountStatus is the state of one account, for `bridge status` and the
@@ -39,6 +50,9 @@ type AccountStatus struct {
 	Last map[Proto]diag.Diagnosis `json:"last,omitempty"`
 	// LastOK is when each protocol last logged in upstream.
 	LastOK map[Proto]time.Time `json:"last_ok,omitempty"`
+	// Refused are the recent wrong local passwords; nil when none came
+	// within the guard's Window.
+	Refused *RefusedLogins `json:"refused_logins,omitempty"`
 }
 
 // Status is a snapshot of the bridge.
@@ -93,11 +107,7 @@ func (b *Bridge) diagnose(a *Account, err error) diag.Diagnosis {
 func (b *Bridge) keep(a *Account, p Proto, d diag.Diagnosis, quiet bool) {
 	failed, now := d.ID != "", b.opts.Now()
 	b.mu.Lock()
-	st := b.status[a.Email]
-	if st == nil {
-		st = &accountStatus{last: map[Proto]diag.Diagnosis{}, lastOK: map[Proto]time.Time{}}
-		b.status[a.Email] = st
-	}
+	st := b.statusOf(a)
 	if failed {
 		st.last[p] = d
 	} else {
@@ -143,6 +153,7 @@ func (b *Bridge) Status() Status {
 			for k, v := range st.lastOK {
 				as.LastOK[k] = v
 			}
+			as.Refused = b.refusedNow(st)
 		}
 		b.mu.RUnlock()
 		s.Accounts = append(s.Accounts, as)

@@ -161,6 +161,36 @@ func TestStatusUnixSocket(t *testing.T) {
 
 func TestStatusTCP(t *testing.T) { testStatus(t, true) }
 
+// TestStatusRefusedLogins: the wrong local passwords an account was given
+// reach the control client's status, with the peer, the protocol and the
+// client's IMAP ID name.
+func TestStatusRefusedLogins(t *testing.T) {
+	f := newFixture(t, false, "a@example.com")
+	c, err := net.DialTimeout("tcp", f.srv.Addrs()["listen.imap"], 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	fmt.Fprint(c, "a ID (\"name\" \"Old Mail\")\r\nb LOGIN a@example.com wrong-Tt5\r\n")
+	buf := make([]byte, 0, 512)
+	for !strings.Contains(string(buf), "b NO ") {
+		n, err := c.Read(buf[len(buf):cap(buf)])
+		if err != nil {
+			t.Fatalf("reading the replies: %v after %q", err, buf)
+		}
+		buf = buf[:len(buf)+n]
+	}
+	st := f.status()
+	if len(st.Accounts) != 1 {
+		t.Fatalf("accounts %+v", st.Accounts)
+	}
+	r := st.Accounts[0].Refused
+	if r == nil || r.Count != 1 || r.LastPeer != "127.0.0.1" || r.LastProto != bridge.IMAP || r.LastClient != "Old Mail" || r.Last.IsZero() {
+		t.Errorf("refused logins %+v, want one from 127.0.0.1 over IMAP by Old Mail", r)
+	}
+}
+
 func TestTCPNeedsToken(t *testing.T) {
 	f := newFixture(t, true, "a@example.com")
 	info, err := readPortFile(f.ctl.Endpoint())

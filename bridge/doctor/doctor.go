@@ -55,6 +55,10 @@ type Options struct {
 	// config key ("listen.imap") to the bound address, as its control
 	// socket reports them; nil when none runs.
 	Served map[string]string
+	// Live is the status of that running bridge; nil when none runs. The
+	// local password step warns of the wrong local passwords it refused
+	// lately.
+	Live *bridge.Status
 }
 
 // Run performs every check and returns the report. It never returns

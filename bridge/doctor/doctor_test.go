@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mailbridge/bridge/bridge"
 	"github.com/mailbridge/bridge/bridge/bridgetest"
 	"github.com/mailbridge/bridge/bridge/config"
 	"github.com/mailbridge/bridge/tlsutil"
@@ -186,6 +187,45 @@ smtp = %q
 		if st["ok"] == false && st["status"] == "fail" && st["diagnosis"] == nil {
 			t.Errorf("failed JSON step %v has no diagnosis", st["name"])
 		}
+	}
+}
+
+// TestRunWarnsOfWrongLocalPasswords: with a running bridge that refused
+// wrong local passwords for the account lately, the local password step
+// warns, says how many, from where and by which client, and gives the fix;
+// the warning does not fail the report.
+func TestRunWarnsOfWrongLocalPasswords(t *testing.T) {
+	cfg := loadConfig(t, `[listen]
+imap = ""
+pop3 = ""
+smtp = ""
+
+[[account]]
+email = "a@b.test"
+client_id = "app"
+`)
+	st := &memStore{m: map[string]tokens.Entry{"a@b.test": {Password: "local-pass-1234567890"}}}
+	at := time.Now()
+	live := &bridge.Status{Accounts: []bridge.AccountStatus{{Email: "a@b.test", Refused: &bridge.RefusedLogins{
+		Count: 12, Since: at.Add(-4 * time.Minute), Last: at, LastPeer: "127.0.0.1", LastProto: bridge.SMTP, LastClient: "Canon MF"}}}}
+	rep := Run(context.Background(), Options{Config: cfg, Store: st, Live: live})
+	s := stepOf(t, rep.Accounts[0].Steps, "local-password")
+	if s.Status != Warn || !s.OK || s.Diagnosis == nil || s.Diagnosis.ID != "local-password-wrong" {
+		t.Fatalf("local-password: %s %+v", s.Status, s.Diagnosis)
+	}
+	for _, want := range []string{"12 wrong local passwords since ", "from 127.0.0.1 (Canon MF, SMTP)"} {
+		if !strings.Contains(s.Detail, want) || !strings.Contains(s.Diagnosis.Cause, want) {
+			t.Errorf("detail %q / cause %q lack %q", s.Detail, s.Diagnosis.Cause, want)
+		}
+	}
+	if !strings.Contains(s.Diagnosis.Fix, "`bridge password a@b.test`") {
+		t.Errorf("fix %q", s.Diagnosis.Fix)
+	}
+
+	live.Accounts[0].Refused = nil
+	rep = Run(context.Background(), Options{Config: cfg, Store: st, Live: live})
+	if s := stepOf(t, rep.Accounts[0].Steps, "local-password"); s.Status != Pass {
+		t.Errorf("local-password without refused logins: %s %q", s.Status, s.Detail)
 	}
 }
 

@@ -71,7 +71,8 @@ type Step struct {
 // is, why it likely happened and what fixes it.
 type Diagnosis struct {
 	// ID is the diagnosis table's stable identifier, or one of doctor's
-	// own ("listen-port-taken", "token-user-mismatch").
+	// own ("listen-port-taken", "token-user-mismatch",
+	// "local-password-wrong").
 	ID string `json:"id"`
 	// Kind says who acts (diag.Kind).
 	Kind string `json:"kind"`

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/mailbridge/bridge/bridge"
@@ -119,7 +120,30 @@ func (tc *tokenCheck) localPassword() Step {
 		}, "no local password for %s", tc.a.Email)
 	}
 	tc.password = e.Password
+	if r := tc.refused(); r != nil {
+		return warn(&Diagnosis{
+			ID:    "local-password-wrong",
+			Kind:  "user",
+			Title: "A mail client gives a wrong local password",
+			Cause: "The running bridge refused " + r.Text() + ".",
+			Fix:   r.Fix(tc.a.Email) + ".",
+		}, "set, but the running bridge refused %s", r.Text())
+	}
 	return pass("set (print it with `bridge password %s`)", tc.a.Email)
+}
+
+// refused returns the account's recent wrong local passwords as the
+// running bridge reports them; nil when there are none or no bridge runs.
+func (tc *tokenCheck) refused() *bridge.RefusedLogins {
+	if tc.o.Live == nil {
+		return nil
+	}
+	for _, as := range tc.o.Live.Accounts {
+		if strings.EqualFold(as.Email, tc.a.Email) {
+			return as.Refused
+		}
+	}
+	return nil
 }
 
 // refreshToken asks the identity platform for a new access token with the

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -287,5 +288,91 @@ func TestPasswordResetReachesServer(t *testing.T) {
 	}
 	if got := login(neu); !strings.Contains(got, "bridge login a@example.com") {
 		t.Errorf("new password after the reset: %q", got)
+	}
+}
+
+// TestStatusShowsWrongLocalPasswords: wrong local passwords given to a
+// running server show in `bridge status` and its JSON, with the last
+// peer, protocol and client name, while the right password still works.
+func TestStatusShowsWrongLocalPasswords(t *testing.T) {
+	dir, rt := t.TempDir(), t.TempDir()
+	cfg := liveConfig(t, dir, "a@example.com")
+	pw, _, code := runIn(context.Background(), rt, "--config", cfg, "password", "a@example.com")
+	if code != 0 {
+		t.Fatal("password: no local password made")
+	}
+	pw = strings.TrimSpace(pw)
+	startServe(t, rt, cfg)
+	addrs := statusJSON(t, rt, cfg).Server.Listeners
+
+	// dialog sends each line and returns the reply lines that came back,
+	// up to the one starting with each end.
+	dialog := func(addr string, steps ...[2]string) string {
+		c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		r := bufio.NewReader(c)
+		r.ReadString('\n')
+		var all string
+		for _, st := range steps {
+			fmt.Fprintf(c, "%s\r\n", st[0])
+			for {
+				line, err := r.ReadString('\n')
+				all += line
+				if err != nil {
+					t.Fatalf("%q: %v after %q", st[0], err, all)
+				}
+				if strings.HasPrefix(line, st[1]) {
+					break
+				}
+			}
+		}
+		return all
+	}
+	plain := func(pass string) string {
+		return base64.StdEncoding.EncodeToString([]byte("\x00a@example.com\x00" + pass))
+	}
+	got := dialog(addrs["listen.imap"],
+		[2]string{`a ID ("name" "Old Mail 2.1")`, "a "},
+		[2]string{"b LOGIN a@example.com wrong-Hh41", "b "},
+		[2]string{"c LOGIN a@example.com wrong-Hh42", "c "})
+	if strings.Count(got, "NO [AUTHENTICATIONFAILED] Invalid credentials") != 2 {
+		t.Fatalf("IMAP: %q", got)
+	}
+	got = dialog(addrs["listen.smtp"],
+		[2]string{"EHLO scanner.example", "250 "},
+		[2]string{"AUTH PLAIN " + plain("wrong-Hh43"), "535 "})
+	if !strings.Contains(got, "535 5.7.8 Authentication failed") {
+		t.Fatalf("SMTP: %q", got)
+	}
+	// The right password is accepted; with no refresh token stored, the
+	// login gets as far as "sign in again".
+	if got := dialog(addrs["listen.imap"], [2]string{"d LOGIN a@example.com " + pw, "d "}); !strings.Contains(got, "bridge login a@example.com") {
+		t.Fatalf("the right password after wrong ones: %q", got)
+	}
+
+	doc := statusJSON(t, rt, cfg)
+	r := doc.Accounts[0].RefusedLogins
+	if r == nil || r.Count != 3 || r.LastPeer != "127.0.0.1" || r.LastProto != bridge.SMTP || r.LastClient != "scanner.example" {
+		t.Fatalf("status --json refused_logins %+v, want 3, the last from 127.0.0.1 over SMTP by scanner.example", r)
+	}
+	out, _, code := runIn(context.Background(), rt, "--config", cfg, "status", "--json")
+	if code != 0 || !strings.Contains(out, `"refused_logins"`) || !strings.Contains(out, `"last_client": "scanner.example"`) {
+		t.Errorf("status --json:\n%s", out)
+	}
+	out, _, code = runIn(context.Background(), rt, "--config", cfg, "status")
+	for _, want := range []string{"local logins   3 wrong local passwords ", "from 127.0.0.1 (scanner.example, SMTP)",
+		"`bridge password a@example.com`"} {
+		if code != 0 || !strings.Contains(out, want) {
+			t.Errorf("status lacks %q:\n%s", want, out)
+		}
+	}
+	for _, secret := range []string{"wrong-Hh4", pw} {
+		if strings.Contains(out, secret) {
+			t.Error("status shows a password")
+		}
 	}
 }

@@ -41,6 +41,9 @@ type accountStatus struct {
 	// refusal and the last good upstream login per protocol.
 	LastDiagnosis map[bridge.Proto]diag.Diagnosis `json:"last_diagnosis,omitempty"`
 	LastOK        map[bridge.Proto]time.Time      `json:"last_ok,omitempty"`
+	// RefusedLogins, from the running server, are the recent wrong local
+	// passwords given for the account.
+	RefusedLogins *bridge.RefusedLogins `json:"refused_logins,omitempty"`
 }
 
 func runStatus(ctx context.Context, e *env, args []string) error {
@@ -77,7 +80,7 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 			for _, ls := range doc.Server.Accounts {
 				if ls.Email == as.Email {
 					as.AccessExpiry = ls.Token.AccessExpiry
-					as.LastDiagnosis, as.LastOK = ls.Last, ls.LastOK
+					as.LastDiagnosis, as.LastOK, as.RefusedLogins = ls.Last, ls.LastOK, ls.Refused
 					if ls.Token.NeedsLogin != "" && as.NeedsLogin == "" {
 						as.NeedsLogin = ls.Token.NeedsLogin
 					}
@@ -141,6 +144,9 @@ func printStatus(w io.Writer, doc statusDoc) {
 			} else if t, ok := a.LastOK[p]; ok {
 				fmt.Fprintf(w, "  %-14s ok, last login %s\n", p, t.Local().Format(time.DateTime))
 			}
+		}
+		if r := a.RefusedLogins; r != nil {
+			fmt.Fprintf(w, "  local logins   %s\n                 %s\n", r.Text(), r.Fix(a.Email))
 		}
 		if !a.HasPassword && a.StoreError == "" {
 			fmt.Fprintf(w, "  local password none; run `bridge password %s`\n", a.Email)

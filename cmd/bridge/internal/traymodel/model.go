@@ -53,6 +53,9 @@ const (
 	StateNeedsSignIn
 	// StateRefused: Microsoft refuses a protocol; someone must switch it on.
 	StateRefused
+	// StateWrongPassword: a client keeps giving a wrong local password
+	// (most often one that still has an old password).
+	StateWrongPassword
 )
 
 // Item is one menu entry.
@@ -114,6 +117,9 @@ func AccountState(as *bridge.AccountStatus) (State, string) {
 			return StateRefused, strings.ToUpper(string(p)) + " refused"
 		}
 	}
+	if r := as.Refused; r != nil {
+		return StateWrongPassword, fmt.Sprintf("%d wrong local %s", r.Count, plural(int64(r.Count), "password", "passwords"))
+	}
 	if temp != "" {
 		return StateTemporary, temp
 	}
@@ -155,7 +161,7 @@ func Build(in Input) Menu {
 		if in.Server != nil && as == nil {
 			why = "not loaded by the running bridge"
 		}
-		if st == StateNeedsSignIn || st == StateRefused {
+		if st == StateNeedsSignIn || st == StateRefused || st == StateWrongPassword {
 			attention++
 		}
 		m.Items = append(m.Items, accountItem(email, st, why, as, in.Doctor))
@@ -184,7 +190,7 @@ func Build(in Input) Menu {
 }
 
 func accountItem(email string, st State, why string, as *bridge.AccountStatus, doctor bool) Item {
-	mark := map[State]string{StateOK: "✓", StateTemporary: "…", StateNeedsSignIn: "⚠", StateRefused: "⚠", StateUnknown: "·"}[st]
+	mark := map[State]string{StateOK: "✓", StateTemporary: "…", StateNeedsSignIn: "⚠", StateRefused: "⚠", StateWrongPassword: "⚠", StateUnknown: "·"}[st]
 	it := Item{Title: fmt.Sprintf("%s %s — %s", mark, email, why), Tooltip: why}
 	if as != nil {
 		for _, p := range []bridge.Proto{bridge.IMAP, bridge.POP3, bridge.SMTP} {
@@ -194,6 +200,9 @@ func accountItem(email string, st State, why string, as *bridge.AccountStatus, d
 		}
 		if as.Token.NeedsLogin != "" {
 			it.Children = append(it.Children, Item{Title: as.Token.NeedsLogin, Disabled: true})
+		}
+		if r := as.Refused; r != nil {
+			it.Children = append(it.Children, Item{Title: r.Text(), Tooltip: r.Fix(email), Disabled: true})
 		}
 		if len(it.Children) > 0 {
 			it.Children = append(it.Children, Item{Separator: true})

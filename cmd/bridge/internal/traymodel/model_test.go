@@ -121,6 +121,48 @@ func TestMenuTemporaryIsNotAttention(t *testing.T) {
 	}
 }
 
+// TestMenuWrongLocalPasswords: an account whose clients keep giving a
+// wrong local password asks for attention, and its submenu says how many,
+// from where and by which client, with the fix as the tooltip.
+func TestMenuWrongLocalPasswords(t *testing.T) {
+	at := time.Now()
+	as := signedIn("a@example.com")
+	as.Refused = &bridge.RefusedLogins{Count: 12, Since: at.Add(-4 * time.Minute), Last: at, LastPeer: "127.0.0.1",
+		LastProto: bridge.SMTP, LastClient: "Canon MF"}
+	m := Build(Input{Server: server(as, signedIn("b@example.com")), Accounts: []string{"a@example.com", "b@example.com"}})
+	if m.Icon != IconAttention || !strings.Contains(m.Tooltip, "1 account needs") {
+		t.Errorf("icon %v tooltip %q, want attention for one account", m.Icon, m.Tooltip)
+	}
+	if st, why := AccountState(&as); st != StateWrongPassword || why != "12 wrong local passwords" {
+		t.Errorf("state %v %q", st, why)
+	}
+	it := menuAccount(t, m, "a@example.com")
+	if !strings.HasPrefix(it.Title, "⚠") || !strings.Contains(it.Title, "12 wrong local passwords") {
+		t.Errorf("account title %q", it.Title)
+	}
+	var found bool
+	for _, c := range it.Children {
+		if strings.Contains(c.Title, "12 wrong local passwords since ") && strings.Contains(c.Title, "from 127.0.0.1 (Canon MF, SMTP)") &&
+			strings.Contains(c.Tooltip, "`bridge password a@example.com`") && c.Disabled {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("the refused logins and their fix are not in the submenu: %+v", it.Children)
+	}
+	if m.Find(ActionCopyPassword, "a@example.com") == nil {
+		t.Error("no copy-password item")
+	}
+	if b := menuAccount(t, m, "b@example.com"); !strings.Contains(b.Title, "ok") {
+		t.Errorf("the other account shows %q", b.Title)
+	}
+	// A refusal by Microsoft still comes first.
+	as.Last = map[bridge.Proto]diag.Diagnosis{bridge.SMTP: {ID: "smtp-auth-disabled", Kind: diag.KindAdmin, Title: "SMTP AUTH is off"}}
+	if st, _ := AccountState(&as); st != StateRefused {
+		t.Errorf("state %v with a refusal by Microsoft, want StateRefused", st)
+	}
+}
+
 func TestMenuServerNotRunning(t *testing.T) {
 	m := Build(Input{Accounts: []string{"a@example.com"}, Notice: "Password copied"})
 	if m.Icon != IconStopped || !strings.Contains(m.Tooltip, "not running") {
