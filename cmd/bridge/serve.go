@@ -100,9 +100,16 @@ func newServer(cfg *bridge.Config, log *slog.Logger, e *env, onEvent func(bridge
 		return nil, err
 	}
 	// Find out now, not at the first login, that the keyring does not
-	// answer; the error names the file backend as the way out.
+	// answer (the error names the file backend as the way out), or that an
+	// encrypted token file lacks its passphrase (the error names
+	// BRIDGE_STORE_PASSPHRASE).
 	if p, ok := st.(interface{ Ping() error }); ok {
 		if err := p.Ping(); err != nil {
+			return nil, err
+		}
+	}
+	if c, ok := st.(interface{ Check() error }); ok {
+		if err := c.Check(); err != nil {
 			return nil, err
 		}
 	}
