@@ -68,12 +68,12 @@ type fileEnvelope struct {
 
 // FileStore keeps all entries in one JSON file (mode 0600, in a directory
 // of mode 0700), encrypted when BRIDGE_STORE_PASSPHRASE (or
-// BRIDGE_STORE_PASSPHRASE_FILE) gives a passphrase. Every Get
-// reads the file again, so a `bridge login` run by another process is seen
-// at once. Every change (Put, Update, Delete) holds an OS lock on
-// "<file>.lock", reads the file under it, and replaces the file atomically
-// (temporary file and rename), so processes that change the file at the
-// same time never undo each other's writes.
+// BRIDGE_STORE_PASSPHRASE_FILE) gives a passphrase. Every Get reads the
+// file again, so a `bridge login` run by another process is seen at once.
+// Every change (Put, Update, Delete) holds an OS lock on "<file>.lock",
+// reads the file under it, and replaces the file atomically (temporary
+// file and rename), so processes that change the file at the same time
+// never undo each other's writes.
 type FileStore struct {
 	path       string
 	passphrase string
@@ -95,11 +95,11 @@ type FileStore struct {
 }
 
 // NewFileStore returns a store kept at path (DefaultFilePath when empty),
-// reading the passphrase from BRIDGE_STORE_PASSPHRASE or the file
-// BRIDGE_STORE_PASSPHRASE_FILE names once, now. It creates
-// the directory with mode 0700 if it is missing. It does not read the file,
-// but deals with temporary files a killed write left next to it (see
-// recoverTemps).
+// reading the passphrase from BRIDGE_STORE_PASSPHRASE, or the file
+// BRIDGE_STORE_PASSPHRASE_FILE names, once, now (an error there wraps
+// ErrStorePassphrase). It creates the directory with mode 0700 if it is
+// missing. It does not read the token file, but deals with temporary
+// files a killed write left next to it (see recoverTemps).
 func NewFileStore(path string) (*FileStore, error) {
 	pass, err := storePassphrase()
 	if err != nil {
@@ -223,7 +223,7 @@ func (f *FileStore) Warning() string {
 // to finish; those hold the lock for one read and one write.
 const lockWait = 20 * time.Second
 
-// Get returns the account's entry, read from the file now. It takes no
+// Get returns the account's entry, read from the file now. It takes no OS
 // lock: a write replaces the file whole, so a read sees the old content or
 // the new.
 func (f *FileStore) Get(account string) (Entry, error) {
@@ -290,7 +290,7 @@ func (f *FileStore) CheckWrite() error {
 				return false, fmt.Errorf("tokens: the token file cannot be written: %w", err)
 			}
 		}
-		if err := probeWrite(filepath.Dir(f.path), "."+filepath.Base(f.path)+".tmp-*"); err != nil {
+		if err := probeWrite(filepath.Dir(f.path), f.tempPattern()); err != nil {
 			return false, fmt.Errorf("tokens: the token file cannot be written: %w", err)
 		}
 		return false, nil
