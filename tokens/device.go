@@ -23,13 +23,13 @@ const deviceGrantType = "urn:ietf:params:oauth:grant-type:device_code"
 // then polls the token endpoint at the interval the provider asks for.
 // It ends when the person signs in, declines, or the code expires (or
 // after o.Timeout when set). Errors from the identity platform are, or
-// wrap, *Error.
+// wrap, *Error. SignedInAs tells who signed in.
 func DeviceLogin(ctx context.Context, o LoginOptions) (*oauth2.Token, error) {
 	o = o.withDefaults()
 	if o.Provider.DeviceURL == "" || o.Provider.TokenURL == "" {
 		return nil, fmt.Errorf("tokens: provider %q has no device-code flow; use the browser sign-in", o.Provider.Name)
 	}
-	conf := o.Provider.Config(o.ClientID, o.ClientSecret, "")
+	conf := o.Provider.signInConfig(o.ClientID, o.ClientSecret, "")
 	da, err := conf.DeviceAuth(o.httpContext(ctx))
 	if err != nil {
 		return nil, FromOAuth(o.Email, "device code", err)

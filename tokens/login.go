@@ -94,7 +94,7 @@ func openSystemBrowser(u string) error {
 // to the provider, and redeems the code that comes back to
 // http://localhost:PORT/ (RFC 8252 section 7.3; Microsoft ignores the
 // port when matching a loopback redirect). Errors from the token endpoint
-// are *Error.
+// are *Error. SignedInAs tells who signed in.
 func BrowserLogin(ctx context.Context, o LoginOptions) (*oauth2.Token, error) {
 	o = o.withDefaults()
 	if o.Provider.AuthURL == "" || o.Provider.TokenURL == "" {
@@ -109,7 +109,7 @@ func BrowserLogin(ctx context.Context, o LoginOptions) (*oauth2.Token, error) {
 		return nil, fmt.Errorf("tokens: browser sign-in: cannot listen on 127.0.0.1:%d for the browser's return: %w", o.Port, err)
 	}
 	port := lns[0].Addr().(*net.TCPAddr).Port
-	conf := o.Provider.Config(o.ClientID, o.ClientSecret, fmt.Sprintf("http://localhost:%d/", port))
+	conf := o.Provider.signInConfig(o.ClientID, o.ClientSecret, fmt.Sprintf("http://localhost:%d/", port))
 
 	ctx, cancel := context.WithCancel(ctx)
 	verifier := oauth2.GenerateVerifier()

@@ -2,6 +2,7 @@ package tokens
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"golang.org/x/oauth2"
@@ -29,9 +30,11 @@ func Microsoft(tenant string) Provider {
 		TokenURL:  base + "token",
 		DeviceURL: base + "devicecode",
 		Scopes:    append([]string(nil), microsoftScopes...),
-		IMAP:      "outlook.office365.com:993",
-		POP3:      "outlook.office365.com:995",
-		SMTP:      "smtp.office365.com:587",
+		// preferred_username comes with profile, email with email.
+		IdentityScopes: []string{"openid", "profile", "email"},
+		IMAP:           "outlook.office365.com:993",
+		POP3:           "outlook.office365.com:995",
+		SMTP:           "smtp.office365.com:587",
 	}
 }
 
@@ -39,15 +42,17 @@ func Microsoft(tenant string) Provider {
 // clients without a secret.
 func Gmail() Provider {
 	return Provider{
-		Name:        "gmail",
-		AuthURL:     "https://accounts.google.com/o/oauth2/v2/auth",
-		TokenURL:    "https://oauth2.googleapis.com/token",
-		DeviceURL:   "https://oauth2.googleapis.com/device/code",
-		Scopes:      []string{"https://mail.google.com/"},
-		IMAP:        "imap.gmail.com:993",
-		POP3:        "pop.gmail.com:995",
-		SMTP:        "smtp.gmail.com:587",
-		NeedsSecret: true,
+		Name:      "gmail",
+		AuthURL:   "https://accounts.google.com/o/oauth2/v2/auth",
+		TokenURL:  "https://oauth2.googleapis.com/token",
+		DeviceURL: "https://oauth2.googleapis.com/device/code",
+		Scopes:    []string{"https://mail.google.com/"},
+		// Google's ID token carries email with the email scope.
+		IdentityScopes: []string{"openid", "email"},
+		IMAP:           "imap.gmail.com:993",
+		POP3:           "pop.gmail.com:995",
+		SMTP:           "smtp.gmail.com:587",
+		NeedsSecret:    true,
 	}
 }
 
@@ -65,8 +70,9 @@ func LookupProvider(name, tenant string) (Provider, error) {
 	return Provider{}, fmt.Errorf("tokens: unknown provider %q (want microsoft, gmail or custom)", name)
 }
 
-// Config returns the OAuth client configuration for this provider. A public
-// client (no secret) sends its id in the request body, as Microsoft requires.
+// Config returns the OAuth client configuration for this provider's
+// refreshes. A public client (no secret) sends its id in the request body,
+// as Microsoft requires.
 func (p Provider) Config(clientID, clientSecret, redirectURL string) *oauth2.Config {
 	ep := oauth2.Endpoint{AuthURL: p.AuthURL, TokenURL: p.TokenURL, DeviceAuthURL: p.DeviceURL}
 	if clientSecret == "" {
@@ -79,4 +85,15 @@ func (p Provider) Config(clientID, clientSecret, redirectURL string) *oauth2.Con
 		RedirectURL:  redirectURL,
 		Scopes:       append([]string(nil), p.Scopes...),
 	}
+}
+
+// signInConfig is Config with the identity scopes added, for sign-ins.
+func (p Provider) signInConfig(clientID, clientSecret, redirectURL string) *oauth2.Config {
+	c := p.Config(clientID, clientSecret, redirectURL)
+	for _, s := range p.IdentityScopes {
+		if !slices.Contains(c.Scopes, s) {
+			c.Scopes = append(c.Scopes, s)
+		}
+	}
+	return c
 }

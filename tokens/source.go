@@ -372,7 +372,7 @@ func (s *Source) saveRotated(gen uint64, used, rt string) {
 		if s.gen == gen {
 			s.loaded, s.rt = false, ""
 		}
-		s.log.Warn("the store holds another sign-in than the one just refreshed; keeping the store's")
+		s.log.Warn("the store holds another refresh token than the one just refreshed (a new sign-in, a logout, or another process's refresh); keeping the store's")
 	case s.rt != used && s.rt != base && s.rt != "":
 		// A sign-in in this process (Seed) replaced the token meanwhile.
 	default:

@@ -13,6 +13,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -23,6 +24,18 @@ import (
 // PassphraseEnv names the environment variable whose value, when set,
 // encrypts the file store.
 const PassphraseEnv = "BRIDGE_STORE_PASSPHRASE"
+
+// PassphraseFileEnv names the environment variable that gives the file
+// store's passphrase as the path of a file holding it (a final line break
+// is not part of it), for services: systemd's LoadCredential= puts such a
+// file in $CREDENTIALS_DIRECTORY, and the unit sets
+// BRIDGE_STORE_PASSPHRASE_FILE=%d/NAME. Set this or PassphraseEnv, not both.
+const PassphraseFileEnv = "BRIDGE_STORE_PASSPHRASE_FILE"
+
+// ErrStorePassphrase wraps every failure a passphrase fixes: an encrypted
+// token file read without one or with the wrong one, or a passphrase file
+// that cannot be read.
+var ErrStorePassphrase = errors.New("tokens: the token file's passphrase (" + PassphraseEnv + ") is missing or wrong")
 
 // PBKDF2 settings. 600,000 rounds of HMAC-SHA-256 is OWASP's 2023 advice
 // for PBKDF2; the count is stored in the file so it can be raised later.
@@ -54,12 +67,13 @@ type fileEnvelope struct {
 }
 
 // FileStore keeps all entries in one JSON file (mode 0600, in a directory
-// of mode 0700), encrypted when BRIDGE_STORE_PASSPHRASE is set. Every Get
-// reads the file again, so a `bridge login` run by another process is seen
-// at once. Every change (Put, Update, Delete) holds an OS lock on
-// "<file>.lock", reads the file under it, and replaces the file atomically
-// (temporary file and rename), so processes that change the file at the
-// same time never undo each other's writes.
+// of mode 0700), encrypted when BRIDGE_STORE_PASSPHRASE (or
+// BRIDGE_STORE_PASSPHRASE_FILE) gives a passphrase. Every Get reads the
+// file again, so a `bridge login` run by another process is seen at once.
+// Every change (Put, Update, Delete) holds an OS lock on "<file>.lock",
+// reads the file under it, and replaces the file atomically (temporary
+// file and rename), so processes that change the file at the same time
+// never undo each other's writes.
 type FileStore struct {
 	path       string
 	passphrase string
@@ -81,11 +95,16 @@ type FileStore struct {
 }
 
 // NewFileStore returns a store kept at path (DefaultFilePath when empty),
-// reading the passphrase from BRIDGE_STORE_PASSPHRASE once, now. It creates
-// the directory with mode 0700 if it is missing. It does not read the file,
-// but deals with temporary files a killed write left next to it (see
-// recoverTemps).
+// reading the passphrase from BRIDGE_STORE_PASSPHRASE, or the file
+// BRIDGE_STORE_PASSPHRASE_FILE names, once, now (an error there wraps
+// ErrStorePassphrase). It creates the directory with mode 0700 if it is
+// missing. It does not read the token file, but deals with temporary
+// files a killed write left next to it (see recoverTemps).
 func NewFileStore(path string) (*FileStore, error) {
+	pass, err := storePassphrase()
+	if err != nil {
+		return nil, err
+	}
 	if path == "" {
 		p, err := DefaultFilePath()
 		if err != nil {
@@ -103,7 +122,7 @@ func NewFileStore(path string) (*FileStore, error) {
 			return nil, fmt.Errorf("tokens: securing token directory: %w", err)
 		}
 	}
-	f := &FileStore{path: path, passphrase: os.Getenv(PassphraseEnv), iter: defaultIter}
+	f := &FileStore{path: path, passphrase: pass, iter: defaultIter}
 	if temps := f.leftoverTemps(); len(temps) > 0 {
 		// Only under the lock: a temporary file may be another process's
 		// write under way. Best effort; every change tries again.
@@ -115,17 +134,82 @@ func NewFileStore(path string) (*FileStore, error) {
 	return f, nil
 }
 
+// storePassphrase reads the passphrase from PassphraseEnv, or from the
+// file PassphraseFileEnv names.
+func storePassphrase() (string, error) {
+	pass, file := os.Getenv(PassphraseEnv), os.Getenv(PassphraseFileEnv)
+	switch {
+	case file == "":
+		return pass, nil
+	case pass != "":
+		return "", fmt.Errorf("%w: both %s and %s are set; unset one", ErrStorePassphrase, PassphraseEnv, PassphraseFileEnv)
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", fmt.Errorf("%w: reading the file %s names: %w", ErrStorePassphrase, PassphraseFileEnv, err)
+	}
+	pass = strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
+	if pass == "" {
+		return "", fmt.Errorf("%w: the file %s names (%s) is empty", ErrStorePassphrase, PassphraseFileEnv, file)
+	}
+	return pass, nil
+}
+
+// FileEncrypted reports whether the token file at path (DefaultFilePath
+// when empty) is encrypted; a missing file is not. It needs no passphrase.
+func FileEncrypted(path string) (bool, error) {
+	if path == "" {
+		p, err := DefaultFilePath()
+		if err != nil {
+			return false, err
+		}
+		path = p
+	}
+	raw, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("tokens: reading token file: %w", err)
+	}
+	var env fileEnvelope
+	if err := json.Unmarshal(raw, &env); err != nil {
+		return false, fmt.Errorf("tokens: token file %s is damaged (not JSON)", path)
+	}
+	return env.KDF != "", nil
+}
+
 // Name returns "file".
 func (f *FileStore) Name() string { return "file" }
 
 // Path returns the file the store uses.
 func (f *FileStore) Path() string { return f.path }
 
-// Encrypted reports whether a passphrase is set, so the file is encrypted.
-func (f *FileStore) Encrypted() bool { return f.passphrase != "" }
+// Encrypted reports whether the file is or will be encrypted: a
+// passphrase is set, or the file on disk is encrypted (and then reading it
+// needs one). It reads the file when no passphrase is set.
+func (f *FileStore) Encrypted() bool {
+	if f.passphrase != "" {
+		return true
+	}
+	enc, _ := FileEncrypted(f.path)
+	return enc
+}
+
+// Check reads (and decrypts) the file now, so that a missing or wrong
+// passphrase stops a server at start rather than failing every login:
+// such errors wrap ErrStorePassphrase. A missing file is fine.
+func (f *FileStore) Check() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	_, err := f.load()
+	return err
+}
 
 // Warning returns a warning to show the user prominently (log it at start
-// and print it from `bridge login`), or "" when the file is encrypted.
+// and print it from `bridge login`), or "" when the file is, or will be,
+// encrypted. An encrypted file without its passphrase gets no warning (it
+// is not unencrypted): reading it fails with ErrStorePassphrase instead.
 func (f *FileStore) Warning() string {
 	if f.Encrypted() {
 		return ""
@@ -139,7 +223,7 @@ func (f *FileStore) Warning() string {
 // to finish; those hold the lock for one read and one write.
 const lockWait = 20 * time.Second
 
-// Get returns the account's entry, read from the file now. It takes no
+// Get returns the account's entry, read from the file now. It takes no OS
 // lock: a write replaces the file whole, so a read sees the old content or
 // the new.
 func (f *FileStore) Get(account string) (Entry, error) {
@@ -206,7 +290,7 @@ func (f *FileStore) CheckWrite() error {
 				return false, fmt.Errorf("tokens: the token file cannot be written: %w", err)
 			}
 		}
-		if err := probeWrite(filepath.Dir(f.path), "."+filepath.Base(f.path)+".tmp-*"); err != nil {
+		if err := probeWrite(filepath.Dir(f.path), f.tempPattern()); err != nil {
 			return false, fmt.Errorf("tokens: the token file cannot be written: %w", err)
 		}
 		return false, nil
@@ -268,10 +352,6 @@ func (f *FileStore) load() (fileData, error) {
 	return f.decode(f.path, raw)
 }
 
-// errPassphrase marks the failures a passphrase fixes: an encrypted file
-// read without one, or with the wrong one.
-var errPassphrase = errors.New("tokens: the token file's passphrase is missing or wrong")
-
 // decode reads a token file's content; name names it in errors.
 func (f *FileStore) decode(name string, raw []byte) (fileData, error) {
 	d := fileData{Accounts: map[string]Entry{}}
@@ -287,7 +367,7 @@ func (f *FileStore) decode(name string, raw []byte) (fileData, error) {
 		return d, nil
 	}
 	if f.passphrase == "" {
-		return d, fmt.Errorf("tokens: token file %s is encrypted: set %s to its passphrase: %w", name, PassphraseEnv, errPassphrase)
+		return d, fmt.Errorf("%w: %s is encrypted; set %s to its passphrase, or %s to a file that holds it", ErrStorePassphrase, name, PassphraseEnv, PassphraseFileEnv)
 	}
 	if env.KDF != kdfName || env.Iter < minIter || env.Iter > maxIter || len(env.Salt) < saltLen {
 		return d, fmt.Errorf("tokens: token file %s uses an unknown or unsafe encryption setting (%s, %d rounds)", name, env.KDF, env.Iter)
@@ -301,7 +381,7 @@ func (f *FileStore) decode(name string, raw []byte) (fileData, error) {
 	}
 	plain, err := aead.Open(nil, env.Nonce, env.Data, aad(env.Version))
 	if err != nil {
-		return d, fmt.Errorf("tokens: cannot decrypt token file %s: wrong %s, or the file was altered: %w", name, PassphraseEnv, errPassphrase)
+		return d, fmt.Errorf("%w: cannot decrypt %s: wrong %s, or the file was altered", ErrStorePassphrase, name, PassphraseEnv)
 	}
 	if err := json.Unmarshal(plain, &d); err != nil {
 		return d, fmt.Errorf("tokens: token file %s is damaged (decrypted content is not JSON)", name)
@@ -340,7 +420,7 @@ func (f *FileStore) recoverTemps(names []string) {
 			continue
 		}
 		if _, err := f.decode(n, raw); err != nil {
-			if !errors.Is(err, errPassphrase) {
+			if !errors.Is(err, ErrStorePassphrase) {
 				stale = append(stale, n)
 			}
 			continue

@@ -312,3 +312,91 @@ func TestFileStoreKeepsLeftoverItCannotRead(t *testing.T) {
 		t.Errorf("with the passphrase: %q, %v; want the leftover recovered", e.RefreshToken, err)
 	}
 }
+
+// TestFileStoreWithoutItsPassphrase: an encrypted file opened without its
+// passphrase, or with the wrong one, fails loudly with an error naming
+// the variable, at Check already; nothing calls it unencrypted.
+func TestFileStoreWithoutItsPassphrase(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tokens.json")
+	t.Setenv(PassphraseFileEnv, "")
+	t.Setenv(PassphraseEnv, "correct horse")
+	if err := newTestFileStore(t, path).Put("a@example.com", Entry{RefreshToken: "rt", Password: "pw"}); err != nil {
+		t.Fatal(err)
+	}
+	if enc, err := FileEncrypted(path); err != nil || !enc {
+		t.Errorf("FileEncrypted = %v, %v", enc, err)
+	}
+	for _, pass := range []string{"", "wrong horse"} {
+		t.Setenv(PassphraseEnv, pass)
+		f := newTestFileStore(t, path)
+		err := f.Check()
+		if !errors.Is(err, ErrStorePassphrase) || !strings.Contains(err.Error(), PassphraseEnv) {
+			t.Errorf("passphrase %q: Check = %v, want ErrStorePassphrase naming %s", pass, err, PassphraseEnv)
+		}
+		if _, err := f.Get("a@example.com"); !errors.Is(err, ErrStorePassphrase) || errors.Is(err, ErrNotFound) {
+			t.Errorf("passphrase %q: Get = %v", pass, err)
+		}
+		if err := f.Put("b@example.com", Entry{RefreshToken: "rt-b"}); !errors.Is(err, ErrStorePassphrase) {
+			t.Errorf("passphrase %q: Put = %v, want it refused", pass, err)
+		}
+		if w := f.Warning(); w != "" {
+			t.Errorf("passphrase %q: warning %q for an encrypted file", pass, w)
+		}
+		if !f.Encrypted() {
+			t.Errorf("passphrase %q: Encrypted() = false for an encrypted file", pass)
+		}
+	}
+	t.Setenv(PassphraseEnv, "")
+	plain := filepath.Join(t.TempDir(), "plain.json")
+	if err := newTestFileStore(t, plain).Put("a@example.com", Entry{RefreshToken: "rt"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := newTestFileStore(t, plain).Check(); err != nil {
+		t.Errorf("Check of a plain file: %v", err)
+	}
+	if enc, err := FileEncrypted(plain); err != nil || enc {
+		t.Errorf("FileEncrypted(plain) = %v, %v", enc, err)
+	}
+	if enc, err := FileEncrypted(filepath.Join(t.TempDir(), "none.json")); err != nil || enc {
+		t.Errorf("FileEncrypted(missing) = %v, %v", enc, err)
+	}
+}
+
+// TestFileStorePassphraseFile: BRIDGE_STORE_PASSPHRASE_FILE names a file
+// holding the passphrase (as systemd's LoadCredential= provides one); its
+// final line break is not part of the passphrase.
+func TestFileStorePassphraseFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "tokens.json")
+	t.Setenv(PassphraseFileEnv, "")
+	t.Setenv(PassphraseEnv, "correct horse")
+	if err := newTestFileStore(t, path).Put("a@example.com", Entry{RefreshToken: "rt"}); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(PassphraseEnv, "")
+	passFile := filepath.Join(dir, "passphrase")
+	t.Setenv(PassphraseFileEnv, passFile)
+	for _, content := range []string{"correct horse", "correct horse\n", "correct horse\r\n"} {
+		if err := os.WriteFile(passFile, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if e, err := newTestFileStore(t, path).Get("a@example.com"); err != nil || e.RefreshToken != "rt" {
+			t.Errorf("passphrase file %q: %v", content, err)
+		}
+	}
+	if err := os.WriteFile(passFile, []byte("\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewFileStore(path); !errors.Is(err, ErrStorePassphrase) || !strings.Contains(err.Error(), "empty") {
+		t.Errorf("empty passphrase file: %v", err)
+	}
+	t.Setenv(PassphraseFileEnv, filepath.Join(dir, "missing"))
+	if _, err := NewFileStore(path); !errors.Is(err, ErrStorePassphrase) || !strings.Contains(err.Error(), PassphraseFileEnv) {
+		t.Errorf("missing passphrase file: %v", err)
+	}
+	t.Setenv(PassphraseFileEnv, passFile)
+	t.Setenv(PassphraseEnv, "correct horse")
+	if _, err := NewFileStore(path); !errors.Is(err, ErrStorePassphrase) || !strings.Contains(err.Error(), "both") {
+		t.Errorf("both set: %v", err)
+	}
+}

@@ -18,6 +18,11 @@ type Provider struct {
 	AuthURL, TokenURL, DeviceURL string
 	// Scopes are requested at sign-in and on every refresh.
 	Scopes []string
+	// IdentityScopes are OpenID Connect scopes added to the sign-in
+	// request only, so that the token answer carries an ID token saying
+	// who signed in (see SignedInAs). Empty for providers without OpenID
+	// Connect.
+	IdentityScopes []string
 	// IMAP, POP3 and SMTP are the upstream servers as host:port. IMAP and
 	// POP3 use implicit TLS; SMTP uses STARTTLS.
 	IMAP, POP3, SMTP string

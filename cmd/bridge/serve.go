@@ -49,9 +49,16 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	// Find out now, not at the first login, that the keyring does not
-	// answer; the error names the file backend as the way out.
+	// answer (the error names the file backend as the way out), or that an
+	// encrypted token file lacks its passphrase (the error names
+	// BRIDGE_STORE_PASSPHRASE).
 	if p, ok := st.(interface{ Ping() error }); ok {
 		if err := p.Ping(); err != nil {
+			return err
+		}
+	}
+	if c, ok := st.(interface{ Check() error }); ok {
+		if err := c.Check(); err != nil {
 			return err
 		}
 	}

@@ -7,7 +7,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
+
+	"github.com/mailbridge/bridge/bridge/config"
+	"github.com/mailbridge/bridge/tokens"
 )
 
 // serviceSpec is what every autostart definition starts: this executable
@@ -15,6 +19,10 @@ import (
 type serviceSpec struct {
 	// Exe and Config are absolute paths.
 	Exe, Config string
+	// PassphraseFile, when set, is the absolute path of the file holding
+	// the encrypted token file's passphrase, for the autostart to pass on
+	// (see storePassphraseFile).
+	PassphraseFile string
 }
 
 // serviceHost writes one OS's per-user autostart definition. Each OS file
@@ -57,6 +65,12 @@ func runService(ctx context.Context, e *env, args []string) error {
 	spec, err := newServiceSpec(e, cfg.Path)
 	if err != nil {
 		return err
+	}
+	if spec.PassphraseFile, err = storePassphraseFile(e, cfg, spec.Config); err != nil {
+		return err
+	}
+	if pos[0] == "install" && spec.PassphraseFile != "" {
+		passphraseHint(e, spec.PassphraseFile)
 	}
 	h, err := newServiceHost(e, spec)
 	if err != nil {
@@ -106,6 +120,48 @@ func newServiceSpec(e *env, config string) (serviceSpec, error) {
 		return serviceSpec{}, fmt.Errorf("service: %w", err)
 	}
 	return serviceSpec{Exe: exe, Config: abs}, nil
+}
+
+// storePassphraseFile returns the file the autostart reads the token
+// file's passphrase from when the store is an encrypted file (or will be:
+// a passphrase is set now): $BRIDGE_STORE_PASSPHRASE_FILE, else
+// store-passphrase next to the config. "" when no passphrase is needed.
+func storePassphraseFile(e *env, cfg *config.Config, config string) (string, error) {
+	if !strings.EqualFold(strings.TrimSpace(cfg.Store.Backend), "file") {
+		return "", nil
+	}
+	enc, err := tokens.FileEncrypted(cfg.Store.Path)
+	if err != nil {
+		return "", err
+	}
+	file := e.getenv(tokens.PassphraseFileEnv)
+	if !enc && file == "" && e.getenv(tokens.PassphraseEnv) == "" {
+		return "", nil
+	}
+	if file == "" {
+		return filepath.Join(filepath.Dir(config), "store-passphrase"), nil
+	}
+	abs, err := filepath.Abs(file)
+	if err != nil {
+		return "", fmt.Errorf("service: %s: %w", tokens.PassphraseFileEnv, err)
+	}
+	return abs, nil
+}
+
+// passphraseHint says what the autostart needs for an encrypted token
+// file: the passphrase file, and on systems whose definition cannot pass
+// it on, another way.
+func passphraseHint(e *env, file string) {
+	if runtime.GOOS != "linux" {
+		fmt.Fprintf(e.stderr, "warning: the token file is encrypted, and the autostart here does not pass its passphrase on: "+
+			"`bridge serve` would stop, naming %s. Use the keyring backend, or give the autostart %s=%s.\n", tokens.PassphraseEnv, tokens.PassphraseFileEnv, file)
+		return
+	}
+	if _, err := os.Stat(file); err != nil {
+		fmt.Fprintf(e.stderr, "The token file is encrypted: the service reads its passphrase from %s, which is not there yet.\n"+
+			"Create it, readable by you alone, with the passphrase alone on its first line (for example `install -m 600 /dev/null %s`, then edit it); "+
+			"or run `%s=FILE bridge service install` with the file you keep it in.\n", file, file, tokens.PassphraseFileEnv)
+	}
 }
 
 // writeIfChanged writes a definition file and reports whether it changed.

@@ -5,6 +5,8 @@ import (
 	"encoding/xml"
 	"fmt"
 	"strings"
+
+	"github.com/mailbridge/bridge/tokens"
 )
 
 // The autostart definitions are plain text built here, on every OS, so
@@ -25,11 +27,24 @@ func systemdQuote(s string) string {
 	return `"` + r.Replace(s) + `"`
 }
 
+// passphraseCredential names the systemd credential that carries the
+// token file's passphrase into the service.
+const passphraseCredential = "bridge-store-passphrase"
+
 // systemdUnit is the per-user unit for ~/.config/systemd/user/bridge.service.
-// Exit status 2 is a config error, which restarting cannot fix.
-func systemdUnit(exe, config string) (string, error) {
-	if err := oneLine(exe, config); err != nil {
+// Exit status 2 is a config error, which restarting cannot fix. With
+// passFile, systemd copies that file into the service's credentials
+// directory (LoadCredential=, readable by the service alone, not in the
+// unit or its environment) and the bridge reads the passphrase from there
+// (%d is that directory).
+func systemdUnit(exe, config, passFile string) (string, error) {
+	if err := oneLine(exe, config, passFile); err != nil {
 		return "", err
+	}
+	cred := ""
+	if passFile != "" {
+		cred = fmt.Sprintf("LoadCredential=%s:%s\nEnvironment=%s=%%d/%s\n",
+			passphraseCredential, strings.ReplaceAll(passFile, "%", "%%"), tokens.PassphraseFileEnv, passphraseCredential)
 	}
 	return fmt.Sprintf(`[Unit]
 Description=OAuth mail bridge for password-only mail clients
@@ -38,13 +53,13 @@ Description=OAuth mail bridge for password-only mail clients
 Type=simple
 ExecStart=%s --config %s serve
 ExecReload=kill -HUP $MAINPID
-Restart=on-failure
+%sRestart=on-failure
 RestartSec=5
 RestartPreventExitStatus=2
 
 [Install]
 WantedBy=default.target
-`, systemdQuote(exe), systemdQuote(config)), nil
+`, systemdQuote(exe), systemdQuote(config), cred), nil
 }
 
 // launchdPlist is the LaunchAgent for ~/Library/LaunchAgents/<label>.plist.

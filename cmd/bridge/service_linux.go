@@ -22,7 +22,7 @@ func newServiceHost(e *env, s serviceSpec) (serviceHost, error) {
 		}
 		dir = filepath.Join(home, ".config")
 	}
-	unit, err := systemdUnit(s.Exe, s.Config)
+	unit, err := systemdUnit(s.Exe, s.Config, s.PassphraseFile)
 	if err != nil {
 		return nil, err
 	}

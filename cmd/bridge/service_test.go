@@ -4,12 +4,15 @@ import (
 	"context"
 	"encoding/xml"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/mailbridge/bridge/tokens"
 )
 
 // unitValue returns the value of key in a unit file, or "".
@@ -23,7 +26,7 @@ func unitValue(unit, key string) string {
 }
 
 func TestSystemdUnitQuoting(t *testing.T) {
-	unit, err := systemdUnit(`/opt/my apps/bridge`, `/home/u/100% "mail"/config.toml`)
+	unit, err := systemdUnit(`/opt/my apps/bridge`, `/home/u/100% "mail"/config.toml`, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,8 +39,21 @@ func TestSystemdUnitQuoting(t *testing.T) {
 			t.Errorf("%s=%q, want %q", key, got, want)
 		}
 	}
-	if _, err := systemdUnit("/bin/bridge", "/a\nExecStartPre=/bin/evil"); err == nil {
+	if unitValue(unit, "LoadCredential") != "" || unitValue(unit, "Environment") != "" {
+		t.Errorf("a unit without a passphrase file loads a credential:\n%s", unit)
+	}
+	if _, err := systemdUnit("/bin/bridge", "/a\nExecStartPre=/bin/evil", ""); err == nil {
 		t.Error("a path with a line break was accepted")
+	}
+	if _, err := systemdUnit("/bin/bridge", "/a", "/p\nExecStartPre=/bin/evil"); err == nil {
+		t.Error("a passphrase file with a line break was accepted")
+	}
+	unit, err = systemdUnit("/bin/bridge", "/c.toml", "/home/u/100% sure/store-passphrase")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := unitValue(unit, "LoadCredential"), "bridge-store-passphrase:/home/u/100%% sure/store-passphrase"; got != want {
+		t.Errorf("LoadCredential=%s\nwant %s", got, want)
 	}
 }
 
@@ -120,9 +136,17 @@ func TestWindowsRunKey(t *testing.T) {
 
 // serviceEnv runs commands with XDG_CONFIG_HOME and HOME in a temp dir.
 func serviceEnv(t *testing.T) (string, func(args ...string) (string, string, int)) {
+	return serviceEnvWith(t, nil)
+}
+
+// serviceEnvWith is serviceEnv with more environment variables.
+func serviceEnvWith(t *testing.T, more map[string]string) (string, func(args ...string) (string, string, int)) {
 	home := t.TempDir()
 	rt := t.TempDir()
 	vars := map[string]string{"HOME": home, "XDG_CONFIG_HOME": filepath.Join(home, ".config"), "XDG_RUNTIME_DIR": rt}
+	for k, v := range more {
+		vars[k] = v
+	}
 	return home, func(args ...string) (string, string, int) {
 		var out, errb syncBuffer
 		err := run(context.Background(), args, &env{stdin: strings.NewReader(""), stdout: &out, stderr: &errb, getenv: func(k string) string { return vars[k] }})
@@ -258,6 +282,103 @@ func TestServiceUsage(t *testing.T) {
 	for _, args := range [][]string{{"service"}, {"service", "frob"}, {"service", "status", "--print"}} {
 		if _, _, code := run(append([]string{"--config", cfg}, args...)...); code != 2 {
 			t.Errorf("%q: exit %d, want 2", args, code)
+		}
+	}
+}
+
+// TestServiceInstallEncryptedStore: with an encrypted token file, the
+// systemd unit passes the passphrase file on as a credential and points
+// BRIDGE_STORE_PASSPHRASE_FILE at it; when that file is not there yet,
+// install says how to make it. systemd-analyze, where installed, accepts
+// the unit.
+func TestServiceInstallEncryptedStore(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("writes a systemd unit only on Linux")
+	}
+	dir := t.TempDir()
+	store := filepath.Join(dir, "tokens.json")
+	t.Setenv(tokens.PassphraseFileEnv, "")
+	t.Setenv(tokens.PassphraseEnv, "correct horse")
+	st, err := tokens.NewFileStore(store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Put("a@b.test", tokens.Entry{RefreshToken: "rt", Password: "pw"}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := writeConfig(t, fmt.Sprintf("[store]\nbackend = \"file\"\npath = %q\n\n[[account]]\nemail = \"a@b.test\"\nclient_id = \"x\"\n", store))
+	_, run := serviceEnv(t)
+
+	// No passphrase file named: the unit uses store-passphrase next to
+	// the config, and install says to create it.
+	unit, stderr, code := run("--config", cfg, "service", "install", "--print")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	def := filepath.Join(filepath.Dir(cfg), "store-passphrase")
+	if got, want := unitValue(unit, "LoadCredential"), "bridge-store-passphrase:"+def; got != want {
+		t.Errorf("LoadCredential=%s, want %s", got, want)
+	}
+	if got, want := unitValue(unit, "Environment"), "BRIDGE_STORE_PASSPHRASE_FILE=%d/bridge-store-passphrase"; got != want {
+		t.Errorf("Environment=%s, want %s", got, want)
+	}
+	if !strings.Contains(stderr, def) || !strings.Contains(stderr, "encrypted") || !strings.Contains(stderr, "install -m 600") {
+		t.Errorf("install does not say how to make the passphrase file: %q", stderr)
+	}
+	if strings.Contains(unit, "correct horse") || strings.Contains(stderr, "correct horse") {
+		t.Error("the passphrase itself reached the unit or the output")
+	}
+	verifyUnit(t, unit)
+
+	// A passphrase file named in the environment is the one used.
+	passFile := filepath.Join(dir, "my passphrase")
+	if err := os.WriteFile(passFile, []byte("correct horse\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, runWith := serviceEnvWith(t, map[string]string{tokens.PassphraseFileEnv: passFile})
+	unit, stderr, code = runWith("--config", cfg, "service", "install", "--print")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if got, want := unitValue(unit, "LoadCredential"), "bridge-store-passphrase:"+passFile; got != want {
+		t.Errorf("LoadCredential=%s, want %s", got, want)
+	}
+	if strings.Contains(stderr, "not there yet") {
+		t.Errorf("install asks for a passphrase file that exists: %q", stderr)
+	}
+	verifyUnit(t, unit)
+
+	// A plain store needs none.
+	plain := writeConfig(t, fmt.Sprintf("[store]\nbackend = \"file\"\npath = %q\n\n[[account]]\nemail = \"a@b.test\"\nclient_id = \"x\"\n", filepath.Join(dir, "plain.json")))
+	unit, _, _ = run("--config", plain, "service", "install", "--print")
+	if unitValue(unit, "LoadCredential") != "" {
+		t.Errorf("a plain store's unit loads a credential:\n%s", unit)
+	}
+}
+
+// verifyUnit runs systemd-analyze verify on a user unit, where installed,
+// and fails on any complaint.
+func verifyUnit(t *testing.T, unit string) {
+	t.Helper()
+	sa, err := exec.LookPath("systemd-analyze")
+	if err != nil {
+		t.Log("systemd-analyze is not installed; the unit was not verified by systemd")
+		return
+	}
+	p := filepath.Join(t.TempDir(), "bridge.service")
+	if err := os.WriteFile(p, []byte(unit), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(sa, "--user", "verify", p)
+	cmd.Env = append(os.Environ(), "XDG_RUNTIME_DIR="+t.TempDir())
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Errorf("systemd-analyze verify: %v\n%s", err, out)
+	}
+	for _, bad := range []string{"ignoring", "Unknown", "Failed"} {
+		if strings.Contains(string(out), bad) {
+			t.Errorf("systemd-analyze verify complains:\n%s", out)
+			break
 		}
 	}
 }

@@ -9,7 +9,8 @@ import (
 
 // handleAuthorize is the authorize endpoint (RFC 6749 section 4.1.1). It
 // approves at once, as if the user had signed in and consented: the user
-// is login_hint, or Options.User without one. Problems that make the
+// is login_hint, or Options.User without one (or whoever SignInAs set).
+// Problems that make the
 // redirect URI untrustworthy are answered here; the others are sent back
 // to the redirect URI as error and error_description (section 4.1.2.1).
 func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
@@ -54,10 +55,7 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	case checkScope(scope) != "":
 		back("invalid_scope", 70011, checkScope(scope))
 	default:
-		user := q.Get("login_hint")
-		if user == "" {
-			user = s.opts.User
-		}
+		user := s.browserUser(q.Get("login_hint"))
 		code := "1.A" + randB64(700)
 		s.mu.Lock()
 		s.codes[code] = &codeRec{

@@ -105,9 +105,12 @@ func (s *Server) deviceGrant(w http.ResponseWriter, r *http.Request, clientID st
 		rec.lastPoll = now
 		rec.polls++
 		if rec.user == "" && !rec.declined && s.opts.DevicePolls > 0 && rec.polls >= s.opts.DevicePolls {
-			if s.opts.DeviceDecline {
+			switch {
+			case s.opts.DeviceDecline:
 				rec.declined = true
-			} else {
+			case s.signedIn != "":
+				rec.user = s.signedIn
+			default:
 				rec.user = s.opts.User
 			}
 		}

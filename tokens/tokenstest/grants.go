@@ -27,13 +27,14 @@ type refreshRec struct {
 
 // issued is one token-endpoint success.
 type issued struct {
-	access, refresh, scope string
-	expiry                 time.Time
-	lifetime               time.Duration
+	access, refresh, id, scope string
+	expiry                     time.Time
+	lifetime                   time.Duration
 }
 
-// issue mints an access token, and a refresh token when offline_access was
-// granted. The caller must not hold s.mu.
+// issue mints an access token, a refresh token when offline_access was
+// granted, and an ID token when openid was asked for. The caller must not
+// hold s.mu.
 func (s *Server) issue(user, scope, clientID string) issued {
 	s.mu.Lock()
 	life := s.lifetime
@@ -41,6 +42,7 @@ func (s *Server) issue(user, scope, clientID string) issued {
 	now := time.Now()
 	exp := now.Add(life)
 	at := s.mintAccess(user, scope, clientID, now, exp)
+	id := s.mintID(user, scope, clientID, now, exp)
 	_, offline := resourceScopes(scope)
 	rt := ""
 	if offline {
@@ -53,7 +55,7 @@ func (s *Server) issue(user, scope, clientID string) issued {
 		s.refresh[rt] = &refreshRec{user: user, scope: scope, clientID: clientID}
 		s.latest[strings.ToLower(user)] = rt
 	}
-	return issued{access: at, refresh: rt, scope: scope, expiry: exp, lifetime: life}
+	return issued{access: at, refresh: rt, id: id, scope: scope, expiry: exp, lifetime: life}
 }
 
 // Issue mints tokens for user directly, as if user had signed in with the

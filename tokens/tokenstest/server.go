@@ -48,8 +48,8 @@ type Options struct {
 	// device-code polling runs in milliseconds.
 	TimeUnit time.Duration
 	// DevicePolls, when positive, settles each device code by itself: the
-	// DevicePolls-th poll finds it approved for User (or declined, when
-	// DeviceDecline is set). Zero leaves codes pending until ApproveDevice
+	// DevicePolls-th poll finds it approved for User, or for whoever
+	// SignInAs names (or declined, when DeviceDecline is set). Zero leaves codes pending until ApproveDevice
 	// or DeclineDevice.
 	DevicePolls int
 	// DeviceDecline makes DevicePolls decline instead of approve.
@@ -76,6 +76,7 @@ type Server struct {
 	userCode map[string]string     // user_code -> device_code
 	failures []Failure
 	authFail *Failure
+	signedIn string // SignInAs
 
 	tokenReqs, refreshReqs, deviceReqs, devicePolls atomic.Int64
 }
@@ -153,6 +154,31 @@ func (s *Server) endpoint(tenant, name string) string {
 		tenant = "common"
 	}
 	return s.srv.URL + "/" + tenant + "/oauth2/v2.0/" + name
+}
+
+// SignInAs sets who the person at the browser is signed in as, whatever
+// the sign-in asks for, as a browser profile already signed in to another
+// account does: the authorize endpoint then signs user in regardless of
+// login_hint, and DevicePolls approves device codes for user. Empty goes
+// back to the default (login_hint, else Options.User). ApproveDevice also
+// approves one device code for any user.
+func (s *Server) SignInAs(user string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.signedIn = user
+}
+
+// browserUser is who the authorize endpoint signs in for a login_hint.
+func (s *Server) browserUser(hint string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.signedIn != "":
+		return s.signedIn
+	case hint != "":
+		return hint
+	}
+	return s.opts.User
 }
 
 // SetLifetime changes the lifetime of access tokens issued from now on.

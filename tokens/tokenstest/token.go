@@ -120,6 +120,9 @@ func writeTokens(w http.ResponseWriter, t issued) {
 	if t.refresh != "" {
 		body["refresh_token"] = t.refresh
 	}
+	if t.id != "" {
+		body["id_token"] = t.id
+	}
 	writeJSON(w, http.StatusOK, body)
 }
 
