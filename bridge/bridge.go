@@ -106,6 +106,10 @@ func (b *Bridge) Logger() *slog.Logger { return b.log }
 // live sessions and cached access tokens survive; cached passwords are
 // re-read from the store.
 func (b *Bridge) SetAccounts(accts []*Account) {
+	var dropped []*tokens.Source
+	// Runs after the unlock below: a source going away first saves a
+	// rotated refresh token its store refused earlier.
+	defer func() { b.flush(dropped) }()
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	old, oldKeys := b.sources, b.srcKeys
@@ -143,6 +147,32 @@ func (b *Bridge) SetAccounts(accts []*Account) {
 			Now:          b.opts.Now,
 			Logger:       b.log,
 		})
+	}
+	for ta, s := range old {
+		if b.sources[ta] != s {
+			dropped = append(dropped, s)
+		}
+	}
+}
+
+// Flush saves every rotated refresh token a store refused earlier and
+// stops the retries in the background. Serve calls it at shutdown; a
+// failure is logged, since the token then lives in memory only.
+func (b *Bridge) Flush() {
+	b.mu.RLock()
+	all := make([]*tokens.Source, 0, len(b.sources))
+	for _, s := range b.sources {
+		all = append(all, s)
+	}
+	b.mu.RUnlock()
+	b.flush(all)
+}
+
+func (b *Bridge) flush(srcs []*tokens.Source) {
+	for _, s := range srcs {
+		if err := s.Flush(); err != nil {
+			b.log.Error("a new refresh token could not be saved; the next start may need `bridge login`", "err", err)
+		}
 	}
 }
 

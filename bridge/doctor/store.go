@@ -29,7 +29,20 @@ func checkStore(cfg *config.Config, o *Options) Step {
 					"or keep tokens in a file: set backend = \"file\" in the [store] section and run `bridge login EMAIL` again.",
 			}
 			if !errors.Is(err, tokens.ErrKeyringUnavailable) {
-				d.ID = "store-error"
+				d.ID, d.Title = "store-error", "The token store cannot be used"
+				d.Fix = "Check the [store] settings and that the store's file or keyring can be read and written by this user."
+			}
+			return fail(d, "the %s store cannot be used: %v", o.Store.Name(), err)
+		}
+	}
+	if c, ok := o.Store.(interface{ Check() error }); ok {
+		if err := c.Check(); err != nil {
+			d := &Diagnosis{ID: "store-error", Kind: "user", Title: "The token file cannot be read or written", Cause: err.Error(),
+				Fix: "Check that the token file and its directory belong to this user and that the disk has room."}
+			if errors.Is(err, tokens.ErrStorePassphrase) {
+				d.ID, d.Title = "store-passphrase", "The token file is encrypted and its passphrase is missing or wrong"
+				d.Fix = "Set " + tokens.PassphraseEnv + " to the passphrase the file was written with, or " +
+					tokens.PassphraseFileEnv + " to a file holding it (what `bridge service install` sets up)."
 			}
 			return fail(d, "the %s store cannot be used: %v", o.Store.Name(), err)
 		}

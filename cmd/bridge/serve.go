@@ -105,6 +105,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	}()
 	log.Info("bridge serving", "config", cfg.Path, "accounts", len(cfg.Accounts))
 	err = srv.Run(ctx, *grace)
+	srv.Bridge().Flush()
 	log.Info("bridge stopped")
 	return err
 }

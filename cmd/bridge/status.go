@@ -36,7 +36,10 @@ type accountStatus struct {
 	TokenUpdated time.Time `json:"token_updated,omitzero"`
 	NeedsLogin   string    `json:"needs_login,omitempty"`
 	AccessExpiry time.Time `json:"access_token_expiry,omitzero"`
-	StoreError   string    `json:"store_error,omitempty"`
+	// NotSaved, from the running server, says why the newest refresh
+	// token is in its memory only (the store refused it).
+	NotSaved   string `json:"refresh_token_not_saved,omitempty"`
+	StoreError string `json:"store_error,omitempty"`
 	// LastDiagnosis and LastOK come from the running server: the last
 	// refusal and the last good upstream login per protocol.
 	LastDiagnosis map[bridge.Proto]diag.Diagnosis `json:"last_diagnosis,omitempty"`
@@ -79,7 +82,7 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 		if doc.Server != nil {
 			for _, ls := range doc.Server.Accounts {
 				if ls.Email == as.Email {
-					as.AccessExpiry = ls.Token.AccessExpiry
+					as.AccessExpiry, as.NotSaved = ls.Token.AccessExpiry, ls.Token.NotSaved
 					as.LastDiagnosis, as.LastOK, as.RefusedLogins = ls.Last, ls.LastOK, ls.Refused
 					if ls.Token.NeedsLogin != "" && as.NeedsLogin == "" {
 						as.NeedsLogin = ls.Token.NeedsLogin
@@ -136,6 +139,9 @@ func printStatus(w io.Writer, doc statusDoc) {
 		}
 		if !a.AccessExpiry.IsZero() {
 			fmt.Fprintf(w, "  access token   expires %s\n", a.AccessExpiry.Local().Format(time.DateTime))
+		}
+		if a.NotSaved != "" {
+			fmt.Fprintf(w, "  refresh token  NOT SAVED: %s\n                 the running bridge keeps it and tries again; free the store before it stops\n", a.NotSaved)
 		}
 		for _, p := range []bridge.Proto{bridge.IMAP, bridge.POP3, bridge.SMTP} {
 			if d, ok := a.LastDiagnosis[p]; ok {
