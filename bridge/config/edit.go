@@ -9,9 +9,12 @@ import (
 	"reflect"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/BurntSushi/toml"
+
 	"github.com/mailbridge/bridge/internal/atomicfile"
+	"github.com/mailbridge/bridge/internal/filelock"
 )
 
 // ErrNoAccount is returned by RemoveAccount for an email the file lacks.
@@ -103,6 +106,10 @@ func (b accountBlock) find(key string) *tomlItem {
 	return nil
 }
 
+// editLockWait is how long an edit waits for another process's edit of
+// the same config file.
+const editLockWait = 30 * time.Second
+
 // editConfig loads the file (or the header of a new one), lets edit change
 // its text, checks that the result loads, and replaces the file atomically.
 func editConfig(path string, edit func(text string, cfg *Config, blocks []accountBlock) (string, error)) error {
@@ -110,6 +117,17 @@ func editConfig(path string, edit func(text string, cfg *Config, blocks []accoun
 	if real, err := filepath.EvalSymlinks(path); err == nil {
 		path = real
 	}
+	// Two commands editing at once (`bridge login` for two accounts) each
+	// read, change and write the whole file; the lock, with the read under
+	// it, keeps one from writing back what the other just replaced.
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return fmt.Errorf("bridge: config directory: %w", err)
+	}
+	lock, err := filelock.Acquire(path+".lock", editLockWait)
+	if err != nil {
+		return fmt.Errorf("bridge: config: %w", err)
+	}
+	defer lock.Release()
 	mode := fs.FileMode(0o600)
 	data, err := os.ReadFile(path)
 	created := errors.Is(err, fs.ErrNotExist)

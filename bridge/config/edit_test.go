@@ -2,10 +2,12 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -122,9 +124,17 @@ func TestUpsertAccountCreatesFileAndDirectory(t *testing.T) {
 	if st, err := os.Stat(dir); err != nil || st.Mode().Perm() != 0o700 {
 		t.Errorf("dir mode = %v, %v; want 0700", st.Mode().Perm(), err)
 	}
+	// The edit lock's file stays (removing it would let two processes lock
+	// two different files); nothing else may.
 	entries, _ := os.ReadDir(dir)
-	if len(entries) != 1 {
-		t.Errorf("stray files left next to the config: %v", entries)
+	var stray []string
+	for _, e := range entries {
+		if e.Name() != "config.toml" && e.Name() != "config.toml.lock" {
+			stray = append(stray, e.Name())
+		}
+	}
+	if len(stray) != 0 {
+		t.Errorf("stray files left next to the config: %v", stray)
 	}
 }
 
@@ -239,5 +249,36 @@ func TestUpsertAccountFileWithoutFinalNewline(t *testing.T) {
 	}
 	if got, want := readFile(t, p), "[[account]]\nemail = \"me@example.com\"\nclient_id = \"cid\"\n"; got != want {
 		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
+// Edits made at the same time (two `bridge login` runs) each read, change
+// and write the whole file; the lock makes sure none writes back a file
+// without the other's account.
+func TestUpsertAccountConcurrentEditsKeepEveryAccount(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "config.toml")
+	const n = 16
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- UpsertAccount(path, Account{Email: fmt.Sprintf("user%d@example.com", i), ClientID: "c"})
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Accounts) != n {
+		t.Fatalf("%d accounts in the file after %d concurrent additions", len(cfg.Accounts), n)
 	}
 }
