@@ -188,7 +188,7 @@ func TestWrongPasswordStormFromOnePeer(t *testing.T) {
 	start := time.Now()
 	for i, pw := range guesses {
 		w.send("a" + itoa(i) + " LOGIN " + smtpUser + " " + pw + "\r\n")
-		w.expect("a" + itoa(i) + " NO [AUTHENTICATIONFAILED] Invalid credentials")
+		w.expect("a" + itoa(i) + " NO [AUTHENTICATIONFAILED] " + badPasswordText)
 	}
 	if d := time.Since(start); d < time.Duration(len(guesses))*20*time.Millisecond {
 		t.Errorf("%d refusals took %v: not slowed", len(guesses), d)

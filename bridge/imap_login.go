@@ -165,7 +165,7 @@ func (c *imapSession) refuse(tag string, err error) bool {
 	var reply string
 	switch r.Outcome {
 	case OutcomeBadPassword:
-		reply = tag + " NO [AUTHENTICATIONFAILED] Invalid credentials\r\n"
+		reply = tag + " NO [AUTHENTICATIONFAILED] " + badPasswordText + "\r\n"
 	case OutcomeLocked:
 		reply = tag + " NO [AUTHENTICATIONFAILED] Too many failed logins, try again later\r\n"
 	case OutcomeNeedsLogin:

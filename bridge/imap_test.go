@@ -227,8 +227,8 @@ func TestIMAPWrongPasswordOpensNoUpstream(t *testing.T) {
 		c := h.dialIMAP(addr, "plain", nil)
 		err := c.Login(user, "not-the-password").Wait()
 		var ie *imap.Error
-		if !errors.As(err, &ie) || ie.Code != imap.ResponseCodeAuthenticationFailed || ie.Text != "Invalid credentials" {
-			t.Errorf("%s: login error %v, want NO [AUTHENTICATIONFAILED] Invalid credentials", user, err)
+		if !errors.As(err, &ie) || ie.Code != imap.ResponseCodeAuthenticationFailed || ie.Text != badPasswordText {
+			t.Errorf("%s: login error %v, want NO [AUTHENTICATIONFAILED] %s", user, err, badPasswordText)
 		}
 	}
 	if got := h.IMAP.Connections(); got != before {
@@ -250,7 +250,7 @@ func TestIMAPLockedOut(t *testing.T) {
 	w.expectPrefix("* OK ")
 	for range 2 {
 		w.send("a1 LOGIN alice@example.com wrong\r\n")
-		w.expect("a1 NO [AUTHENTICATIONFAILED] Invalid credentials")
+		w.expect("a1 NO [AUTHENTICATIONFAILED] " + badPasswordText)
 	}
 	w.send("a2 LOGIN alice@example.com " + h.password(alice) + "\r\n")
 	w.expect("a2 NO [AUTHENTICATIONFAILED] Too many failed logins, try again later")

@@ -119,7 +119,7 @@ func (ss *smtpSession) refused(stage diag.Stage, err error) error {
 			ss.hangUp()
 		}
 		return &smtp.SMTPError{Code: 535, EnhancedCode: smtp.EnhancedCode{5, 7, 8},
-			Message: "Authentication failed: use the account's address and the bridge's local password (`bridge password EMAIL` shows it)"}
+			Message: badPasswordText}
 	case OutcomeLocked:
 		return &smtp.SMTPError{Code: 454, EnhancedCode: smtp.EnhancedCode{4, 7, 0},
 			Message: "Too many failed logins; try again in a few minutes"}

@@ -282,7 +282,7 @@ func TestPasswordResetReachesServer(t *testing.T) {
 	if code != 0 || !strings.Contains(stderr, "reloaded") {
 		t.Fatalf("password --reset exit %d, stderr %q", code, stderr)
 	}
-	if got := login(old); !strings.Contains(got, "Invalid credentials") {
+	if got := login(old); !strings.Contains(got, "the bridge's local password") {
 		t.Errorf("old password after the reset: %q", got)
 	}
 	if got := login(neu); !strings.Contains(got, "bridge login a@example.com") {
