@@ -25,6 +25,12 @@ const (
 	OutcomeRefused
 )
 
+// badPasswordText is the reply text of OutcomeBadPassword in every
+// protocol: the client sent something other than what the bridge wants,
+// so it says what that is and where to find it.
+const badPasswordText = "Authentication failed: log in with the account's address and the bridge's local password, " +
+	"not the Microsoft one (`bridge password EMAIL` prints it)"
+
 // OutcomeOf sorts err (from Login, DialUpstream or an upstream refusal).
 func OutcomeOf(err error) Outcome {
 	var te *tokens.Error

@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"crypto/tls"
+	"sync/atomic"
 	"time"
 )
 
@@ -27,6 +28,19 @@ type FrontOptions struct {
 	// own login upstream, at debug level with credentials redacted
 	// ([log] trace); false logs no wire lines.
 	Trace bool
+
+	// traceOn, when set, replaces Trace: the front ends a Server made
+	// share it, so that Server.Reload switches tracing for new
+	// connections.
+	traceOn *atomic.Bool
+}
+
+// tracing reports whether a new connection's pre-login lines are logged.
+func (o FrontOptions) tracing() bool {
+	if o.traceOn != nil {
+		return o.traceOn.Load()
+	}
+	return o.Trace
 }
 
 func (o FrontOptions) preLogin() time.Duration {

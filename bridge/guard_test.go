@@ -366,7 +366,7 @@ func TestWrongPasswordStormFromOnePeer(t *testing.T) {
 	start := time.Now()
 	for i, pw := range guesses {
 		w.send("a" + itoa(i) + " LOGIN " + smtpUser + " " + pw + "\r\n")
-		w.expect("a" + itoa(i) + " NO [AUTHENTICATIONFAILED] Invalid credentials")
+		w.expect("a" + itoa(i) + " NO [AUTHENTICATIONFAILED] " + badPasswordText)
 	}
 	if d, want := time.Since(start), (20+20+40+80+80+80)*time.Millisecond; d < want {
 		t.Errorf("%d refusals took %v, want at least %v of growing pauses", len(guesses), d, want)

@@ -43,7 +43,7 @@ func (s *IMAPServer) handle(c net.Conn, implicitTLS bool) {
 		}
 		sess.conn, sess.tls = tc, true
 	}
-	sess.trace = newWireTrace(s.b.Logger(), s.o.Trace, IMAP, "client", sess.peer)
+	sess.trace = newWireTrace(s.b.Logger(), s.o.tracing(), IMAP, "client", sess.peer)
 	sess.conn = traced(sess.conn, sess.trace, true)
 	sess.setReader()
 	sess.run()

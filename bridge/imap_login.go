@@ -115,7 +115,7 @@ func (c *imapSession) login(tag, user, pass string) bool {
 	// times out or the server shuts down.
 	stop := context.AfterFunc(ctx, func() { up.Close() })
 	up.SetDeadline(time.Now().Add(imapLoginTimeout))
-	ut := newWireTrace(b.Logger(), c.s.o.Trace, IMAP, "upstream", up.RemoteAddr())
+	ut := newWireTrace(b.Logger(), c.s.o.tracing(), IMAP, "upstream", up.RemoteAddr())
 	tup := traced(up, ut, false)
 	ubr := bufio.NewReaderSize(tup, imapUpstreamBuf)
 	caps, err := IMAPUpstreamLogin(tup, ubr, l.User, l.Token)
@@ -165,7 +165,7 @@ func (c *imapSession) refuse(tag string, err error) bool {
 	var reply string
 	switch r.Outcome {
 	case OutcomeBadPassword:
-		reply = tag + " NO [AUTHENTICATIONFAILED] Invalid credentials\r\n"
+		reply = tag + " NO [AUTHENTICATIONFAILED] " + badPasswordText + "\r\n"
 	case OutcomeNeedsLogin:
 		run := "run `bridge login`"
 		alert := "The bridge must sign in to Microsoft again: " + run

@@ -227,8 +227,8 @@ func TestIMAPWrongPasswordOpensNoUpstream(t *testing.T) {
 		c := h.dialIMAP(addr, "plain", nil)
 		err := c.Login(user, "not-the-password").Wait()
 		var ie *imap.Error
-		if !errors.As(err, &ie) || ie.Code != imap.ResponseCodeAuthenticationFailed || ie.Text != "Invalid credentials" {
-			t.Errorf("%s: login error %v, want NO [AUTHENTICATIONFAILED] Invalid credentials", user, err)
+		if !errors.As(err, &ie) || ie.Code != imap.ResponseCodeAuthenticationFailed || ie.Text != badPasswordText {
+			t.Errorf("%s: login error %v, want NO [AUTHENTICATIONFAILED] %s", user, err, badPasswordText)
 		}
 	}
 	if got := h.IMAP.Connections(); got != before {
@@ -254,7 +254,7 @@ func TestIMAPRightPasswordAfterWrongOnes(t *testing.T) {
 	w.expect("a0 OK ID completed")
 	for i := range 12 {
 		w.send("a" + itoa(i+1) + " LOGIN alice@example.com wrong-Pq3" + itoa(i) + "\r\n")
-		w.expect("a" + itoa(i+1) + " NO [AUTHENTICATIONFAILED] Invalid credentials")
+		w.expect("a" + itoa(i+1) + " NO [AUTHENTICATIONFAILED] " + badPasswordText)
 	}
 	start := time.Now()
 	w.send("b1 LOGIN alice@example.com " + h.password(alice) + "\r\n")

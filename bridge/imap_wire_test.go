@@ -242,7 +242,7 @@ func TestIMAPWireBounds(t *testing.T) {
 		w.expectPrefix("* OK ")
 		for i := range 3 {
 			w.send("a1 LOGIN alice@example.com wrong\r\n")
-			w.expect("a1 NO [AUTHENTICATIONFAILED] Invalid credentials")
+			w.expect("a1 NO [AUTHENTICATIONFAILED] " + badPasswordText)
 			if i == 2 {
 				w.expect("* BYE Too many failed logins")
 			}

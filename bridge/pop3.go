@@ -60,7 +60,7 @@ func (s *POP3Server) session(c net.Conn, implicitTLS bool) {
 		}
 		conn = tc
 	}
-	tr := newWireTrace(s.b.Logger(), s.o.Trace, POP3, "client", peer)
+	tr := newWireTrace(s.b.Logger(), s.o.tracing(), POP3, "client", peer)
 	r := newPOP3Reader(traced(conn, tr, true), implicitTLS, s.o)
 	if r.reply(pop3Greeting) != nil {
 		return

@@ -30,7 +30,7 @@ const (
 	pop3Greeting     = "+OK bridge POP3 ready"
 	pop3Bye          = "+OK bridge POP3 signing off"
 	pop3TLSRequired  = "-ERR [AUTH] TLS required"
-	pop3BadCreds     = "-ERR [AUTH] Invalid credentials"
+	pop3BadCreds     = "-ERR [AUTH] " + badPasswordText
 	pop3LineTooLong  = "-ERR Line too long"
 	pop3TooMany      = "-ERR Too many commands; closing"
 	pop3Unknown      = "-ERR Unknown command"

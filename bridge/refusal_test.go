@@ -204,3 +204,33 @@ func TestIMAPRefusalIsTheRecordedDiagnosis(t *testing.T) {
 		t.Errorf("reply %q does not carry the recorded diagnosis %q", reply, d.Short())
 	}
 }
+
+// TestBadPasswordSaysWhatIsWanted: a wrong password gets the same words on
+// IMAP, POP3 and SMTP: the bridge's local password is wanted, and
+// `bridge password EMAIL` prints it.
+func TestBadPasswordSaysWhatIsWanted(t *testing.T) {
+	for _, want := range []string{"the bridge's local password", "not the Microsoft one", "`bridge password EMAIL` prints it"} {
+		if !strings.Contains(badPasswordText, want) {
+			t.Fatalf("%q does not say %q", badPasswordText, want)
+		}
+	}
+	h := newHarness(t)
+	addr, _ := h.startIMAP(FrontOptions{}, false)
+	w := dialIMAPWire(t, addr)
+	w.expectPrefix("* OK ")
+	w.send("a1 LOGIN " + alice + " wrong\r\n")
+	w.expect("a1 NO [AUTHENTICATIONFAILED] " + badPasswordText)
+
+	env := newPOP3Env(t, nil)
+	c := env.dial(env.plain, false)
+	c.ok("USER " + pop3TestUser)
+	if r := c.cmd("PASS wrong"); r != "-ERR [AUTH] "+badPasswordText {
+		t.Errorf("POP3 reply %q", r)
+	}
+
+	e := newSMTPEnv(t, smtpEnvOptions{})
+	se := smtpErr(t, e.dial(false).Auth(sasl.NewPlainClient("", smtpUser, "wrong")))
+	if se.Code != 535 || se.EnhancedCode != (smtp.EnhancedCode{5, 7, 8}) || se.Message != badPasswordText {
+		t.Errorf("SMTP reply %d %v %q", se.Code, se.EnhancedCode, se.Message)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mailbridge/bridge/bridge/config"
@@ -30,6 +31,9 @@ type Server struct {
 	mu     sync.Mutex
 	lns    []boundListener
 	wg     sync.WaitGroup
+
+	// trace is [log] trace, shared with the front ends' options.
+	trace *atomic.Bool
 }
 
 type boundListener struct {
@@ -43,7 +47,9 @@ type boundListener struct {
 // certificate's TLS config (nil: no STARTTLS, and implicit-TLS listeners are
 // refused). It does no I/O.
 func NewServer(cfg *config.Config, b *Bridge, local *tls.Config) *Server {
-	o := FrontOptions{TLS: local, RequireTLS: cfg.Listen.AllowRemote, Trace: cfg.Log.Trace}
+	trace := new(atomic.Bool)
+	trace.Store(cfg.Log.Trace)
+	o := FrontOptions{TLS: local, RequireTLS: cfg.Listen.AllowRemote, Trace: cfg.Log.Trace, traceOn: trace}
 	if cfg.Listen.AllowRemote {
 		b.guard.PerPeer = true
 	}
@@ -52,7 +58,7 @@ func NewServer(cfg *config.Config, b *Bridge, local *tls.Config) *Server {
 		POP3: NewPOP3Server(b, o),
 		SMTP: NewSMTPServer(b, o),
 	}
-	return &Server{b: b, log: b.log, cfg: cfg, local: local, fronts: fronts}
+	return &Server{b: b, log: b.log, cfg: cfg, local: local, fronts: fronts, trace: trace}
 }
 
 // Bridge returns the bridge the server runs.
@@ -164,8 +170,9 @@ func (s *Server) Run(ctx context.Context, grace time.Duration) error {
 	return err
 }
 
-// Reload applies a new config's accounts. Listener changes need a restart
-// and are reported as such.
+// Reload applies a new config's accounts and [log] trace (for connections
+// that start after it). Listener changes need a restart and are reported
+// as such.
 func (s *Server) Reload(cfg *config.Config) error {
 	accts, err := ResolveAccounts(cfg)
 	if err != nil {
@@ -177,6 +184,7 @@ func (s *Server) Reload(cfg *config.Config) error {
 	// SetAccounts also drops cached passwords and makes the token sources
 	// it keeps re-read the store.
 	s.b.SetAccounts(accts)
+	s.trace.Store(cfg.Log.Trace)
 	s.cfg = cfg
 	return nil
 }

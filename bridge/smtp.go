@@ -182,7 +182,7 @@ func (l *smtpListener) Accept() (net.Conn, error) {
 	}
 	sc := &smtpConn{Conn: c, s: l.s}
 	sc.tls.Store(l.implicit)
-	sc.trace = newWireTrace(l.s.b.Logger(), l.s.o.Trace, SMTP, "client", c.RemoteAddr())
+	sc.trace = newWireTrace(l.s.b.Logger(), l.s.o.tracing(), SMTP, "client", c.RemoteAddr())
 	sc.startPreLogin(l.s.o.preLogin())
 	return sc, nil
 }

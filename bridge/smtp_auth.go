@@ -119,7 +119,7 @@ func (ss *smtpSession) refused(stage diag.Stage, err error) error {
 			ss.hangUp()
 		}
 		return &smtp.SMTPError{Code: 535, EnhancedCode: smtp.EnhancedCode{5, 7, 8},
-			Message: "Authentication failed: use the account's address and the bridge's local password (`bridge password EMAIL` shows it)"}
+			Message: badPasswordText}
 	}
 	if f := r.Failure; f != nil && f.Code >= 400 && f.Code < 600 {
 		return &smtp.SMTPError{Code: f.Code, EnhancedCode: parseEnhanced(f.Enhanced),

@@ -107,7 +107,7 @@ func (s *SMTPServer) openUpstream(ctx context.Context, a *Account, user, token s
 		return nil, &diag.Failure{Proto: SMTP, Stage: diag.StageGreeting, Text: addr, Err: err}
 	}
 	c.CommandTimeout = smtpStepTimeout
-	if ut := newWireTrace(s.b.Logger(), s.o.Trace, SMTP, "upstream", raw.RemoteAddr()); ut != nil {
+	if ut := newWireTrace(s.b.Logger(), s.o.tracing(), SMTP, "upstream", raw.RemoteAddr()); ut != nil {
 		// go-smtp shows both directions in one stream; the trace tells
 		// them apart by the reply codes. It ends with the login.
 		c.DebugWriter = &traceWriter{t: ut}

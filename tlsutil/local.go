@@ -67,30 +67,9 @@ func DefaultPaths() (certFile, keyFile string, err error) {
 // An existing certificate is loaded even when expired; callers compare
 // Info.NotAfter with the clock to warn.
 func LoadOrCreate(certFile, keyFile string) (tls.Certificate, Info, error) {
-	if certFile == "" && keyFile == "" {
-		var err error
-		if certFile, keyFile, err = DefaultPaths(); err != nil {
-			return tls.Certificate{}, Info{}, err
-		}
-	}
-	if certFile == "" || keyFile == "" {
-		return tls.Certificate{}, Info{}, errors.New("tlsutil: set both cert_file and key_file, or neither to use a generated certificate")
-	}
-	certExists, err := exists(certFile)
-	if err != nil {
-		return tls.Certificate{}, Info{}, err
-	}
-	keyExists, err := exists(keyFile)
-	if err != nil {
-		return tls.Certificate{}, Info{}, err
-	}
-	switch {
-	case certExists && keyExists:
-		return load(certFile, keyFile, false)
-	case certExists:
-		return tls.Certificate{}, Info{}, fmt.Errorf("tlsutil: certificate %s exists but its key %s does not; restore the key, or remove the certificate to have a new pair generated", certFile, keyFile)
-	case keyExists:
-		return tls.Certificate{}, Info{}, fmt.Errorf("tlsutil: key %s exists but its certificate %s does not; restore the certificate, or remove the key to have a new pair generated", keyFile, certFile)
+	cert, info, found, err := LoadLocal(certFile, keyFile)
+	if err != nil || found {
+		return cert, info, err
 	}
 	certPEM, keyPEM, err := generateLocal(time.Now())
 	if err != nil {
@@ -98,14 +77,47 @@ func LoadOrCreate(certFile, keyFile string) (tls.Certificate, Info, error) {
 	}
 	// The key goes first: a crash between the two writes leaves a lone key,
 	// which the next start reports instead of pairing it with nothing.
-	if err := writeFile(keyFile, keyPEM, 0o600); err != nil {
+	if err := writeFile(info.KeyFile, keyPEM, 0o600); err != nil {
 		return tls.Certificate{}, Info{}, err
 	}
-	if err := writeFile(certFile, certPEM, 0o644); err != nil {
+	if err := writeFile(info.CertFile, certPEM, 0o644); err != nil {
 		return tls.Certificate{}, Info{}, err
 	}
 	// Reading back what was written proves the files are usable as stored.
-	return load(certFile, keyFile, true)
+	return load(info.CertFile, info.KeyFile, true)
+}
+
+// LoadLocal is LoadOrCreate without the creating, for checks that must
+// change nothing: when neither file exists it returns found false, no
+// error, and Info with only CertFile and KeyFile set (where LoadOrCreate
+// would write the pair). Every other outcome is LoadOrCreate's.
+func LoadLocal(certFile, keyFile string) (cert tls.Certificate, info Info, found bool, err error) {
+	if certFile == "" && keyFile == "" {
+		if certFile, keyFile, err = DefaultPaths(); err != nil {
+			return tls.Certificate{}, Info{}, false, err
+		}
+	}
+	if certFile == "" || keyFile == "" {
+		return tls.Certificate{}, Info{}, false, errors.New("tlsutil: set both cert_file and key_file, or neither to use a generated certificate")
+	}
+	certExists, err := exists(certFile)
+	if err != nil {
+		return tls.Certificate{}, Info{}, false, err
+	}
+	keyExists, err := exists(keyFile)
+	if err != nil {
+		return tls.Certificate{}, Info{}, false, err
+	}
+	switch {
+	case certExists && keyExists:
+		cert, info, err := load(certFile, keyFile, false)
+		return cert, info, err == nil, err
+	case certExists:
+		return tls.Certificate{}, Info{}, false, fmt.Errorf("tlsutil: certificate %s exists but its key %s does not; restore the key, or remove the certificate to have a new pair generated", certFile, keyFile)
+	case keyExists:
+		return tls.Certificate{}, Info{}, false, fmt.Errorf("tlsutil: key %s exists but its certificate %s does not; restore the certificate, or remove the key to have a new pair generated", keyFile, certFile)
+	}
+	return tls.Certificate{}, Info{CertFile: certFile, KeyFile: keyFile}, false, nil
 }
 
 func exists(path string) (bool, error) {

@@ -281,3 +281,34 @@ func TestServerConfigHandshake(t *testing.T) {
 		t.Error("handshake with TLS 1.1 succeeded; the floor is TLS 1.2")
 	}
 }
+
+// TestLoadLocalChangesNothing: LoadLocal gives LoadOrCreate's verdict on
+// what exists, and writes nothing when neither file does.
+func TestLoadLocalChangesNothing(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "sub")
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	_, info, found, err := LoadLocal(certFile, keyFile)
+	if err != nil || found || info.CertFile != certFile || info.KeyFile != keyFile {
+		t.Fatalf("neither file: found %v, info %+v, err %v; want not found, the two paths, no error", found, info, err)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Fatalf("LoadLocal created %s (stat: %v)", dir, err)
+	}
+	_, made, err := LoadOrCreate(certFile, keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, info, found, err = LoadLocal(certFile, keyFile)
+	if err != nil || !found || info.SHA256 != made.SHA256 || info.Generated {
+		t.Fatalf("both files: found %v, info %+v, err %v", found, info, err)
+	}
+	if err := os.Remove(keyFile); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, found, err = LoadLocal(certFile, keyFile); err == nil || found || !strings.Contains(err.Error(), keyFile) {
+		t.Fatalf("certificate without key: found %v, err %v; want an error naming %s", found, err, keyFile)
+	}
+	if _, err := os.Stat(keyFile); !os.IsNotExist(err) {
+		t.Fatal("LoadLocal wrote a key")
+	}
+}

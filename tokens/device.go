@@ -51,14 +51,10 @@ func DeviceLogin(ctx context.Context, o LoginOptions) (*oauth2.Token, error) {
 	if o.Timeout > 0 && time.Now().Add(o.Timeout).Before(deadline) {
 		deadline = time.Now().Add(o.Timeout)
 	}
-	stop := o.waiting(fmt.Sprintf("Waiting for the sign-in (the code is good for %v)", lifetime))
+	stop := o.waiting(fmt.Sprintf("Waiting for the sign-in (the code is good for %s)", inWords(lifetime)))
 	tok, err := o.pollDevice(ctx, conf, da, deadline)
 	stop()
-	if err != nil {
-		return nil, err
-	}
-	fmt.Fprintln(o.Out, "Signed in.")
-	return tok, nil
+	return tok, err
 }
 
 // maxPolls bounds the loop even if the clock misbehaves; at one poll per
@@ -94,9 +90,9 @@ func (o LoginOptions) pollDevice(ctx context.Context, conf *oauth2.Config, da *o
 		case "slow_down":
 			interval += 5
 		case "expired_token", "code_expired":
-			return nil, fmt.Errorf("tokens: the sign-in code expired before it was used; run the sign-in again: %w", e)
+			return nil, fmt.Errorf("%w; the code expired before anyone signed in with it: run the sign-in again", e)
 		case "authorization_declined", "access_denied":
-			return nil, fmt.Errorf("tokens: the sign-in was declined in the browser; run the sign-in again to retry: %w", e)
+			return nil, fmt.Errorf("%w; the sign-in was declined in the browser: run the sign-in again to retry", e)
 		default:
 			if !e.Temporary() || transient >= 3 || ctx.Err() != nil {
 				return nil, e

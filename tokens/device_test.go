@@ -74,6 +74,10 @@ func TestDeviceLogin(t *testing.T) {
 	if strings.Contains(text, r.access[:32]) || strings.Contains(text, r.refresh[:32]) {
 		t.Error("a token was written to Out")
 	}
+	// The lifetime in words; the caller says "Signed in as ...", once.
+	if !strings.Contains(text, "(the code is good for 15 minutes)") || strings.Contains(text, "Signed in") {
+		t.Errorf("Out:\n%s", text)
+	}
 	if n := s.DeviceRequests(); n != 1 {
 		t.Errorf("DeviceRequests = %d", n)
 	}
@@ -107,8 +111,9 @@ func TestDeviceLoginDeclined(t *testing.T) {
 	defer s.Close()
 	_, err := DeviceLogin(context.Background(), deviceOptions(s, &lockedBuffer{}))
 	var e *Error
-	if !errors.As(err, &e) || e.Code != "authorization_declined" || e.AADSTS != 65004 || !strings.Contains(err.Error(), "declined") {
-		t.Fatalf("err = %v, want a declined *Error", err)
+	if !errors.As(err, &e) || e.Code != "authorization_declined" || e.AADSTS != 65004 || !strings.Contains(err.Error(), "declined") ||
+		strings.Contains(err.Error(), "expired") || strings.Count(err.Error(), "tokens:") != 1 {
+		t.Fatalf("err = %v, want a declined *Error that says so once", err)
 	}
 }
 
@@ -118,8 +123,8 @@ func TestDeviceLoginExpired(t *testing.T) {
 	start := time.Now()
 	_, err := DeviceLogin(context.Background(), deviceOptions(s, &lockedBuffer{}))
 	var e *Error
-	if !errors.As(err, &e) || e.Code != "expired_token" || e.AADSTS != 70019 || !strings.Contains(err.Error(), "expired") {
-		t.Fatalf("err = %v, want an expired *Error", err)
+	if !errors.As(err, &e) || e.Code != "expired_token" || e.AADSTS != 70019 || !strings.Contains(err.Error(), "expired") || strings.Count(err.Error(), "tokens:") != 1 {
+		t.Fatalf("err = %v, want an expired *Error with one prefix", err)
 	}
 	if d := time.Since(start); d > 2*time.Second {
 		t.Errorf("took %v", d)
@@ -152,5 +157,23 @@ func TestDeviceLoginRefusals(t *testing.T) {
 	defer cancel()
 	if _, err := DeviceLogin(ctx, deviceOptions(s, &lockedBuffer{})); !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("cancelled context: err = %v", err)
+	}
+}
+
+func TestInWords(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		15 * time.Minute:                "15 minutes",
+		14*time.Minute + 59*time.Second: "15 minutes",
+		time.Minute:                     "1 minute",
+		5 * time.Minute:                 "5 minutes",
+		45 * time.Second:                "45 seconds",
+		time.Second:                     "1 second",
+		time.Hour:                       "1 hour",
+		90 * time.Minute:                "1 hour 30 minutes",
+		2*time.Hour + time.Minute:       "2 hours 1 minute",
+	} {
+		if got := inWords(d); got != want {
+			t.Errorf("inWords(%v) = %q, want %q", d, got, want)
+		}
 	}
 }

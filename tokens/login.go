@@ -150,12 +150,11 @@ func BrowserLogin(ctx context.Context, o LoginOptions) (*oauth2.Token, error) {
 		if r.err != nil {
 			return nil, r.err
 		}
-		fmt.Fprintln(o.Out, "Signed in.")
 		return r.tok, nil
 	case <-timer.C:
 		stop()
-		return nil, fmt.Errorf("tokens: browser sign-in for %s: no answer came back within %v; run the sign-in again, or use the device-code flow where no browser can reach this machine: %w",
-			o.account(), timeout, context.DeadlineExceeded)
+		return nil, fmt.Errorf("tokens: browser sign-in for %s: no answer came back within %s; run the sign-in again, or use the device-code flow where no browser can reach this machine: %w",
+			o.account(), inWords(timeout), context.DeadlineExceeded)
 	case <-ctx.Done():
 		stop()
 		return nil, fmt.Errorf("tokens: browser sign-in for %s: %w", o.account(), ctx.Err())
@@ -358,4 +357,30 @@ func (o LoginOptions) waiting(msg string) (stop func()) {
 	}()
 	var once sync.Once
 	return func() { once.Do(func() { close(quit); <-done }) }
+}
+
+// inWords says a duration the way a person would: "15 minutes",
+// "1 hour 30 minutes", "45 seconds". Under a second (only tests wait so
+// little) it is Go's own "300ms".
+func inWords(d time.Duration) string {
+	if d < time.Second {
+		return d.String()
+	}
+	unit := func(n int, name string) string {
+		if n == 1 {
+			return "1 " + name
+		}
+		return strconv.Itoa(n) + " " + name + "s"
+	}
+	if d < time.Minute {
+		return unit(int(d.Round(time.Second)/time.Second), "second")
+	}
+	m := int(d.Round(time.Minute) / time.Minute)
+	switch {
+	case m < 60:
+		return unit(m, "minute")
+	case m%60 == 0:
+		return unit(m/60, "hour")
+	}
+	return unit(m/60, "hour") + " " + unit(m%60, "minute")
 }

@@ -74,7 +74,7 @@ func (p *probe) imap(ctx context.Context) []Step {
 		if err != nil {
 			return p.imapFailed(diag.StageMailbox, err)
 		}
-		return pass("INBOX of %s opened read-only: %d messages", p.user, data.NumMessages)
+		return pass("INBOX of %s opened read-only: %s", p.user, plural(int(data.NumMessages), "message"))
 	}))
 	// A polite end; the answer does not matter.
 	c.Logout().Wait()

@@ -75,7 +75,7 @@ func TestCheckConfigMisspeltKey(t *testing.T) {
 func TestCheckConfigOK(t *testing.T) {
 	cfg := writeConfig(t, "[[account]]\nemail = \"a@b.test\"\nclient_id = \"x\"\n")
 	out, stderr, code := runCmd(t, context.Background(), "--config", cfg, "check-config")
-	if code != 0 || !strings.Contains(out, "ok (1 accounts)") {
+	if code != 0 || !strings.Contains(out, "ok (1 account)") {
 		t.Fatalf("code %d, out %q, stderr %q", code, out, stderr)
 	}
 }

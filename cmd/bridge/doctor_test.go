@@ -201,6 +201,9 @@ var allSteps = []string{"account", "stored-token", "local-password", "refresh", 
 
 func TestDoctorAllGood(t *testing.T) {
 	w := newDoctorWorld(t, "")
+	if err := w.imap.Append("a@b.test", "INBOX", []byte("Subject: one\r\n\r\nbody\r\n")); err != nil {
+		t.Fatal(err)
+	}
 	rep, _, code := w.doctor(t)
 	if code != 0 {
 		t.Fatalf("exit %d, want 0: %+v", code, rep)
@@ -216,6 +219,9 @@ func TestDoctorAllGood(t *testing.T) {
 	}
 	if s := step(t, rep, "access-token"); !strings.Contains(s.Detail, "a@b.test") || !strings.Contains(s.Detail, "IMAP.AccessAsUser.All") {
 		t.Errorf("access-token detail lacks user or scopes: %q", s.Detail)
+	}
+	if s := step(t, rep, "imap-mailbox"); !strings.HasSuffix(s.Detail, ": 1 message") {
+		t.Errorf("imap-mailbox detail does not count the one message: %q", s.Detail)
 	}
 	if s := step(t, rep, "imap-tls"); !strings.Contains(s.Detail, "bridge test CA") {
 		t.Errorf("imap-tls detail does not name the issuer: %q", s.Detail)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/mailbridge/bridge/bridge"
 	"github.com/mailbridge/bridge/bridge/config"
+	"github.com/mailbridge/bridge/bridge/diag"
 	"github.com/mailbridge/bridge/tokens"
 )
 
@@ -101,7 +102,7 @@ func runLogin(ctx context.Context, e *env, args []string) error {
 		}
 		t, err := login(ctx, o)
 		if err != nil {
-			return loginError(email, err)
+			return signInError(acct, err)
 		}
 		rt = t.RefreshToken
 		if rt == "" {
@@ -137,15 +138,32 @@ func runLogin(ctx context.Context, e *env, args []string) error {
 	return nil
 }
 
-// loginError words a failed sign-in; AADSTS meanings come from the token
-// error itself.
-func loginError(email string, err error) error {
+// signInError words a failed sign-in. A refusal of the identity platform
+// gets its diagnosis, fix included (for a consent only an administrator
+// can give, the admin-consent address), rather than a pointer to `bridge
+// doctor`: the person who must act is reading now. Other failures (no
+// answer in time, a network error) already say what to do.
+func signInError(acct *bridge.Account, err error) error {
 	var te *tokens.Error
-	if errors.As(err, &te) && te.AADSTS != 0 {
-		return fmt.Errorf("sign-in for %s failed: AADSTS%d: %s; run `bridge doctor %s` for the fix: %w", email, te.AADSTS, tokens.Meaning(te.AADSTS), email, err)
+	if !errors.As(err, &te) || te.Temporary() {
+		return err
 	}
-	return fmt.Errorf("sign-in for %s failed: %w", email, err)
+	return &signInFailure{email: acct.Email, d: diag.Classify(err, acct.Diag(), time.Now()), err: err}
 }
+
+// signInFailure is a sign-in the identity platform refused, with its
+// diagnosis.
+type signInFailure struct {
+	email string
+	d     diag.Diagnosis
+	err   error
+}
+
+func (f *signInFailure) Error() string {
+	return "sign-in for " + f.email + " failed: " + f.d.Long()
+}
+
+func (f *signInFailure) Unwrap() error { return f.err }
 
 // printSettings prints what to type into the mail client.
 func printSettings(w io.Writer, cfg *config.Config, email, password string) {

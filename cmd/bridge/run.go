@@ -114,9 +114,10 @@ func report(w io.Writer, err error) int {
 	if errors.As(err, &xe) {
 		return xe.code
 	}
-	// Errors of package bridge already say so; do not say it twice.
+	// Errors that already name the program ("bridge: config ...", or a
+	// command's "bridge serve: ...") do not say it twice.
 	msg := err.Error()
-	if !strings.HasPrefix(msg, "bridge: ") {
+	if !strings.HasPrefix(msg, "bridge: ") && !strings.HasPrefix(msg, "bridge ") {
 		msg = "bridge: " + msg
 	}
 	fmt.Fprintln(w, msg)
@@ -157,7 +158,10 @@ func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
 				fs.PrintDefaults()
 				return nil, &helpError{b.String()}
 			}
-			return nil, usagef("%s: %v", fs.Name(), err)
+			if misplacedConfig(fs, args) {
+				return nil, usagef("%s: --config goes before the command: bridge --config FILE %s", fs.Name(), strings.TrimPrefix(fs.Name(), "bridge "))
+			}
+			return nil, usagef("%s: %v (run `%s -h`)", fs.Name(), err, fs.Name())
 		}
 		args = fs.Args()
 		if len(args) == 0 {
@@ -171,7 +175,25 @@ func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
-// configPath returns the config file in use.
+// misplacedConfig reports whether args, which fs could not parse, give
+// --config, a flag of bridge itself, to a command that has none.
+func misplacedConfig(fs *flag.FlagSet, args []string) bool {
+	if fs.Lookup("config") != nil {
+		return false
+	}
+	for _, a := range args {
+		if a == "--" {
+			return false
+		}
+		name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if strings.HasPrefix(a, "-") && name == "config" {
+			return true
+		}
+	}
+	return false
+}
+
+// configFile returns the config file in use.
 func (e *env) configFile() (string, error) {
 	if e.configPath != "" {
 		return e.configPath, nil

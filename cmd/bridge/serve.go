@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/tls"
-	"fmt"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -30,7 +29,15 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: cfg.Log.SlogLevel()}))
+	warnings, err := checkConfig(cfg)
+	if err != nil {
+		return err
+	}
+	// A LevelVar, so that a reload applies [log] level.
+	level := new(slog.LevelVar)
+	level.Set(cfg.Log.SlogLevel())
+	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
+	logWarnings(log, warnings)
 	// The control socket's lock comes first: a second server for the same
 	// config must say who runs, not fail on a busy port.
 	ep, err := controlEndpoint(e, cfg.Path)
@@ -76,7 +83,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	reloadNow := func() error {
 		reloadMu.Lock()
 		defer reloadMu.Unlock()
-		cfg, err := reload(e, srv, log)
+		cfg, err := reload(e, srv, log, level)
 		if err == nil {
 			notifier.SetCommand(cfg.Notify.Command)
 		}
@@ -117,9 +124,9 @@ func newServer(cfg *config.Config, st tokens.Store, log *slog.Logger, onEvent fu
 	if err != nil {
 		return nil, err
 	}
-	roots, err := tlsutil.UpstreamRoots(cfg.TLS.UpstreamCAFile)
+	roots, err := upstreamRoots(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("%w: tls.upstream_ca_file: %v", errConfig, err)
+		return nil, err
 	}
 	local, err := localTLS(cfg)
 	if err != nil {
@@ -149,9 +156,14 @@ func localTLS(cfg *config.Config) (*tls.Config, error) {
 }
 
 // reload re-reads the config (SIGHUP, or POST /reload on the control
-// socket); an invalid file keeps the old config and says why.
-func reload(e *env, srv *bridge.Server, log *slog.Logger) (*config.Config, error) {
+// socket) and applies its accounts, [log] level and trace; a config that
+// `bridge serve` would refuse keeps the old one, and the log says why.
+func reload(e *env, srv *bridge.Server, log *slog.Logger, level *slog.LevelVar) (*config.Config, error) {
 	cfg, err := e.loadConfig()
+	var warnings []*config.Error
+	if err == nil {
+		warnings, err = checkConfig(cfg)
+	}
 	if err == nil {
 		err = srv.Reload(cfg)
 	}
@@ -159,6 +171,15 @@ func reload(e *env, srv *bridge.Server, log *slog.Logger) (*config.Config, error
 		log.Error("config reload failed; keeping the previous config", "err", err)
 		return nil, err
 	}
-	log.Info("config reloaded", "accounts", len(cfg.Accounts))
+	level.Set(cfg.Log.SlogLevel())
+	logWarnings(log, warnings)
+	log.Info("config reloaded", "accounts", len(cfg.Accounts), "log_level", level.Level(), "trace", cfg.Log.Trace)
 	return cfg, nil
+}
+
+// logWarnings logs what checkConfig warned about.
+func logWarnings(log *slog.Logger, warnings []*config.Error) {
+	for _, w := range warnings {
+		log.Warn("config: "+w.Msg, "file", w.File, "line", w.Line, "key", w.Key)
+	}
 }

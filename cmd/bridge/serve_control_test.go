@@ -233,7 +233,7 @@ func TestStatusTextShowsDiagnosis(t *testing.T) {
 			LastDiagnosis: map[bridge.Proto]diag.Diagnosis{bridge.SMTP: {ID: "smtp-auth-disabled-tenant", Title: "Authenticated SMTP is switched off", Fix: "Run this.\nThen that.", At: at}},
 			LastOK:        map[bridge.Proto]time.Time{bridge.IMAP: at}}}}
 	var b strings.Builder
-	printStatus(&b, doc)
+	printStatus(&b, doc, at)
 	for _, want := range []string{"pid 77", "imap 3", "listen.imap", "127.0.0.1:1143",
 		"smtp           REFUSED 2026-11-26 09:30:00: Authenticated SMTP is switched off [smtp-auth-disabled-tenant]",
 		"                 Run this.\n                 Then that.", "imap           ok, last login 2026-11-26 09:30:00"} {
@@ -249,9 +249,9 @@ func TestStatusTextShowsDiagnosis(t *testing.T) {
 func TestPasswordResetReachesServer(t *testing.T) {
 	dir, rt := t.TempDir(), t.TempDir()
 	cfg := liveConfig(t, dir, "a@example.com")
-	old, _, code := runIn(context.Background(), rt, "--config", cfg, "password", "a@example.com")
+	old, _, code := runIn(context.Background(), rt, "--config", cfg, "password", "a@example.com", "--reset")
 	if code != 0 {
-		t.Fatal("password: no local password made")
+		t.Fatal("password --reset: no local password made")
 	}
 	startServe(t, rt, cfg)
 	imapAddr := statusJSON(t, rt, cfg).Server.Listeners["listen.imap"]
@@ -283,7 +283,7 @@ func TestPasswordResetReachesServer(t *testing.T) {
 	if code != 0 || !strings.Contains(stderr, "reloaded") {
 		t.Fatalf("password --reset exit %d, stderr %q", code, stderr)
 	}
-	if got := login(old); !strings.Contains(got, "Invalid credentials") {
+	if got := login(old); !strings.Contains(got, "the bridge's local password") {
 		t.Errorf("old password after the reset: %q", got)
 	}
 	if got := login(neu); !strings.Contains(got, "bridge login a@example.com") {

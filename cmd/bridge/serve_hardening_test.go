@@ -44,6 +44,7 @@ func TestReloadKeepsConfigWhenInvalid(t *testing.T) {
 	path := liveConfig(t, dir, "a@example.com", "b@example.com")
 	var logs syncBuffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))
+	level := new(slog.LevelVar)
 	e := &env{stdout: &logs, stderr: &logs, getenv: func(string) string { return "" }, configPath: path}
 	cfg, err := e.loadConfig()
 	if err != nil {
@@ -81,22 +82,33 @@ func TestReloadKeepsConfigWhenInvalid(t *testing.T) {
 		if err := os.WriteFile(path, []byte(bad), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := reload(e, srv, log); err == nil {
+		if _, err := reload(e, srv, log, level); err == nil {
 			t.Errorf("an invalid config was applied:\n%s", bad)
 		}
 		if got := emails(); got != "a@example.com,b@example.com" {
 			t.Errorf("accounts after a failed reload: %q", got)
 		}
 	}
-	if n := strings.Count(logs.String(), "config reload failed; keeping the previous config"); n != 3 {
-		t.Errorf("%d failed reloads logged, want 3:\n%s", n, logs.String())
+	// A deleted file is refused as `bridge serve` refuses it, rather
+	// than read as a config without accounts.
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := reload(e, srv, log, level); err == nil || !strings.Contains(err.Error(), "no such file") {
+		t.Errorf("reload of a deleted config: %v", err)
+	}
+	if got := emails(); got != "a@example.com,b@example.com" {
+		t.Errorf("accounts after a reload of a deleted config: %q", got)
+	}
+	if n := strings.Count(logs.String(), "config reload failed; keeping the previous config"); n != 4 {
+		t.Errorf("%d failed reloads logged, want 4:\n%s", n, logs.String())
 	}
 
 	fixed := strings.Replace(string(good), "b@example.com", "c@example.com", 1)
 	if err := os.WriteFile(path, []byte(fixed), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := reload(e, srv, log); err != nil {
+	if _, err := reload(e, srv, log, level); err != nil {
 		t.Fatalf("a good config was refused: %v", err)
 	}
 	if got := emails(); got != "a@example.com,c@example.com" {

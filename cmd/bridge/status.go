@@ -97,7 +97,7 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(doc)
 	}
-	printStatus(e.stdout, doc)
+	printStatus(e.stdout, doc, time.Now())
 	return nil
 }
 
@@ -105,7 +105,9 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 // socket; nil when none runs.
 var liveStatus = askServer
 
-func printStatus(w io.Writer, doc statusDoc) {
+// printStatus prints doc for people, with times in one format (stamp)
+// and the access token's expiry said in the past tense once now is past it.
+func printStatus(w io.Writer, doc statusDoc, now time.Time) {
 	fmt.Fprintf(w, "config  %s\nstore   %s\n", doc.Config, doc.Store)
 	if doc.Server != nil {
 		fmt.Fprintf(w, "server  running (pid %d); sessions imap %d, pop3 %d, smtp %d\n", doc.Server.PID,
@@ -131,24 +133,28 @@ func printStatus(w io.Writer, doc statusDoc) {
 		case a.TokenFrom != "":
 			fmt.Fprintf(w, "  token          uses the sign-in of %s\n", a.TokenFrom)
 		case a.NeedsLogin != "":
-			fmt.Fprintf(w, "  token          NEEDS SIGN-IN: %s\n                 run `bridge login %s`\n", a.NeedsLogin, a.Email)
+			fmt.Fprintf(w, "  token          NEEDS SIGN-IN: %s\n                 run `bridge login %s`\n", needsLoginText(a.NeedsLogin), a.Email)
 		case a.SignedIn:
-			fmt.Fprintf(w, "  token          signed in; refresh token saved %s\n", a.TokenUpdated.Local().Format(time.DateTime))
+			fmt.Fprintf(w, "  token          signed in; refresh token saved %s\n", stamp(a.TokenUpdated))
 		default:
 			fmt.Fprintf(w, "  token          not signed in; run `bridge login %s`\n", a.Email)
 		}
-		if !a.AccessExpiry.IsZero() {
-			fmt.Fprintf(w, "  access token   expires %s\n", a.AccessExpiry.Local().Format(time.DateTime))
+		switch {
+		case a.AccessExpiry.IsZero():
+		case a.AccessExpiry.After(now):
+			fmt.Fprintf(w, "  access token   expires %s\n", stamp(a.AccessExpiry))
+		default:
+			fmt.Fprintf(w, "  access token   expired %s (the next login fetches a new one)\n", stamp(a.AccessExpiry))
 		}
 		if a.NotSaved != "" {
 			fmt.Fprintf(w, "  refresh token  NOT SAVED: %s\n                 the running bridge keeps it and tries again; free the store before it stops\n", a.NotSaved)
 		}
 		for _, p := range []bridge.Proto{bridge.IMAP, bridge.POP3, bridge.SMTP} {
 			if d, ok := a.LastDiagnosis[p]; ok {
-				fmt.Fprintf(w, "  %-14s REFUSED %s: %s [%s]\n                 %s\n", p, d.At.Local().Format(time.DateTime), d.Title, d.ID,
+				fmt.Fprintf(w, "  %-14s REFUSED %s: %s [%s]\n                 %s\n", p, stamp(d.At), d.Title, d.ID,
 					strings.ReplaceAll(d.Fix, "\n", "\n                 "))
 			} else if t, ok := a.LastOK[p]; ok {
-				fmt.Fprintf(w, "  %-14s ok, last login %s\n", p, t.Local().Format(time.DateTime))
+				fmt.Fprintf(w, "  %-14s ok, last login %s\n", p, stamp(t))
 			}
 		}
 		if r := a.RefusedLogins; r != nil {
@@ -158,4 +164,22 @@ func printStatus(w io.Writer, doc statusDoc) {
 			fmt.Fprintf(w, "  local password none; run `bridge password %s`\n", a.Email)
 		}
 	}
+}
+
+// stamp is how status shows a time: local, to the second.
+func stamp(t time.Time) string { return t.Local().Format(time.DateTime) }
+
+// needsLoginText is the stored needs-login reason with its ", refused
+// <RFC 3339 UTC>" ending in stamp's format, so that the page has one.
+func needsLoginText(reason string) string {
+	const mark = ", refused "
+	i := strings.LastIndex(reason, mark)
+	if i < 0 {
+		return reason
+	}
+	t, err := time.Parse(time.RFC3339, reason[i+len(mark):])
+	if err != nil {
+		return reason
+	}
+	return reason[:i+len(mark)] + stamp(t)
 }
