@@ -178,14 +178,15 @@ func TestNotifyTimeoutKills(t *testing.T) {
 // passphrase or anything else the bridge was started with.
 func TestNotifyCleanEnvironment(t *testing.T) {
 	needShell(t)
-	t.Setenv("BRIDGE_STORE_PASSPHRASE", "do-not-pass-this-on")
-	t.Setenv("BRIDGE_STORE_PASSPHRASE_FILE", "/run/credentials/bridge/passphrase")
-	t.Setenv("SOME_SERVICE_SECRET", "nor-this")
 	dir := t.TempDir()
 	out := filepath.Join(dir, "env.txt")
 	n := NewNotifier(NotifyOptions{Command: "env > '" + out + "'"})
 	defer n.Close()
 	b, a, _ := newNotifyBridge(t, n)
+	// Set after the store is open: the store itself reads these.
+	t.Setenv("BRIDGE_STORE_PASSPHRASE", "do-not-pass-this-on")
+	t.Setenv("BRIDGE_STORE_PASSPHRASE_FILE", "/run/credentials/bridge/passphrase")
+	t.Setenv("SOME_SERVICE_SECRET", "nor-this")
 	b.Record(a, SMTP, smtpOff)
 	n.wait()
 	raw, err := os.ReadFile(out)

@@ -130,6 +130,10 @@ type Account struct {
 	DeviceURL string `toml:"device_url"`
 	// Scopes replaces the provider's scopes; empty means the defaults.
 	Scopes []string `toml:"scopes"`
+	// SignInAs is the name the account signs in to the identity platform
+	// with, when it is not Email (an alias, or a user name on another
+	// domain); `bridge login --sign-in-as` records it. Empty means Email.
+	SignInAs string `toml:"sign_in_as"`
 }
 
 // Error is a problem in the config file. File and Line say where (Line

@@ -135,6 +135,9 @@ func (c *Config) validateAccounts(bad func(key, msg string, args ...any)) {
 				bad(key(u.k), "%q is not an http(s) URL", u.v)
 			}
 		}
+		if a.SignInAs != "" && !validEmail(a.SignInAs) {
+			bad(key("sign_in_as"), "%q does not look like a sign-in name (an address such as me@example.onmicrosoft.com)", a.SignInAs)
+		}
 		for j, s := range a.Scopes {
 			if strings.TrimSpace(s) == "" {
 				bad(key("scopes"), "element %d is empty", j)

@@ -26,6 +26,7 @@ func runLogin(ctx context.Context, e *env, args []string) error {
 	noBrowser := fs.Bool("no-browser", false, "print the sign-in URL instead of opening a browser")
 	port := fs.Int("port", 0, "fixed port for the sign-in redirect listener (for ssh -L)")
 	timeout := fs.Duration("timeout", 5*time.Minute, "how long to wait for the sign-in")
+	signInAs := fs.String("sign-in-as", "", "the name you sign in with when it is not EMAIL (an alias, a user name on another domain)")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -55,6 +56,7 @@ func runLogin(ctx context.Context, e *env, args []string) error {
 	set(&ac.Tenant, *tenant)
 	set(&ac.ClientID, *clientID)
 	set(&ac.ClientSecret, *clientSecret)
+	set(&ac.SignInAs, strings.ToLower(strings.TrimSpace(*signInAs)))
 	if ac.TokenFrom == "" && ac.ClientID == "" && ac.AuthURL == "" {
 		fmt.Fprint(e.stderr, registerHelp(email))
 		return &exitError{2}
@@ -103,6 +105,9 @@ func runLogin(ctx context.Context, e *env, args []string) error {
 		t, err := login(ctx, o)
 		if err != nil {
 			return signInError(acct, err)
+		}
+		if err := checkSignedIn(e.stderr, email, ac.SignInAs, tokens.SignedInAs(t)); err != nil {
+			return err
 		}
 		rt = t.RefreshToken
 		if rt == "" {
@@ -215,4 +220,30 @@ Then run:
   bridge login ` + email + ` --client-id <Application (client) ID>
 Personal Outlook.com accounts need --tenant consumers (or common with an app that allows personal accounts).
 `
+}
+
+// checkSignedIn compares who the identity platform says signed in with the
+// account (or the sign-in name recorded for it). A browser that is already
+// signed in to another account (another profile, a colleague's session)
+// signs in as that account without asking; its tokens would open the
+// wrong mailbox, or none, and every mail login would then fail with a
+// misleading refusal. The stored sign-in stays as it was.
+func checkSignedIn(w io.Writer, email, signInAs, who string) error {
+	if who == "" {
+		fmt.Fprintf(w, "note: the identity platform did not say who signed in; make sure it was %s\n", email)
+		return nil
+	}
+	if strings.EqualFold(who, email) || signInAs != "" && strings.EqualFold(who, signInAs) {
+		return nil
+	}
+	want := email
+	if signInAs != "" {
+		want = signInAs
+	}
+	return fmt.Errorf("the sign-in was made as %s, not %s; the stored sign-in of %s is unchanged.\n"+
+		"The browser probably used a session of %s: sign out of it there, or sign in from a private window, "+
+		"or use `bridge login %s --device` and sign in as %s on the device page.\n"+
+		"If %s is how %s signs in (an alias, or a user name on another domain), accept it once with "+
+		"`bridge login %s --sign-in-as %s`",
+		who, want, email, who, email, want, who, email, email, who)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -121,5 +122,106 @@ func TestLoginSaysSignedInOnce(t *testing.T) {
 	}
 	if n := strings.Count(out, "Signed in"); n != 1 || !strings.Contains(out, "Signed in as a@b.test.\n") {
 		t.Errorf("%d lines say signed in, want one \"Signed in as a@b.test.\":\n%s", n, out)
+	}
+}
+
+// msConfig writes a config whose one account is a Microsoft account (so
+// the sign-in asks for the OpenID scopes) signing in at idp.
+func msConfig(t *testing.T, idp *tokenstest.Server, extra string) string {
+	t.Helper()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "config.toml")
+	write(t, path, fmt.Sprintf("[store]\nbackend = \"file\"\npath = %q\n\n[[account]]\nemail = \"a@b.test\"\nclient_id = \"app\"\nauth_url = %q\ntoken_url = %q\ndevice_url = %q\n%s",
+		filepath.Join(dir, "tokens.json"), idp.AuthURL("common"), idp.TokenURL("common"), idp.DeviceURL("common"), extra))
+	return path
+}
+
+// TestLoginRefusesAnotherUser: a browser signed in as someone else makes
+// the sign-in come back for that person. The login exits 1, names who
+// signed in and how to fix it, and leaves the stored sign-in alone; the
+// --sign-in-as flag accepts the name once and records it.
+func TestLoginRefusesAnotherUser(t *testing.T) {
+	idp := tokenstest.New(tokenstest.Options{})
+	defer idp.Close()
+	cfg := msConfig(t, idp, "")
+	tokensPath := filepath.Join(filepath.Dir(cfg), "tokens.json")
+
+	// A first, right sign-in.
+	if _, stderr, code := browserLogin(t, cfg); code != 0 {
+		t.Fatalf("first sign-in: exit %d; %s", code, stderr)
+	}
+	before := readTokens(t, tokensPath)
+
+	idp.SignInAs("carol@b.test")
+	out, stderr, code := browserLogin(t, cfg)
+	if code != 1 {
+		t.Fatalf("sign-in as carol: exit %d, want 1; stdout %s stderr %s", code, out, stderr)
+	}
+	for _, want := range []string{"carol@b.test, not a@b.test", "unchanged", "private window", "--device", "--sign-in-as carol@b.test"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr)
+		}
+	}
+	if strings.Contains(out, "Signed in as") {
+		t.Errorf("stdout claims a sign-in:\n%s", out)
+	}
+	if after := readTokens(t, tokensPath); after != before {
+		t.Error("the stored tokens changed after a sign-in as another user")
+	}
+
+	// The alias flag accepts carol as a@b.test's sign-in name, and the
+	// config remembers it for the next sign-in.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var outb, errb syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		err := run(ctx, []string{"--config", cfg, "login", "a@b.test", "--no-browser", "--sign-in-as", "Carol@b.test"}, &env{stdout: &outb, stderr: &errb, getenv: func(string) string { return "" }})
+		done <- report(&errb, err)
+	}()
+	openSignInURL(t, &outb, &errb)
+	if code := <-done; code != 0 {
+		t.Fatalf("with --sign-in-as: exit %d; %s", code, errb.String())
+	}
+	if readTokens(t, tokensPath) == before {
+		t.Error("the accepted sign-in was not stored")
+	}
+	if !strings.Contains(readFileString(t, cfg), `sign_in_as = "carol@b.test"`) {
+		t.Errorf("the config does not record the sign-in name:\n%s", readFileString(t, cfg))
+	}
+	if _, stderr, code := browserLogin(t, cfg); code != 0 {
+		t.Fatalf("a later sign-in as carol: exit %d; %s", code, stderr)
+	}
+}
+
+func readTokens(t *testing.T, path string) string {
+	t.Helper()
+	return readFileString(t, path)
+}
+
+func readFileString(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// openSignInURL waits for the sign-in address on out and opens it, as a
+// browser would.
+func openSignInURL(t *testing.T, out, errb *syncBuffer) {
+	t.Helper()
+	urlRE := regexp.MustCompile(`(?m)^(http://\S+)$`)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if m := urlRE.FindStringSubmatch(out.String()); m != nil {
+			if resp, err := http.Get(m[1]); err == nil {
+				resp.Body.Close()
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no sign-in URL; stdout %q stderr %q", out.String(), errb.String())
+		}
 	}
 }
