@@ -70,6 +70,7 @@ type Bridge struct {
 	secretsGen uint64
 	status     map[string]*accountStatus // by email
 	live       [3]int64                  // sessions per protocol, see protoIndex
+	refusals   freshRefusals             // see upstreamLogin
 }
 
 // New returns a Bridge for the accounts in o. It does no I/O: secrets are
@@ -237,6 +238,10 @@ type Login struct {
 	Token string
 	// Expiry is when Token expires.
 	Expiry time.Time
+	// Fresh is true when Token came from a refresh made for this login
+	// (or one it waited for): a refusal of it is the upstream's answer,
+	// not a token revoked since it was issued (see upstreamLogin).
+	Fresh bool
 }
 
 // ErrAuthFailed is a wrong local password or an unknown login name; the
@@ -278,11 +283,10 @@ func (b *Bridge) Login(ctx context.Context, proto Proto, user, pass string, peer
 	if src == nil {
 		return nil, &LoginError{Account: a, Err: fmt.Errorf("bridge: %s: token account %s is not configured: %w", a.Email, a.TokenAccount(), tokens.ErrNeedsLogin)}
 	}
-	tok, err := src.Token(ctx)
+	l, err := b.takeToken(ctx, src, a, a.Mailbox)
 	if err != nil {
 		return nil, &LoginError{Account: a, Err: err}
 	}
-	l := &Login{Account: a, User: a.Mailbox, Token: tok.AccessToken, Expiry: tok.Expiry}
 	if proto == SMTP {
 		l.User = a.TokenAccount()
 	}

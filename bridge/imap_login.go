@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"net"
 	"strings"
 	"time"
 
@@ -107,29 +108,16 @@ func (c *imapSession) login(tag, user, pass string) bool {
 	if err != nil {
 		return c.refuse(tag, err)
 	}
-	up, err := b.DialUpstream(ctx, l.Account, IMAP)
-	if err != nil {
-		return c.refuse(tag, err)
-	}
-	// Closing the upstream is what interrupts its reads when the login
-	// times out or the server shuts down.
-	stop := context.AfterFunc(ctx, func() { up.Close() })
-	up.SetDeadline(time.Now().Add(imapLoginTimeout))
-	ut := newWireTrace(b.Logger(), c.s.o.tracing(), IMAP, "upstream", up.RemoteAddr())
-	tup := traced(up, ut, false)
-	ubr := bufio.NewReaderSize(tup, imapUpstreamBuf)
-	caps, err := IMAPUpstreamLogin(tup, ubr, l.User, l.Token)
-	ut.stop()
+	var up net.Conn
+	var ubr *bufio.Reader
+	var caps []string
+	err = b.upstreamLogin(ctx, IMAP, l, func() (err error) {
+		up, ubr, caps, err = c.upstream(ctx, l)
+		return err
+	})
 	watch := &imapWatch{b: b, acct: l.Account, token: l.Token}
 	l.Token = ""
-	if !stop() && err == nil {
-		err = ctx.Err()
-	}
-	if err == nil {
-		err = up.SetDeadline(time.Time{})
-	}
 	if err != nil {
-		up.Close()
 		return c.refuse(tag, loginError(l.Account, err))
 	}
 	b.Record(l.Account, IMAP, nil)
@@ -152,6 +140,37 @@ func (c *imapSession) login(tag, user, pass string) bool {
 	c.s.log.Info("session ended", "account", l.Account.Email, "peer", peerString(c.peer),
 		"bytes_up", st.toUpstream, "bytes_down", st.toClient)
 	return true
+}
+
+// upstream dials the IMAP server of l's account and logs in there with
+// l.Token. It returns the connection with its reader, which may hold
+// bytes already, and the post-login capabilities.
+func (c *imapSession) upstream(ctx context.Context, l *Login) (net.Conn, *bufio.Reader, []string, error) {
+	b := c.s.b
+	up, err := b.DialUpstream(ctx, l.Account, IMAP)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	// Closing the upstream is what interrupts its reads when the login
+	// times out or the server shuts down.
+	stop := context.AfterFunc(ctx, func() { up.Close() })
+	up.SetDeadline(time.Now().Add(imapLoginTimeout))
+	ut := newWireTrace(b.Logger(), c.s.o.tracing(), IMAP, "upstream", up.RemoteAddr())
+	tup := traced(up, ut, false)
+	ubr := bufio.NewReaderSize(tup, imapUpstreamBuf)
+	caps, err := IMAPUpstreamLogin(tup, ubr, l.User, l.Token)
+	ut.stop()
+	if !stop() && err == nil {
+		err = ctx.Err()
+	}
+	if err == nil {
+		err = up.SetDeadline(time.Time{})
+	}
+	if err != nil {
+		up.Close()
+		return nil, nil, nil, err
+	}
+	return up, ubr, caps, nil
 }
 
 // refuse answers a failed login (Bridge.Refuse) with the RFC 5530 code

@@ -126,25 +126,39 @@ func (s *POP3Server) login(ctx context.Context, req pop3Req, peer net.Addr, trac
 		return nil, nil, nil, s.refusal(err)
 	}
 	acct = l.Account
-	up, err = s.b.DialUpstream(ctx, acct, POP3)
-	if err == nil {
-		// Closing the upstream is what interrupts its reads when the
-		// server shuts down.
-		stop := context.AfterFunc(ctx, func() { up.Close() })
-		ut := newWireTrace(s.b.Logger(), trace, POP3, "upstream", up.RemoteAddr())
-		upBuf, err = POP3UpstreamLogin(ctx, traced(up, ut, false), l.User, l.Token)
-		ut.stop()
-		if !stop() && err == nil {
-			err = &diag.Failure{Proto: POP3, Stage: diag.StageAuth, Err: fmt.Errorf("bridge: pop3 upstream: %w", ctx.Err())}
-		}
-		if err != nil {
-			up.Close()
-		}
-	}
+	err = s.b.upstreamLogin(ctx, POP3, l, func() (err error) {
+		up, upBuf, err = s.upstream(ctx, l, trace)
+		return err
+	})
+	l.Token = ""
 	if err != nil {
 		return nil, nil, nil, s.refusal(loginError(acct, err))
 	}
 	return up, upBuf, acct, ""
+}
+
+// upstream dials the POP3 server of l's account and logs in there with
+// l.Token. It returns the connection and its reader, which may hold bytes
+// already.
+func (s *POP3Server) upstream(ctx context.Context, l *Login, trace bool) (net.Conn, *bufio.Reader, error) {
+	up, err := s.b.DialUpstream(ctx, l.Account, POP3)
+	if err != nil {
+		return nil, nil, err
+	}
+	// Closing the upstream is what interrupts its reads when the server
+	// shuts down.
+	stop := context.AfterFunc(ctx, func() { up.Close() })
+	ut := newWireTrace(s.b.Logger(), trace, POP3, "upstream", up.RemoteAddr())
+	br, err := POP3UpstreamLogin(ctx, traced(up, ut, false), l.User, l.Token)
+	ut.stop()
+	if !stop() && err == nil {
+		err = &diag.Failure{Proto: POP3, Stage: diag.StageAuth, Err: fmt.Errorf("bridge: pop3 upstream: %w", ctx.Err())}
+	}
+	if err != nil {
+		up.Close()
+		return nil, nil, err
+	}
+	return up, br, nil
 }
 
 // refusal words a failed login (Bridge.Refuse) as the client's -ERR line:

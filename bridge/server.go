@@ -136,12 +136,19 @@ func (s *Server) Addrs() map[string]string {
 	return m
 }
 
-// Run serves the bound listeners until ctx is done, then stops accepting,
-// gives live sessions grace to end, and closes the rest.
+// Run serves the bound listeners and refreshes the tokens of the accounts
+// in use ahead of need until ctx is done, then stops accepting, gives live
+// sessions grace to end, and closes the rest.
 func (s *Server) Run(ctx context.Context, grace time.Duration) error {
 	s.mu.Lock()
 	lns := s.lns
 	s.mu.Unlock()
+	actx, stopAhead := context.WithCancel(ctx)
+	ahead := make(chan struct{})
+	go func() {
+		defer close(ahead)
+		s.b.refreshAhead(actx)
+	}()
 	errc := make(chan error, len(lns))
 	for _, b := range lns {
 		s.wg.Add(1)
@@ -158,6 +165,8 @@ func (s *Server) Run(ctx context.Context, grace time.Duration) error {
 	case <-ctx.Done():
 	case err = <-errc:
 	}
+	stopAhead()
+	<-ahead
 	sctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
 	var wg sync.WaitGroup

@@ -88,7 +88,12 @@ func (ss *smtpSession) login(user, pass string) error {
 			"Microsoft allows %d SMTP sessions at a time per mailbox and all %d of %s are in use; try again shortly",
 			smtpUpstreamLimit, smtpUpstreamLimit, l.User)}
 	}
-	up, err := s.openUpstream(ctx, l.Account, l.User, l.Token, l.Expiry)
+	var up *upstream
+	err = s.b.upstreamLogin(ctx, SMTP, l, func() (err error) {
+		up, err = s.openUpstream(ctx, l)
+		return err
+	})
+	l.Token = ""
 	if err != nil {
 		release()
 		return ss.refused(diag.StageAuth, loginError(l.Account, err))

@@ -78,9 +78,11 @@ func (c *upstreamConn) Write(p []byte) (int, error) {
 	return c.Conn.Write(p)
 }
 
-// openUpstream dials a's SMTP server, upgrades with STARTTLS and logs in
-// as user with token. Failures are *diag.Failure.
-func (s *SMTPServer) openUpstream(ctx context.Context, a *Account, user, token string, expiry time.Time) (*upstream, error) {
+// openUpstream dials the SMTP server of l's account, upgrades with
+// STARTTLS and logs in as l.User with l.Token. Failures are
+// *diag.Failure, or DialUpstream's *LoginError.
+func (s *SMTPServer) openUpstream(ctx context.Context, l *Login) (*upstream, error) {
+	a := l.Account
 	raw, err := s.b.DialUpstream(ctx, a, SMTP)
 	if err != nil {
 		return nil, err
@@ -122,7 +124,7 @@ func (s *SMTPServer) openUpstream(ctx context.Context, a *Account, user, token s
 		}
 		return nil, &diag.Failure{Proto: SMTP, Stage: diag.StageTLS, Text: addr, Err: err}
 	}
-	if err := SMTPUpstreamLogin(c, user, token); err != nil {
+	if err := SMTPUpstreamLogin(c, l.User, l.Token); err != nil {
 		c.Close()
 		var f *diag.Failure
 		if errors.As(err, &f) {
@@ -135,7 +137,7 @@ func (s *SMTPServer) openUpstream(ctx context.Context, a *Account, user, token s
 		return nil, &diag.Failure{Proto: SMTP, Stage: diag.StageAuth, Text: addr, Err: ctx.Err()}
 	}
 	c.CommandTimeout = 5 * time.Minute
-	return &upstream{c: c, raw: raw, expiry: expiry}, nil
+	return &upstream{c: c, raw: raw, expiry: l.Expiry}, nil
 }
 
 // SMTPUpstreamLogin logs in as user with token on an upstream SMTP
@@ -177,15 +179,20 @@ func (ss *smtpSession) connect() (up *upstream, fresh bool, err error) {
 	}
 	ctx, cancel := context.WithTimeout(ss.s.ctx, smtpLoginTimeout)
 	defer cancel()
-	src := ss.s.b.Source(ss.acct)
+	b := ss.s.b
+	src := b.Source(ss.acct)
 	if src == nil {
 		return nil, false, errUpstreamLost
 	}
-	tok, err := src.Token(ctx)
+	l, err := b.takeToken(ctx, src, ss.acct, ss.user)
 	if err != nil {
 		return nil, false, ss.refused(diag.StageMail, loginError(ss.acct, err))
 	}
-	up, err = ss.s.openUpstream(ctx, ss.acct, ss.user, tok.AccessToken, tok.Expiry)
+	err = b.upstreamLogin(ctx, SMTP, l, func() (err error) {
+		up, err = ss.s.openUpstream(ctx, l)
+		return err
+	})
+	l.Token = ""
 	if err != nil {
 		return nil, false, ss.refused(diag.StageMail, loginError(ss.acct, err))
 	}

@@ -31,6 +31,21 @@ const (
 	maxSaveWait = 5 * time.Minute
 )
 
+// Refreshing ahead (RefreshAhead). An account is in use while Token was
+// called within inUseFor; its token is refreshed in the background once
+// it has less than aheadShare of its lifetime more than it needs to be
+// handed out (with one-hour tokens: at 36 minutes left, so 24 minutes
+// after it came), and background tries are at least aheadGap apart. A
+// busy account with one-hour tokens so refreshes every 24 minutes, at
+// most 3 times an hour, and never more than 12 times an hour whatever
+// the lifetime; an account nobody logs in to stops refreshing an hour
+// after its last login.
+const (
+	inUseFor   = time.Hour
+	aheadShare = 10 // percent of the lifetime
+	aheadGap   = 5 * time.Minute
+)
+
 // saveRetryWait is the pause before the first retry of a failed save; it
 // doubles with every failure up to maxSaveWait. Tests shorten it.
 var saveRetryWait = time.Second
@@ -50,10 +65,11 @@ type SourceOptions struct {
 	// HTTPClient makes the token requests; nil means a client with a
 	// 30 s timeout.
 	HTTPClient *http.Client
-	// RefreshBefore is how much life an access token must have left to be
-	// handed out without a refresh; zero means 10 minutes. Exchange ends a
-	// session when the token it began with expires, so a fresh token gives
-	// a new session time to work.
+	// RefreshBefore is the least life an access token must have left to
+	// be handed out without a refresh; zero means 10 minutes. Half the
+	// token's lifetime is needed too, when that is more: Exchange ends a
+	// session when the token it began with expires, so a new session gets
+	// at least half an hour with one-hour tokens.
 	RefreshBefore time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
@@ -94,12 +110,14 @@ type Source struct {
 	// one does not put back the state it cleared.
 	gen         uint64
 	access      *oauth2.Token
-	loaded      bool   // rt and needsLogin reflect the store
-	rt          string // newest refresh token known
-	needsLogin  string // reason; not empty means fail fast
-	needsCause  error  // the failure behind needsLogin, when known
-	lastRefresh time.Time
+	loaded      bool      // rt and needsLogin reflect the store
+	rt          string    // newest refresh token known
+	needsLogin  string    // reason; not empty means fail fast
+	needsCause  error     // the failure behind needsLogin, when known
+	lastRefresh time.Time // also when access came from the platform
 	lastErr     string
+	lastUse     time.Time // the last Token call
+	lastAhead   time.Time // the last background refresh tried
 
 	// unsaved is a rotated refresh token the store has not taken yet (it
 	// is then also rt, unless a sign-in replaced it); unsavedBase is the
@@ -131,8 +149,9 @@ func NewSource(o SourceOptions) *Source {
 	return &Source{o: o, log: log.With("account", o.Account), firstWait: saveRetryWait}
 }
 
-// Token returns an access token with more than RefreshBefore left,
-// refreshing first when needed. The result carries no refresh token.
+// Token returns an access token with more than half its lifetime (and
+// more than RefreshBefore) left, refreshing first when needed; after a
+// Reload it reads the store first. The result carries no refresh token.
 // Errors: one wrapping ErrNeedsLogin (and the *Error behind it, if any)
 // when only `bridge login` helps; an *Error for other refusals and
 // network failures; a store error when the store could not take the new
@@ -141,17 +160,16 @@ func NewSource(o SourceOptions) *Source {
 // caller whose ctx ends stops waiting; the shared refresh goes on for the
 // other callers, bounded by its own deadline.
 func (s *Source) Token(ctx context.Context) (*oauth2.Token, error) {
+	s.mu.Lock()
+	s.lastUse = s.o.Now()
+	s.mu.Unlock()
 	if t, err, ok := s.cached(); ok {
 		return t, err
 	}
 	ch := s.group.DoChan("refresh", func() (any, error) {
-		// A refresh that just finished may already have done the work.
-		if t, err, ok := s.cached(); ok {
-			return t, err
-		}
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), refreshBudget)
 		defer cancel()
-		return s.refresh(rctx)
+		return s.fetch(rctx)
 	})
 	select {
 	case r := <-ch:
@@ -164,17 +182,21 @@ func (s *Source) Token(ctx context.Context) (*oauth2.Token, error) {
 	}
 }
 
-// Reload forgets the cached refresh token and needs-login mark, so the
-// next call reads the store again (after SIGHUP, or when another process
-// ran `bridge login`). A cached access token stays usable, and so does a
-// rotated refresh token not saved yet: the store holds only the one it
-// replaced, which the platform may no longer take. The store's entry wins
-// over it only when it is a new sign-in (see load).
+// Reload forgets the needs-login mark and makes the next call read the
+// store before anything is handed out (after SIGHUP, or when `bridge
+// login`, `logout` or `password --reset` ran in another process). When
+// the store holds another refresh token than the one in memory (a new
+// sign-in), or none (a logout), the cached access token goes too, so the
+// next login uses the new sign-in or says that one is needed; otherwise
+// it stays usable. A rotated refresh token not saved yet stays as well:
+// the store holds only the one it replaced, which the platform may no
+// longer take. The store's entry wins over it only when it is a new
+// sign-in (see load).
 func (s *Source) Reload() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.gen++
-	s.loaded, s.rt, s.needsLogin, s.needsCause = false, s.unsaved, "", nil
+	s.loaded, s.needsLogin, s.needsCause = false, "", nil
 }
 
 // Invalidate drops the cached access token if it is access, so that the
@@ -192,6 +214,54 @@ func (s *Source) Invalidate(access string) {
 	if s.access != nil && s.access.AccessToken == access {
 		s.access = nil
 		s.log.Info("access token dropped after the server refused it")
+	}
+}
+
+// Fresh reports whether access is the token in memory and the identity
+// platform issued it (a refresh, or a sign-in handed to Seed) at or
+// after since, by the Source's clock. A caller that notes the time before
+// Token learns whether the token was fetched for it: a mail server that
+// refuses such a token refuses what the platform just vouched for, while
+// an older one may have been revoked since it came.
+func (s *Source) Fresh(access string, since time.Time) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return access != "" && s.access != nil && s.access.AccessToken == access && !s.lastRefresh.Before(since)
+}
+
+// RefreshAhead refreshes the access token in memory before a login needs
+// it, so that logins find one with most of its life left and do not wait
+// for the platform: it does so when the account is in use (Token was
+// called within the last hour), the token is near the point where it
+// would no longer be handed out, and no background refresh was tried in
+// the last 5 minutes (the constants above give the resulting bounds).
+// It does nothing for an account without a token in memory or that needs
+// a sign-in. A failure follows the rules of every refresh: only a refusal
+// of the refresh token marks the account, and a network failure keeps
+// every token. It waits for the refresh, which ends early when ctx does.
+// `bridge serve` calls it for each source every minute.
+func (s *Source) RefreshAhead(ctx context.Context) {
+	s.mu.Lock()
+	now := s.o.Now()
+	due := s.loaded && s.needsLogin == "" && s.access != nil &&
+		now.Sub(s.lastUse) < inUseFor && now.Sub(s.lastAhead) >= aheadGap &&
+		now.Add(s.keepLocked()+s.lifetimeLocked()*aheadShare/100).After(s.access.Expiry)
+	if due {
+		s.lastAhead = now
+	}
+	s.mu.Unlock()
+	if !due {
+		return
+	}
+	s.log.Debug("refreshing the access token ahead of need")
+	ch := s.group.DoChan("refresh", func() (any, error) {
+		rctx, cancel := context.WithTimeout(ctx, refreshBudget)
+		defer cancel()
+		return s.refresh(rctx)
+	})
+	select {
+	case <-ch:
+	case <-ctx.Done():
 	}
 }
 
@@ -271,18 +341,63 @@ func (s *Source) State() SourceState {
 	return st
 }
 
-// cached answers from memory when it can: the fast needs-login failure or
-// an access token with enough life left.
+// cached answers from memory when it can: the fast needs-login failure or,
+// once the store was read since the last Reload, an access token with
+// enough life left.
 func (s *Source) cached() (*oauth2.Token, error, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.needsLogin != "" {
 		return nil, s.needsLoginErr(), true
 	}
-	if s.access != nil && s.o.Now().Add(s.o.RefreshBefore).Before(s.access.Expiry) {
+	if s.loaded && s.usableLocked() {
 		return publicToken(s.access), nil, true
 	}
 	return nil, nil, false
+}
+
+// usableLocked reports whether the access token in memory may be handed
+// out; s.mu must be held.
+func (s *Source) usableLocked() bool {
+	return s.access != nil && s.o.Now().Add(s.keepLocked()).Before(s.access.Expiry)
+}
+
+// keepLocked is the life the access token in memory must have left to be
+// handed out: half its lifetime, and at least RefreshBefore. s.mu must be
+// held and s.access set.
+func (s *Source) keepLocked() time.Duration {
+	return max(s.o.RefreshBefore, s.lifetimeLocked()/2)
+}
+
+// lifetimeLocked is how long the access token in memory was issued for;
+// s.mu must be held and s.access set.
+func (s *Source) lifetimeLocked() time.Duration {
+	return s.access.Expiry.Sub(s.lastRefresh)
+}
+
+// fetch runs inside the single flight: it reads the store when a Reload
+// asked for it, answers from memory when it can (a refresh that just
+// finished may have done the work), and refreshes otherwise.
+func (s *Source) fetch(ctx context.Context) (*oauth2.Token, error) {
+	s.mu.Lock()
+	loaded, gen := s.loaded, s.gen
+	s.mu.Unlock()
+	if !loaded {
+		if _, err := s.load(gen); err != nil {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			if !errors.Is(err, ErrNeedsLogin) && s.usableLocked() {
+				// The store cannot be read now; what it held when it was
+				// read last still serves.
+				return publicToken(s.access), nil
+			}
+			return nil, err
+		}
+	}
+	if t, err, ok := s.cached(); ok {
+		return t, err
+	}
+	return s.refresh(ctx)
 }
 
 // refresh runs inside the single flight.
@@ -486,10 +601,12 @@ func (s *Source) load(gen uint64) (string, error) {
 		s.dropUnsavedLocked()
 	}
 	s.mu.Unlock()
+	// The access token in memory came with the sign-in the source knew;
+	// a logout, a needs-login mark or another sign-in in the store ends it.
 	switch {
 	case errors.Is(err, ErrNotFound):
 		s.commit(gen, func() {
-			s.loaded, s.rt, s.needsCause = true, "", err
+			s.loaded, s.rt, s.needsCause, s.access = true, "", err, nil
 			s.needsLogin = "no sign-in is stored in the " + s.o.Store.Name() + " store"
 		})
 	case err != nil:
@@ -501,9 +618,14 @@ func (s *Source) load(gen uint64) (string, error) {
 		if reason == "" {
 			reason = "no refresh token is stored"
 		}
-		s.commit(gen, func() { s.loaded, s.rt, s.needsLogin, s.needsCause = true, e.RefreshToken, reason, nil })
+		s.commit(gen, func() { s.loaded, s.rt, s.needsLogin, s.needsCause, s.access = true, e.RefreshToken, reason, nil, nil })
 	default:
-		s.commit(gen, func() { s.loaded, s.rt = true, e.RefreshToken })
+		s.commit(gen, func() {
+			if e.RefreshToken != s.rt {
+				s.access = nil
+			}
+			s.loaded, s.rt = true, e.RefreshToken
+		})
 		return e.RefreshToken, nil
 	}
 	s.mu.Lock()

@@ -31,6 +31,7 @@ type memStore struct {
 	m       map[string]tokens.Entry
 	puts    atomic.Int64
 	failPut error
+	failGet error
 }
 
 func newMemStore() *memStore { return &memStore{m: map[string]tokens.Entry{}} }
@@ -38,6 +39,9 @@ func newMemStore() *memStore { return &memStore{m: map[string]tokens.Entry{}} }
 func (s *memStore) Get(a string) (tokens.Entry, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.failGet != nil {
+		return tokens.Entry{}, s.failGet
+	}
 	e, ok := s.m[a]
 	if !ok {
 		return tokens.Entry{}, fmt.Errorf("memstore %s: %w", a, tokens.ErrNotFound)

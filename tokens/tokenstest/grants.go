@@ -13,11 +13,13 @@ var (
 	ErrExpired      = errors.New("tokenstest: access token has expired")
 	ErrWrongUser    = errors.New("tokenstest: access token was issued for another user")
 	ErrRefused      = errors.New("tokenstest: the user's access tokens are refused")
+	ErrRevoked      = errors.New("tokenstest: access token was revoked")
 )
 
 type accessRec struct {
 	user, scope, clientID string
 	iat, exp              time.Time
+	revoked               bool // InvalidateAccess
 }
 
 type refreshRec struct {
@@ -67,7 +69,7 @@ func (s *Server) Issue(user string) (access, refresh string, expiry time.Time) {
 
 // Validate returns nil when token is a live access token issued for user
 // (compared case-insensitively), and otherwise an error wrapping
-// ErrUnknownToken, ErrExpired, ErrWrongUser or ErrRefused.
+// ErrUnknownToken, ErrExpired, ErrWrongUser, ErrRevoked or ErrRefused.
 func (s *Server) Validate(user, token string) error {
 	s.mu.Lock()
 	rec, ok := s.access[token]
@@ -80,6 +82,8 @@ func (s *Server) Validate(user, token string) error {
 		return fmt.Errorf("%w: issued for %s, presented for %s", ErrWrongUser, rec.user, user)
 	case !time.Now().Before(rec.exp):
 		return fmt.Errorf("%w: expired at %s", ErrExpired, rec.exp.UTC().Format(time.RFC3339))
+	case rec.revoked:
+		return ErrRevoked
 	case refused:
 		return fmt.Errorf("%w: %s", ErrRefused, rec.user)
 	}
@@ -103,6 +107,41 @@ func (s *Server) Expire(access string) {
 	defer s.mu.Unlock()
 	if rec, ok := s.access[access]; ok {
 		rec.exp = time.Now()
+	}
+}
+
+// InvalidateAccess makes every access token issued to user so far fail
+// Validate and introspect as inactive before its expiry, while the
+// user's refresh tokens keep working and the access tokens they bring
+// are good: what Continuous Access Evaluation does to a session after a
+// password change or an account re-enabled. It returns how many tokens
+// it invalidated.
+func (s *Server) InvalidateAccess(user string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, rec := range s.access {
+		if strings.EqualFold(rec.user, user) && !rec.revoked {
+			rec.revoked = true
+			n++
+		}
+	}
+	return n
+}
+
+// RevokeSessions revokes every token issued to user so far, as an
+// admin's "revoke sessions" does for an Exchange mailbox that evaluates
+// access continuously: the access tokens stop working at once
+// (InvalidateAccess), and each refresh token gets invalid_grant with
+// AADSTS50173. Only a new sign-in helps.
+func (s *Server) RevokeSessions(user string) {
+	s.InvalidateAccess(user)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, rec := range s.refresh {
+		if strings.EqualFold(rec.user, user) {
+			rec.revoked = 50173
+		}
 	}
 }
 

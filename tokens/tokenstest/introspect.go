@@ -9,9 +9,9 @@ import (
 // handleIntrospect answers RFC 7662 token introspection. The token comes
 // as the form field "token" (section 2.1, POST), as a "token" query
 // parameter, or as a Bearer header, the three ways Dovecot's oauth2 passdb
-// can send it (introspection_mode post, get and auth). Unknown and expired
-// tokens, and those of a user under RefuseMail, are {"active":false}
-// (section 2.2).
+// can send it (introspection_mode post, get and auth). Unknown, expired
+// and invalidated tokens, and those of a user under RefuseMail, are
+// {"active":false} (section 2.2).
 func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 	_ = r.ParseForm()
 	tok := r.Form.Get("token")
@@ -26,7 +26,7 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 	}
 	refused := ok && s.refused[strings.ToLower(cp.user)]
 	s.mu.Unlock()
-	if !ok || !time.Now().Before(cp.exp) || refused {
+	if !ok || !time.Now().Before(cp.exp) || cp.revoked || refused {
 		writeJSON(w, http.StatusOK, map[string]any{"active": false})
 		return
 	}
