@@ -41,7 +41,9 @@ func popLogin(w *lineClient, user, token string) {
 // undoes dot-stuffing and turns CRLF into LF.
 func dotBody(t *testing.T, w *lineClient) []byte {
 	t.Helper()
-	w.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	// A bound for a hang, not a speed test: the 10 MB message takes
+	// seconds under the race detector on a busy machine.
+	w.c.SetReadDeadline(time.Now().Add(90 * time.Second))
 	b, err := textproto.NewReader(w.br).ReadDotBytes()
 	if err != nil {
 		t.Fatal(err)
