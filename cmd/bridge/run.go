@@ -32,7 +32,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"serve", "", "run the listeners in the foreground (SIGHUP reloads the config)", runServe},
-		{"login", "EMAIL [--provider P] [--tenant T] [--client-id ID] [--device] [--no-browser] [--port N]", "sign an account in and print its client settings and local password", runLogin},
+		{"login", "EMAIL [--provider P] [--tenant T] [--client-id ID] [--device] [--no-browser] [--port N] [--sign-in-as NAME]", "sign an account in and print its client settings and local password", runLogin},
 		{"logout", "EMAIL [--remove]", "forget an account's tokens and local password; --remove also deletes its [[account]] block", runLogout},
 		{"password", "EMAIL [--reset]", "print the local password (or make a new one)", runPassword},
 		{"status", "[--json]", "accounts, token state and the last diagnosis", runStatus},
