@@ -297,9 +297,9 @@ func TestPasswordResetReachesServer(t *testing.T) {
 func TestStatusShowsWrongLocalPasswords(t *testing.T) {
 	dir, rt := t.TempDir(), t.TempDir()
 	cfg := liveConfig(t, dir, "a@example.com")
-	pw, _, code := runIn(context.Background(), rt, "--config", cfg, "password", "a@example.com")
+	pw, _, code := runIn(context.Background(), rt, "--config", cfg, "password", "a@example.com", "--reset")
 	if code != 0 {
-		t.Fatal("password: no local password made")
+		t.Fatal("password --reset: no local password made")
 	}
 	pw = strings.TrimSpace(pw)
 	startServe(t, rt, cfg)
@@ -339,7 +339,7 @@ func TestStatusShowsWrongLocalPasswords(t *testing.T) {
 		[2]string{`a ID ("name" "Old Mail 2.1")`, "a "},
 		[2]string{"b LOGIN a@example.com wrong-Hh41", "b "},
 		[2]string{"c LOGIN a@example.com wrong-Hh42", "c "})
-	if strings.Count(got, "NO [AUTHENTICATIONFAILED] Invalid credentials") != 2 {
+	if strings.Count(got, "NO [AUTHENTICATIONFAILED] Authentication failed: log in with the account's address and the bridge's local password") != 2 {
 		t.Fatalf("IMAP: %q", got)
 	}
 	got = dialog(addrs["listen.smtp"],
