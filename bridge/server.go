@@ -43,6 +43,7 @@ type boundListener struct {
 // certificate's TLS config (nil: no STARTTLS, and implicit-TLS listeners are
 // refused). It does no I/O.
 func NewServer(cfg *config.Config, b *Bridge, local *tls.Config) *Server {
+	local = watchLocalTLS(local, b.log)
 	o := FrontOptions{TLS: local, RequireTLS: cfg.Listen.AllowRemote, Trace: cfg.Log.Trace}
 	if cfg.Listen.AllowRemote {
 		b.guard.PerPeer = true

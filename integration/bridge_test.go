@@ -155,7 +155,7 @@ func startBridgeFor(t testing.TB, up *upstream) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := bridge.NewServer(cfg, b, tlsutil.ServerConfig(cert))
+	srv := bridge.NewServer(cfg, b, tlsutil.ServerConfig(cert, 0))
 	if err := srv.Listen(); err != nil {
 		t.Fatal(err)
 	}

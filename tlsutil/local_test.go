@@ -256,7 +256,7 @@ func TestServerConfigHandshake(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := ServerConfig(cert)
+	srv := ServerConfig(cert, 0)
 	if srv.MinVersion < tls.VersionTLS12 {
 		t.Errorf("MinVersion = %#x, want at least TLS 1.2", srv.MinVersion)
 	}
@@ -279,5 +279,72 @@ func TestServerConfigHandshake(t *testing.T) {
 	// A client limited to TLS 1.1 must be refused.
 	if _, err := handshake(addr, &tls.Config{RootCAs: pool, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS10, MaxVersion: tls.VersionTLS11}); err == nil {
 		t.Error("handshake with TLS 1.1 succeeded; the floor is TLS 1.2")
+	}
+}
+
+// TestServerConfigLegacyVersions: with minVersion TLS 1.0, a client that
+// speaks only TLS 1.0 (and so only the CBC suites) completes the handshake
+// on the generated ECDSA certificate; Go's server default would refuse it.
+func TestServerConfigLegacyVersions(t *testing.T) {
+	dir := t.TempDir()
+	cert, _, err := LoadOrCreate(filepath.Join(dir, "c.pem"), filepath.Join(dir, "k.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(cert.Leaf)
+	tls10 := &tls.Config{RootCAs: pool, ServerName: "localhost", MinVersion: tls.VersionTLS10, MaxVersion: tls.VersionTLS10}
+	for _, v := range []string{"1.0", "1.1"} {
+		min, err := ParseVersion(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := serveTLS(t, ServerConfig(cert, min))
+		tls11 := tls10.Clone()
+		tls11.MaxVersion = tls.VersionTLS11
+		state, err := handshake(addr, tls11)
+		if err != nil {
+			t.Fatalf("min %s: TLS 1.1 client: %v", v, err)
+		}
+		if state.Version != tls.VersionTLS11 {
+			t.Errorf("min %s: negotiated %s, want 1.1", v, VersionName(state.Version))
+		}
+		state, err = handshake(addr, tls10)
+		if v == "1.1" {
+			if err == nil {
+				t.Error("min 1.1: a TLS 1.0 client got in")
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("min 1.0: TLS 1.0 client: %v", err)
+		}
+		if state.Version != tls.VersionTLS10 {
+			t.Errorf("min 1.0: negotiated %s", VersionName(state.Version))
+		}
+	}
+	addr := serveTLS(t, ServerConfig(cert, tls.VersionTLS13))
+	if _, err := handshake(addr, &tls.Config{RootCAs: pool, ServerName: "localhost", MaxVersion: tls.VersionTLS12}); err == nil {
+		t.Error("min 1.3: a TLS 1.2 client got in")
+	}
+}
+
+func TestParseVersion(t *testing.T) {
+	for s, want := range map[string]uint16{"": 0, "1.0": tls.VersionTLS10, "1.1": tls.VersionTLS11, "1.2": tls.VersionTLS12, "1.3": tls.VersionTLS13} {
+		got, err := ParseVersion(s)
+		if err != nil || got != want {
+			t.Errorf("ParseVersion(%q) = %#x, %v; want %#x", s, got, err, want)
+		}
+		if want != 0 && VersionName(got) != s {
+			t.Errorf("VersionName(%#x) = %q, want %q", got, VersionName(got), s)
+		}
+	}
+	for _, s := range []string{"1", "TLS1.2", "1.4", "ssl3"} {
+		if _, err := ParseVersion(s); err == nil {
+			t.Errorf("ParseVersion(%q) accepted", s)
+		}
+	}
+	if got := VersionName(0x0300); got != "SSL 3.0" {
+		t.Errorf("VersionName(SSL 3.0) = %q", got)
 	}
 }

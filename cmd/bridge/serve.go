@@ -137,7 +137,7 @@ func localTLS(cfg *config.Config) (*tls.Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	return tlsutil.ServerConfig(cert), nil
+	return tlsutil.ServerConfig(cert, cfg.TLS.LocalMin()), nil
 }
 
 // reload re-reads the config (SIGHUP, or POST /reload on the control
