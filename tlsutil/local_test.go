@@ -348,3 +348,39 @@ func TestParseVersion(t *testing.T) {
 		t.Errorf("VersionName(SSL 3.0) = %q", got)
 	}
 }
+
+func TestClientName(t *testing.T) {
+	dir := t.TempDir()
+	gen := filepath.Join(dir, "c.pem")
+	if got := ClientName(gen, "127.0.0.1"); got != "localhost" {
+		t.Errorf("before the certificate is made: %q, want localhost", got)
+	}
+	if _, _, err := LoadOrCreate(gen, filepath.Join(dir, "k.pem")); err != nil {
+		t.Fatal(err)
+	}
+	ca, err := NewTestCA()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, ipOnly, _, err := ca.Issue("127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ipFile := filepath.Join(dir, "ip.pem")
+	if err := os.WriteFile(ipFile, ipOnly, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ cert, host, want string }{
+		{gen, "127.0.0.1", "localhost"},
+		{gen, "::1", "localhost"},
+		{gen, "localhost", "localhost"},
+		{gen, "192.168.1.5", "192.168.1.5"}, // allow_remote: the address clients reach
+		{gen, "0.0.0.0", "0.0.0.0"},
+		{ipFile, "127.0.0.1", "127.0.0.1"}, // a certificate without the name
+		{filepath.Join(dir, "nothing", "c.pem"), "127.0.0.1", "localhost"},
+	} {
+		if got := ClientName(tc.cert, tc.host); got != tc.want {
+			t.Errorf("ClientName(%s, %s) = %q, want %q", filepath.Base(tc.cert), tc.host, got, tc.want)
+		}
+	}
+}
