@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mailbridge/bridge/bridge/config"
@@ -17,6 +18,7 @@ import (
 type frontEnd interface {
 	Serve(ln net.Listener, implicitTLS bool) error
 	Shutdown(ctx context.Context) error
+	openConns() int
 }
 
 // Server runs the listeners of a config against one Bridge.
@@ -30,6 +32,10 @@ type Server struct {
 	mu     sync.Mutex
 	lns    []boundListener
 	wg     sync.WaitGroup
+
+	// hurry ends a stopping Run's grace period (Hurry).
+	hurry       context.Context
+	hurryCancel context.CancelFunc
 }
 
 type boundListener struct {
@@ -53,7 +59,8 @@ func NewServer(cfg *config.Config, b *Bridge, local *tls.Config) *Server {
 		POP3: NewPOP3Server(b, o),
 		SMTP: NewSMTPServer(b, o),
 	}
-	return &Server{b: b, log: b.log, cfg: cfg, local: local, fronts: fronts}
+	hurry, hurryCancel := context.WithCancel(context.Background())
+	return &Server{b: b, log: b.log, cfg: cfg, local: local, fronts: fronts, hurry: hurry, hurryCancel: hurryCancel}
 }
 
 // Bridge returns the bridge the server runs.
@@ -132,7 +139,9 @@ func (s *Server) Addrs() map[string]string {
 }
 
 // Run serves the bound listeners until ctx is done, then stops accepting,
-// gives live sessions grace to end, and closes the rest.
+// says goodbye to each session as soon as it can take one (idle ones at
+// once: IMAP "* BYE", POP3 "-ERR", SMTP "421"), gives busy ones grace to
+// finish, and closes the rest.
 func (s *Server) Run(ctx context.Context, grace time.Duration) error {
 	s.mu.Lock()
 	lns := s.lns
@@ -153,17 +162,35 @@ func (s *Server) Run(ctx context.Context, grace time.Duration) error {
 	case <-ctx.Done():
 	case err = <-errc:
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), grace)
+	open := 0
+	for _, f := range s.fronts {
+		open += f.openConns()
+	}
+	s.log.Info("stopping", "sessions_open", open, "grace", grace)
+	sctx, cancel := context.WithTimeout(s.hurry, grace)
 	defer cancel()
 	var wg sync.WaitGroup
+	var cut atomic.Bool
 	for _, f := range s.fronts {
 		wg.Add(1)
-		go func() { defer wg.Done(); f.Shutdown(sctx) }()
+		go func() {
+			defer wg.Done()
+			if f.Shutdown(sctx) != nil {
+				cut.Store(true)
+			}
+		}()
 	}
 	wg.Wait()
 	s.wg.Wait()
+	if cut.Load() {
+		s.log.Info("stopped; sessions still busy were closed", "grace", grace)
+	}
 	return err
 }
+
+// Hurry ends the grace period of a Run that is stopping, or of the next
+// one: the sessions still open are closed at once.
+func (s *Server) Hurry() { s.hurryCancel() }
 
 // Reload applies a new config's accounts. Listener changes need a restart
 // and are reported as such.

@@ -343,6 +343,10 @@ func (ss *smtpSession) replied(stage diag.Stage, err error) error {
 func (ss *smtpSession) Data(r io.Reader) error {
 	ss.op.Lock()
 	defer ss.op.Unlock()
+	if lc := localConn(ss.conn.Conn()); lc != nil {
+		lc.inData.Store(true) // busy for a goodbye until the message is done
+		defer lc.inData.Store(false)
+	}
 	up := ss.current()
 	if up == nil || !ss.inTx {
 		return errUpstreamLost
