@@ -121,7 +121,11 @@ func (s *POP3Server) session(c net.Conn, implicitTLS bool) {
 
 // relay hands the logged-in session to the byte relay. Commands the client
 // pipelined behind its login are still in clientBuf and go upstream first.
-// raw is the accepted connection under client.
+// raw is the accepted connection under client. The goodbye at a stop
+// waits for a line end and a quiet session; it does not know which
+// replies are multi-line, so a RETR stalled at a line end when the server
+// stops would end in the goodbye line without its terminating ".", which
+// no client takes for a whole message.
 func (s *POP3Server) relay(raw, client net.Conn, clientBuf *bufio.Reader, up net.Conn, upBuf *bufio.Reader) {
 	client.SetDeadline(time.Time{})
 	up.SetDeadline(time.Time{})
