@@ -21,3 +21,5 @@ require (
 	github.com/emersion/go-message v0.18.2 // indirect
 	github.com/godbus/dbus/v5 v5.2.2 // indirect
 )
+
+replace github.com/emersion/go-smtp => ./internal/go-smtp

@@ -69,7 +69,7 @@ func newHarness(t *testing.T, emails ...string) *harness {
 	if err != nil {
 		t.Fatalf("local certificate: %v", err)
 	}
-	h.Local = tlsutil.ServerConfig(localCert)
+	h.Local = tlsutil.ServerConfig(localCert, 0)
 	h.ClientTLS = &tls.Config{RootCAs: ca.Pool, MinVersion: tls.VersionTLS12}
 
 	h.Tokens = tokenstest.New(tokenstest.Options{})

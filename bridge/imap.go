@@ -34,7 +34,7 @@ func (s *IMAPServer) Serve(ln net.Listener, implicitTLS bool) error {
 // handle runs one client connection; serve closes c afterwards.
 func (s *IMAPServer) handle(c net.Conn, implicitTLS bool) {
 	c.SetDeadline(time.Now().Add(s.o.preLogin()))
-	sess := &imapSession{s: s, conn: c, peer: c.RemoteAddr()}
+	sess := &imapSession{s: s, raw: c, conn: c, peer: c.RemoteAddr()}
 	if implicitTLS {
 		tc := tls.Server(c, s.o.TLS)
 		if err := tc.HandshakeContext(s.ctx); err != nil {
@@ -52,6 +52,7 @@ func (s *IMAPServer) handle(c net.Conn, implicitTLS bool) {
 // imapSession is one client connection before login.
 type imapSession struct {
 	s        *IMAPServer
+	raw      net.Conn // the accepted connection
 	conn     net.Conn // the client connection, TLS once negotiated
 	peer     net.Addr
 	tls      bool
@@ -62,6 +63,10 @@ type imapSession struct {
 	out      []byte
 	trace    *wireTrace // nil unless FrontOptions.Trace
 }
+
+// imapShutdownBye tells a client the server is stopping (RFC 3501 section
+// 7.1.5: BYE announces that the server closes the connection).
+const imapShutdownBye = "* BYE Server shutting down\r\n"
 
 // imapMaxPreLoginCommands bounds the commands (refused ones included) a
 // connection may send before logging in, so a stream of garbage ends
@@ -141,6 +146,10 @@ func (c *imapSession) readFailed(err error) {
 		} else {
 			c.write("%s BAD %s\r\n", tag, re.text)
 		}
+	case isTimeout(err) && c.s.stopping.Load():
+		// Shutdown moved the deadline (preLoginGoodbye).
+		c.conn.SetWriteDeadline(time.Now().Add(time.Second))
+		c.write(imapShutdownBye)
 	case isTimeout(err):
 		// The read deadline has passed; give the goodbye a moment.
 		c.conn.SetWriteDeadline(time.Now().Add(time.Second))

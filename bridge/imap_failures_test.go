@@ -212,6 +212,7 @@ func TestIMAPShutdownNoLeak(t *testing.T) {
 		}
 	}
 	idle.Wait()
+	pre.expect("* BYE Server shutting down")
 	pre.expectClosed(5 * time.Second)
 	pre.c.Close()
 	if n := h.B.Status().Sessions[IMAP]; n != 0 {

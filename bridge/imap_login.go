@@ -136,7 +136,9 @@ func (c *imapSession) login(tag, user, pass string) bool {
 	br := c.br
 	c.br, c.r.br = nil, nil // the relay owns the connection from here
 	c.trace.stop()
-	st := relay(untraced(c.conn), br, up, ubr, c.s.o.idle(), watch)
+	r := newRelay(untraced(c.conn), up, c.s.o.idle(), &replyLines{imap: true})
+	c.s.conns.onStop(c.raw, func(last bool) bool { return r.goodbye(imapShutdownBye, last) })
+	st := r.run(br, ubr, watch)
 	c.s.log.Info("session ended", "account", l.Account.Email, "peer", peerString(c.peer),
 		"bytes_up", st.toUpstream, "bytes_down", st.toClient)
 	return true

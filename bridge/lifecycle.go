@@ -8,20 +8,34 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
 // connSet tracks a front end's listeners and connections, so that it can
-// stop accepting, let sessions finish, and then close what is left. It
-// runs its own accept loops (serve), or tracks those of a server that runs
-// them itself (go-smtp's: listening, accept and forget).
+// stop accepting, say goodbye to each session as soon as it can take one,
+// let busy sessions finish, and then close what is left. It runs its own
+// accept loops (serve), or tracks those of a server that runs them itself
+// (go-smtp's: listening, accept and forget).
 type connSet struct {
 	mu     sync.Mutex
 	lns    map[net.Listener]struct{}
-	conns  map[net.Conn]struct{}
+	conns  map[net.Conn]goodbye // nil: no goodbye, the connection is closed at the end
 	closed bool
 	wg     sync.WaitGroup // accept loops and tracked connections
 }
+
+// A goodbye tells one session that the server is stopping. When the
+// session is at a point where its protocol allows it (between commands,
+// not inside a reply), it says so to the client the way the protocol
+// does (IMAP "* BYE", POP3 "-ERR", SMTP "421"), starts closing the
+// connection and returns true; otherwise it returns false and is asked
+// again. last is the final call, when the grace period is over: the
+// connection is closed right after it either way.
+type goodbye func(last bool) bool
+
+// goodbyeEvery is how often shutdown asks the sessions that are still busy.
+const goodbyeEvery = 100 * time.Millisecond
 
 // errClosed is returned by serve after shutdown.
 var errClosed = errors.New("bridge: server closed")
@@ -78,7 +92,7 @@ func (s *connSet) listening(ln net.Listener) (done func(), err error) {
 	}
 	if s.lns == nil {
 		s.lns = map[net.Listener]struct{}{}
-		s.conns = map[net.Conn]struct{}{}
+		s.conns = map[net.Conn]goodbye{}
 	}
 	s.lns[ln] = struct{}{}
 	s.wg.Add(1)
@@ -102,9 +116,26 @@ func (s *connSet) accept(ln net.Listener) (net.Conn, error) {
 		c.Close()
 		return nil, net.ErrClosed
 	}
-	s.conns[c] = struct{}{}
+	s.conns[c] = nil
 	s.wg.Add(1)
 	return c, nil
+}
+
+// onStop sets how c is told that the server is stopping; a later call
+// replaces it (a session's goodbye changes once it is relayed).
+func (s *connSet) onStop(c net.Conn, g goodbye) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.conns[c]; ok {
+		s.conns[c] = g
+	}
+}
+
+// open returns how many connections are tracked.
+func (s *connSet) open() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns)
 }
 
 // forget ends the tracking of c, once it is closed or closing; shutdown
@@ -125,10 +156,11 @@ func (s *connSet) isClosed() bool {
 	return s.closed
 }
 
-// shutdown stops accepting at once, waits until the accept loops have
-// returned and every connection is forgotten or ctx is done, then closes
-// the connections left and waits for them to be forgotten. It returns
-// ctx's error when it had to close connections.
+// shutdown stops accepting at once and says goodbye to every connection
+// as soon as it can take it (see goodbye), until every connection is
+// forgotten or ctx is done; then it says a last goodbye to those left,
+// closes them and waits for them to be forgotten. It returns ctx's error
+// when it had to close connections.
 func (s *connSet) shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.closed = true
@@ -138,11 +170,20 @@ func (s *connSet) shutdown(ctx context.Context) error {
 	s.mu.Unlock()
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
+	said := map[net.Conn]bool{}
+	tick := time.NewTicker(goodbyeEvery)
+	defer tick.Stop()
+	for graceOver := false; !graceOver; {
+		s.sayGoodbye(said, false)
+		select {
+		case <-done:
+			return nil
+		case <-ctx.Done():
+			graceOver = true
+		case <-tick.C:
+		}
 	}
+	s.sayGoodbye(said, true)
 	s.mu.Lock()
 	for c := range s.conns {
 		c.Close()
@@ -150,6 +191,26 @@ func (s *connSet) shutdown(ctx context.Context) error {
 	s.mu.Unlock()
 	<-done
 	return ctx.Err()
+}
+
+// sayGoodbye asks each connection not yet told (said) to say goodbye. The
+// goodbyes run without the lock: one may write to its client.
+func (s *connSet) sayGoodbye(said map[net.Conn]bool, last bool) {
+	s.mu.Lock()
+	var todo []goodbye
+	var conns []net.Conn
+	for c, g := range s.conns {
+		if g != nil && !said[c] {
+			conns = append(conns, c)
+			todo = append(todo, g)
+		}
+	}
+	s.mu.Unlock()
+	for i, g := range todo {
+		if g(last) {
+			said[conns[i]] = true
+		}
+	}
 }
 
 // Lingering close: how long, and how much, a closing connection's late
@@ -178,13 +239,15 @@ func closeGently(c net.Conn) {
 }
 
 // relayFront is what the front ends (IMAP, POP3, SMTP) share: their
-// listeners and connections, and a context that ends logins in progress
-// (token refresh, upstream dial and AUTH) when Shutdown gives up waiting.
+// listeners and connections, whether the server is stopping, and a context
+// that ends logins in progress (token refresh, upstream dial and AUTH) when
+// Shutdown gives up waiting.
 type relayFront struct {
-	b     *Bridge
-	o     FrontOptions
-	log   *slog.Logger
-	conns connSet
+	b        *Bridge
+	o        FrontOptions
+	log      *slog.Logger
+	conns    connSet
+	stopping atomic.Bool
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -201,7 +264,10 @@ func (f *relayFront) serve(ln net.Listener, implicitTLS bool, p Proto, handle fu
 	if err := f.checkTLS(ln, implicitTLS, p); err != nil {
 		return err
 	}
-	return f.conns.serve(ln, func(c net.Conn) { handle(c, implicitTLS) })
+	return f.conns.serve(ln, func(c net.Conn) {
+		f.conns.onStop(c, preLoginGoodbye(c))
+		handle(c, implicitTLS)
+	})
 }
 
 // listening registers ln for a front end whose accept loop runs elsewhere
@@ -228,9 +294,27 @@ func (f *relayFront) checkTLS(ln net.Listener, implicitTLS bool, p Proto) error 
 // in progress included) and waits for their goroutines. It returns ctx's
 // error when it had to cut sessions.
 func (f *relayFront) Shutdown(ctx context.Context) error {
+	f.stopping.Store(true)
 	stop := context.AfterFunc(ctx, f.cancel)
 	defer stop()
 	err := f.conns.shutdown(ctx)
 	f.cancel()
 	return err
+}
+
+// openConns returns how many client connections are open.
+func (f *relayFront) openConns() int { return f.conns.open() }
+
+// preLoginGoodbye is the goodbye of a session the bridge itself speaks
+// (IMAP and POP3 before login): its read deadline is moved to now, so a
+// session waiting for a command gets a timeout at once and, seeing
+// stopping set, says goodbye itself on its own goroutine. A session busy
+// logging in meets the deadline at its next read; one that gets relayed
+// sets its own. The deadline is set again at each call, because a session
+// that has just started moves it.
+func preLoginGoodbye(c net.Conn) goodbye {
+	return func(bool) bool {
+		c.SetReadDeadline(time.Now())
+		return false
+	}
 }

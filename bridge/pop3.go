@@ -22,6 +22,11 @@ const (
 	pop3LoggedIn = "+OK Logged in"
 )
 
+// pop3ShutdownBye tells a client the server is stopping. POP3 has no
+// unsolicited replies; a client reads it as the answer to its next
+// command, and [SYS/TEMP] (RFC 3206) says to try again later.
+const pop3ShutdownBye = "-ERR [SYS/TEMP] Server shutting down, try again later"
+
 // POP3Server is the POP3 front end: it speaks the AUTHORIZATION state
 // itself, logs in to the upstream with two-step AUTH XOAUTH2, and then
 // relays bytes both ways unchanged.
@@ -68,6 +73,11 @@ func (s *POP3Server) session(c net.Conn, implicitTLS bool) {
 	for {
 		req, err := r.next()
 		if err != nil {
+			if isTimeout(err) && s.stopping.Load() {
+				// Shutdown moved the deadline (preLoginGoodbye).
+				c.SetWriteDeadline(time.Now().Add(time.Second))
+				r.reply(pop3ShutdownBye)
+			}
 			log.Debug("pop3 session ended before login", "err", err)
 			return
 		}
@@ -102,7 +112,7 @@ func (s *POP3Server) session(c net.Conn, implicitTLS bool) {
 			}
 			log.Info("pop3 session relayed", "account", acct.Email)
 			tr.stop()
-			s.relay(conn, r.br, up, upBuf)
+			s.relay(c, conn, r.br, up, upBuf)
 			return
 		}
 	}
@@ -110,10 +120,17 @@ func (s *POP3Server) session(c net.Conn, implicitTLS bool) {
 
 // relay hands the logged-in session to the byte relay. Commands the client
 // pipelined behind its login are still in clientBuf and go upstream first.
-func (s *POP3Server) relay(client net.Conn, clientBuf *bufio.Reader, up net.Conn, upBuf *bufio.Reader) {
+// raw is the accepted connection under client. The goodbye at a stop
+// waits for a line end and a quiet session; it does not know which
+// replies are multi-line, so a RETR stalled at a line end when the server
+// stops would end in the goodbye line without its terminating ".", which
+// no client takes for a whole message.
+func (s *POP3Server) relay(raw, client net.Conn, clientBuf *bufio.Reader, up net.Conn, upBuf *bufio.Reader) {
 	client.SetDeadline(time.Time{})
 	up.SetDeadline(time.Time{})
-	relay(client, clientBuf, up, upBuf, s.o.idle(), nil)
+	r := newRelay(client, up, s.o.idle(), &replyLines{})
+	s.conns.onStop(raw, func(last bool) bool { return r.goodbye(pop3ShutdownBye+"\r\n", last) })
+	r.run(clientBuf, upBuf, nil)
 }
 
 // login checks the local login, dials the upstream and logs in there. On

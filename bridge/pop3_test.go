@@ -341,18 +341,26 @@ func TestPOP3PreLoginTimeout(t *testing.T) {
 	}
 }
 
-// TestPOP3Shutdown ends a relayed session when the grace period runs out.
+// TestPOP3Shutdown ends a relayed session that is still busy when the
+// grace period runs out, with the goodbye line since it is between
+// replies; a pre-login session gets the goodbye at once.
 func TestPOP3Shutdown(t *testing.T) {
 	env := newPOP3Env(t, nil)
 	c := env.dial(env.plain, false)
 	c.ok("USER " + pop3TestUser)
 	c.ok("PASS " + pop3TestPassword)
+	pre := env.dial(env.plain, false)
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	if err := env.srv.Shutdown(ctx); err == nil {
 		t.Error("Shutdown returned nil with a session still open")
 	}
-	if !c.closed() {
-		t.Error("relayed session still open after Shutdown")
+	for _, cl := range []*pop3Client{c, pre} {
+		if l := cl.line(); l != pop3ShutdownBye {
+			t.Errorf("goodbye %q, want %q", l, pop3ShutdownBye)
+		}
+		if !cl.closed() {
+			t.Error("session still open after Shutdown")
+		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"crypto/tls"
 	"errors"
+	"io"
 	"net"
 	"os"
 	"sync"
@@ -54,9 +55,22 @@ type relayStats struct {
 // client that pipelined commands after its login) and upBuf go first;
 // either may be nil. watch, when not nil, sees the upstream's bytes.
 func relay(client net.Conn, clientBuf *bufio.Reader, up net.Conn, upBuf *bufio.Reader, idle time.Duration, watch Watcher) relayStats {
-	r := &relayState{client: client, up: up, idle: idle}
-	setSendBuffer(client, relayClientSendBuf)
+	return newRelay(client, up, idle, nil).run(clientBuf, upBuf, watch)
+}
+
+// newRelay prepares a relay between client and up; run starts it. lines,
+// when not nil, follows the upstream's replies so that goodbye can tell
+// when it may speak.
+func newRelay(client, up net.Conn, idle time.Duration, lines *replyLines) *relayState {
+	r := &relayState{client: client, up: up, idle: idle, lines: lines}
 	r.touch()
+	return r
+}
+
+// run relays as relay does.
+func (r *relayState) run(clientBuf, upBuf *bufio.Reader, watch Watcher) relayStats {
+	client, up := r.client, r.up
+	setSendBuffer(client, relayClientSendBuf)
 	defer func() {
 		if watch != nil {
 			watch.Ended()
@@ -74,6 +88,12 @@ func relay(client net.Conn, clientBuf *bufio.Reader, up net.Conn, upBuf *bufio.R
 	go func() {
 		defer close(done)
 		r.pipe(client, up, watch, &r.stats.toClient)
+		if r.ending.Load() {
+			// After a goodbye the other direction closes the client,
+			// once the client has had time to read it.
+			up.Close()
+			return
+		}
 		r.closeBoth()
 	}()
 	r.pipe(up, client, nil, &r.stats.toUpstream)
@@ -100,6 +120,12 @@ type relayState struct {
 	last       atomic.Int64 // unix nanoseconds of the last chunk either way
 	once       sync.Once
 	stats      relayStats
+
+	// toClient is held while bytes are written to the client, so that a
+	// goodbye never lands inside them; lines is guarded by it.
+	toClient sync.Mutex
+	lines    *replyLines
+	ending   atomic.Bool // a goodbye was written; the relay is closing
 }
 
 func (r *relayState) touch() { r.last.Store(time.Now().UnixNano()) }
@@ -120,9 +146,73 @@ func (r *relayState) drain(dst net.Conn, br *bufio.Reader, watch Watcher, count 
 	if watch != nil {
 		watch.Upstream(p)
 	}
-	n, err := dst.Write(p)
+	n, err := r.write(dst, p)
 	atomic.AddInt64(count, int64(n))
 	return err
+}
+
+// write writes p to dst; toward the client it excludes a goodbye and
+// follows the upstream's replies.
+func (r *relayState) write(dst net.Conn, p []byte) (int, error) {
+	if dst != r.client {
+		return dst.Write(p)
+	}
+	r.toClient.Lock()
+	defer r.toClient.Unlock()
+	if r.ending.Load() {
+		return 0, net.ErrClosed
+	}
+	if r.lines != nil {
+		r.lines.feed(p)
+	}
+	return dst.Write(p)
+}
+
+// relayQuiet is how long nothing must have moved either way before a
+// goodbye is written to a relayed session: an idle one (IMAP IDLE, a
+// client between commands) has been quiet far longer, while a busy one
+// gets its goodbye after its current exchange, or at the end of the grace
+// period.
+const relayQuiet = 300 * time.Millisecond
+
+// goodbye writes bye to the client when the upstream is not in the middle
+// of a reply (replyLines) and the session has been quiet for relayQuiet,
+// or, at the last call, whenever the upstream is between replies. Then it
+// closes the upstream and ends the client's side of the connection, which
+// the relay closes once the client has read the goodbye (lingerTime at
+// most). It reports whether the goodbye was written.
+func (r *relayState) goodbye(bye string, last bool) bool {
+	if !r.toClient.TryLock() {
+		return false // a reply is being written
+	}
+	defer r.toClient.Unlock()
+	if r.ending.Load() {
+		return true
+	}
+	quiet := time.Since(time.Unix(0, r.last.Load())) >= relayQuiet
+	if r.lines == nil || !r.lines.between() || !quiet && !last {
+		return false
+	}
+	r.ending.Store(true)
+	r.client.SetWriteDeadline(time.Now().Add(time.Second))
+	io.WriteString(r.client, bye)
+	r.up.Close()
+	if tc, ok := r.client.(*tls.Conn); ok {
+		tc.CloseWrite()
+	}
+	if tc, ok := netConn(r.client).(*net.TCPConn); ok {
+		tc.CloseWrite()
+	}
+	r.client.SetReadDeadline(time.Now().Add(lingerTime))
+	return true
+}
+
+// netConn is c under its TLS layer, if any.
+func netConn(c net.Conn) net.Conn {
+	if tc, ok := c.(*tls.Conn); ok {
+		return tc.NetConn()
+	}
+	return c
 }
 
 // pipe copies src to dst until an error. The idle deadline is not moved per
@@ -140,6 +230,10 @@ func (r *relayState) pipe(dst, src net.Conn, watch Watcher, count *int64) {
 	}()
 	if src.SetReadDeadline(time.Now().Add(r.idle)) != nil {
 		return
+	}
+	if r.ending.Load() && src == r.client {
+		// A goodbye came before this pipe started: keep its deadline.
+		src.SetReadDeadline(time.Now().Add(lingerTime))
 	}
 	for {
 		buf := small
@@ -162,13 +256,19 @@ func (r *relayState) pipe(dst, src net.Conn, watch Watcher, count *int64) {
 			if watch != nil {
 				watch.Upstream(buf[:n])
 			}
-			if _, werr := dst.Write(buf[:n]); werr != nil {
+			if _, werr := r.write(dst, buf[:n]); werr != nil {
+				if r.ending.Load() && dst == r.up {
+					// After a goodbye: read what the client still
+					// sends, so that closing does not reset the
+					// connection before it has read the goodbye.
+					continue
+				}
 				return
 			}
 			atomic.AddInt64(count, int64(n))
 		}
 		if err != nil {
-			if !errors.Is(err, os.ErrDeadlineExceeded) {
+			if !errors.Is(err, os.ErrDeadlineExceeded) || r.ending.Load() {
 				return
 			}
 			next := time.Unix(0, r.last.Load()).Add(r.idle)

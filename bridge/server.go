@@ -18,6 +18,7 @@ import (
 type frontEnd interface {
 	Serve(ln net.Listener, implicitTLS bool) error
 	Shutdown(ctx context.Context) error
+	openConns() int
 }
 
 // Server runs the listeners of a config against one Bridge.
@@ -34,6 +35,9 @@ type Server struct {
 
 	// trace is [log] trace, shared with the front ends' options.
 	trace *atomic.Bool
+	// hurry ends a stopping Run's grace period (Hurry).
+	hurry       context.Context
+	hurryCancel context.CancelFunc
 }
 
 type boundListener struct {
@@ -47,6 +51,7 @@ type boundListener struct {
 // certificate's TLS config (nil: no STARTTLS, and implicit-TLS listeners are
 // refused). It does no I/O.
 func NewServer(cfg *config.Config, b *Bridge, local *tls.Config) *Server {
+	local = watchLocalTLS(local, b.log)
 	trace := new(atomic.Bool)
 	trace.Store(cfg.Log.Trace)
 	o := FrontOptions{TLS: local, RequireTLS: cfg.Listen.AllowRemote, Trace: cfg.Log.Trace, traceOn: trace}
@@ -58,7 +63,8 @@ func NewServer(cfg *config.Config, b *Bridge, local *tls.Config) *Server {
 		POP3: NewPOP3Server(b, o),
 		SMTP: NewSMTPServer(b, o),
 	}
-	return &Server{b: b, log: b.log, cfg: cfg, local: local, fronts: fronts, trace: trace}
+	hurry, hurryCancel := context.WithCancel(context.Background())
+	return &Server{b: b, log: b.log, cfg: cfg, local: local, fronts: fronts, trace: trace, hurry: hurry, hurryCancel: hurryCancel}
 }
 
 // Bridge returns the bridge the server runs.
@@ -137,8 +143,10 @@ func (s *Server) Addrs() map[string]string {
 }
 
 // Run serves the bound listeners and refreshes the tokens of the accounts
-// in use ahead of need until ctx is done, then stops accepting, gives live
-// sessions grace to end, and closes the rest.
+// in use ahead of need until ctx is done, then stops accepting, says
+// goodbye to each session as soon as it can take one (idle ones at once:
+// IMAP "* BYE", POP3 "-ERR", SMTP "421"), gives busy ones grace to
+// finish, and closes the rest.
 func (s *Server) Run(ctx context.Context, grace time.Duration) error {
 	s.mu.Lock()
 	lns := s.lns
@@ -167,17 +175,35 @@ func (s *Server) Run(ctx context.Context, grace time.Duration) error {
 	}
 	stopAhead()
 	<-ahead
-	sctx, cancel := context.WithTimeout(context.Background(), grace)
+	open := 0
+	for _, f := range s.fronts {
+		open += f.openConns()
+	}
+	s.log.Info("stopping", "sessions_open", open, "grace", grace)
+	sctx, cancel := context.WithTimeout(s.hurry, grace)
 	defer cancel()
 	var wg sync.WaitGroup
+	var cut atomic.Bool
 	for _, f := range s.fronts {
 		wg.Add(1)
-		go func() { defer wg.Done(); f.Shutdown(sctx) }()
+		go func() {
+			defer wg.Done()
+			if f.Shutdown(sctx) != nil {
+				cut.Store(true)
+			}
+		}()
 	}
 	wg.Wait()
 	s.wg.Wait()
+	if cut.Load() {
+		s.log.Info("stopped; sessions still busy were closed", "grace", grace)
+	}
 	return err
 }
+
+// Hurry ends the grace period of a Run that is stopping, or of the next
+// one: the sessions still open are closed at once.
+func (s *Server) Hurry() { s.hurryCancel() }
 
 // Reload applies a new config's accounts and [log] trace (for connections
 // that start after it). Listener changes need a restart and are reported

@@ -35,6 +35,12 @@ type serverEnv struct {
 
 func newServerEnv(t *testing.T, allowRemote bool) *serverEnv {
 	t.Helper()
+	return newServerEnvGrace(t, allowRemote, 2*time.Second)
+}
+
+// newServerEnvGrace is newServerEnv with the given grace period for Run.
+func newServerEnvGrace(t *testing.T, allowRemote bool, grace time.Duration) *serverEnv {
+	t.Helper()
 	h := newHarness(t)
 	pop, err := bridgetest.NewPOP3(bridgetest.POP3Options{Validate: h.Tokens.Validate, TLS: h.UpstreamTLS})
 	if err != nil {
@@ -62,7 +68,7 @@ func newServerEnv(t *testing.T, allowRemote bool) *serverEnv {
 	e.addrs = e.srv.Addrs()
 	ctx, cancel := context.WithCancel(context.Background())
 	e.stop = cancel
-	go func() { e.done <- e.srv.Run(ctx, 2*time.Second) }()
+	go func() { e.done <- e.srv.Run(ctx, grace) }()
 	t.Cleanup(func() { e.shutdown(t) })
 	return e
 }

@@ -123,6 +123,13 @@ func (s *SMTPServer) abortUpstreams() {
 
 func (s *SMTPServer) newSession(c *smtp.Conn) (smtp.Session, error) {
 	ss := &smtpSession{s: s, conn: c, peer: c.Conn().RemoteAddr(), done: s.b.Track(SMTP)}
+	if tc, ok := c.Conn().(*tls.Conn); ok {
+		// EHLO after the handshake: from here on a goodbye can be
+		// written through the TLS layer.
+		if lc := localConn(tc); lc != nil {
+			lc.tlsOut.Store(tc)
+		}
+	}
 	s.mu.Lock()
 	s.sessions[ss] = struct{}{}
 	s.mu.Unlock()
@@ -184,6 +191,7 @@ func (l *smtpListener) Accept() (net.Conn, error) {
 	sc.tls.Store(l.implicit)
 	sc.trace = newWireTrace(l.s.b.Logger(), l.s.o.tracing(), SMTP, "client", c.RemoteAddr())
 	sc.startPreLogin(l.s.o.preLogin())
+	l.s.conns.onStop(c, sc.goodbye)
 	return sc, nil
 }
 
@@ -209,6 +217,16 @@ type smtpConn struct {
 	budget   int
 	line     int
 	trace    *wireTrace
+
+	// For the goodbye at shutdown (smtp_goodbye.go): go-smtp is inside a
+	// read of the connection (reading), that read is for a command line
+	// (cmdRead: go-smtp set the read deadline for it), the session is
+	// reading a message (inData), the TLS layer a goodbye is written
+	// through (tlsOut), and the deadline after a goodbye (endBy, unix
+	// nanoseconds).
+	reading, cmdRead, inData atomic.Bool
+	tlsOut                   atomic.Pointer[tls.Conn]
+	endBy                    atomic.Int64
 }
 
 func (c *smtpConn) Write(p []byte) (int, error) {
@@ -231,10 +249,11 @@ func (c *smtpConn) hangUpAfterReply() {
 }
 
 // Close closes the connection and ends its tracking; go-smtp calls it
-// once the session has logged out.
+// once the session has logged out. After a goodbye the client has had its
+// time to read the last reply already.
 func (c *smtpConn) Close() error {
 	defer c.s.conns.forget(c.Conn)
-	if !c.loggedIn.Load() {
+	if !c.loggedIn.Load() && c.endBy.Load() == 0 {
 		// A refused or hostile client: let the last reply arrive.
 		closeGently(c.Conn)
 		return nil

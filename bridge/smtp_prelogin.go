@@ -48,11 +48,23 @@ func (c *smtpConn) markLoggedIn() {
 	c.trace.stop()
 }
 
-// Read enforces the pre-login bounds: a line longer than smtpPreLoginLine
+// Read notes, for the goodbye at shutdown, that go-smtp waits for the
+// client, and enforces the pre-login bounds (read).
+func (c *smtpConn) Read(p []byte) (int, error) {
+	c.reading.Store(true)
+	n, err := c.read(p)
+	c.reading.Store(false)
+	if n > 0 {
+		c.cmdRead.Store(false)
+	}
+	return n, err
+}
+
+// read enforces the pre-login bounds: a line longer than smtpPreLoginLine
 // gets go-smtp's "500 5.4.0 Too long line" and a close; more than
 // smtpPreLoginBytes in all gets a 421 and a close. Reads run on the
 // connection's goroutine only.
-func (c *smtpConn) Read(p []byte) (int, error) {
+func (c *smtpConn) read(p []byte) (int, error) {
 	if c.loggedIn.Load() {
 		n, err := c.Conn.Read(p)
 		if err == io.EOF {
@@ -91,8 +103,13 @@ func (c *smtpConn) Read(p []byte) (int, error) {
 }
 
 // SetReadDeadline keeps go-smtp's per-command deadlines from reaching past
-// the pre-login deadline.
+// the pre-login deadline, or the end of a goodbye. go-smtp sets one
+// before it reads each command line; outside a message, a call means
+// that the next read is for a command.
 func (c *smtpConn) SetReadDeadline(t time.Time) error {
+	if !c.inData.Load() {
+		c.cmdRead.Store(true)
+	}
 	return c.Conn.SetReadDeadline(c.clamp(t))
 }
 
@@ -105,6 +122,9 @@ func (c *smtpConn) SetDeadline(t time.Time) error {
 }
 
 func (c *smtpConn) clamp(t time.Time) time.Time {
+	if end := c.endBy.Load(); end != 0 && (t.IsZero() || t.UnixNano() > end) {
+		return time.Unix(0, end)
+	}
 	if c.loggedIn.Load() || c.deadline.IsZero() {
 		return t
 	}

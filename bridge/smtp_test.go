@@ -11,6 +11,8 @@ import (
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
+
+	"github.com/mailbridge/bridge/bridge/bridgetest"
 )
 
 func smtpMessage(id string, body string) string {
@@ -288,5 +290,113 @@ func TestSMTPPipelining(t *testing.T) {
 	msgs := e.fake.Messages()
 	if len(msgs) != 1 || len(msgs[0].To) != 2 || string(msgs[0].Data) != "Subject: pipelined\r\n\r\n.dot\r\n" {
 		t.Errorf("upstream got %+v", msgs)
+	}
+}
+
+// TestSMTPUpstreamReplies: the client sees the upstream's own replies to
+// MAIL, RCPT and the end of DATA or BDAT LAST (code, enhanced code, text
+// with the queue id), not go-smtp's, and each message gets one log line
+// with the envelope's sender, recipient count, size and that reply.
+func TestSMTPUpstreamReplies(t *testing.T) {
+	e := newSMTPEnv(t, smtpEnvOptions{})
+	c := e.login(smtpUser)
+	var wireLog bytes.Buffer
+	c.DebugWriter = &wireLog
+	if err := c.Mail(smtpUser, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, to := range []string{smtpOther, "carol@example.net"} {
+		if err := c.Rcpt(to, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	msg := smtpMessage("replies", "a body the log must not show\r\n")
+	w, err := c.Data()
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(w, msg)
+	resp, err := w.CloseWithResponse()
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs := e.fake.Messages()
+	if len(msgs) != 1 || msgs[0].QueueID == "" {
+		t.Fatalf("upstream got %+v", msgs)
+	}
+	want := "2.0.0 OK <" + msgs[0].QueueID + "> [Hostname="
+	if !strings.HasPrefix(resp.StatusText, want) {
+		t.Errorf("final reply %q, want the upstream's %q...", resp.StatusText, want)
+	}
+	got := wireLog.String()
+	for _, line := range []string{"250 2.1.0 Sender OK\r\n", "250 2.1.5 Recipient OK\r\n"} {
+		if !strings.Contains(got, line) {
+			t.Errorf("the client did not see the upstream's %q; it saw:\n%s", strings.TrimSpace(line), got)
+		}
+	}
+	for _, canned := range []string{"Roger", "make sure", "queued"} {
+		if strings.Contains(got, canned) {
+			t.Errorf("the client saw go-smtp's own text %q:\n%s", canned, got)
+		}
+	}
+
+	// BDAT LAST (RFC 3030) ends with the upstream's reply too.
+	resp64 := base64.StdEncoding.EncodeToString([]byte("\x00" + smtpUser + "\x00" + e.password(smtpUser)))
+	ww := e.wire()
+	ww.expect("EHLO client.example", "250 ")
+	ww.expect("AUTH PLAIN "+resp64, "235 ")
+	ww.expect("MAIL FROM:<"+smtpUser+">", "250 2.1.0 Sender OK")
+	ww.expect("RCPT TO:<"+smtpOther+">", "250 2.1.5 Recipient OK")
+	body := smtpMessage("chunked", "x\r\n")
+	ww.send(fmt.Sprintf("BDAT %d LAST\r\n%s", len(body), strings.TrimSuffix(body, "\r\n")))
+	last := ww.reply()
+	msgs = e.fake.Messages()
+	if len(msgs) != 2 || !strings.HasPrefix(last, "250 2.0.0 OK <"+msgs[1].QueueID+"> ") {
+		t.Errorf("BDAT LAST answered %q; upstream has %+v", last, msgs)
+	}
+	ww.expect("QUIT", "221 ")
+
+	logs := e.logs.String()
+	var lines []string
+	for _, l := range strings.Split(logs, "\n") {
+		if strings.Contains(l, `msg="message relayed"`) {
+			lines = append(lines, l)
+		}
+	}
+	if len(lines) != 2 {
+		t.Fatalf("%d \"message relayed\" log lines for two messages:\n%s", len(lines), logs)
+	}
+	for _, part := range []string{"account=" + smtpUser, "from=" + smtpUser, "rcpts=2",
+		fmt.Sprintf("bytes=%d", len(msg)), `reply="250 2.0.0 OK <` + msgs[0].QueueID + `> [Hostname=`, "took="} {
+		if !strings.Contains(lines[0], part) {
+			t.Errorf("log line lacks %q: %s", part, lines[0])
+		}
+	}
+	if !strings.Contains(lines[1], "rcpts=1") || !strings.Contains(lines[1], msgs[1].QueueID) {
+		t.Errorf("BDAT log line: %s", lines[1])
+	}
+	for _, secret := range []string{"a body the log must not show", "carol@example.net", e.password(smtpUser)} {
+		if strings.Contains(logs, secret) {
+			t.Errorf("the log shows %q", secret)
+		}
+	}
+}
+
+// TestSMTPRefusedMessageLogged: a message the upstream refuses at the end
+// of DATA is logged once with its reply, and the client gets that reply.
+func TestSMTPRefusedMessageLogged(t *testing.T) {
+	e := newSMTPEnv(t, smtpEnvOptions{})
+	e.fake.Refuse(bridgetest.SendAsDenied)
+	c := e.login(smtpUser)
+	se := smtpErr(t, smtpSend(c, smtpOther, smtpMessage("refused", "x\r\n")))
+	if se.Code != 550 || se.EnhancedCode != (smtp.EnhancedCode{5, 7, 60}) {
+		t.Errorf("client got %d %v %q", se.Code, se.EnhancedCode, se.Message)
+	}
+	logs := e.logs.String()
+	if n := strings.Count(logs, `msg="message refused by the upstream"`); n != 1 {
+		t.Fatalf("%d refusal log lines:\n%s", n, logs)
+	}
+	if !strings.Contains(logs, `reply="550 5.7.60 SMTP; Client does not have permissions to send as this sender"`) {
+		t.Errorf("the refusal's log line lacks the upstream's reply:\n%s", logs)
 	}
 }

@@ -52,6 +52,7 @@ type smtpSession struct {
 	up      *upstream
 	release func() // gives back the upstream slot
 	inTx    bool   // the upstream has a transaction open
+	tx      smtpTx // the message under way, for its log line
 }
 
 // upstream is one authenticated session with the upstream server.
@@ -275,13 +276,15 @@ func (ss *smtpSession) Mail(from string, opts *smtp.MailOptions) error {
 		if ss.inTx {
 			err = up.c.Reset()
 		}
+		var reply *smtp.SMTPError
 		if err == nil {
 			ss.inTx = false
-			err = up.c.Mail(from, opts)
+			reply, err = up.record(func() error { return up.c.Mail(from, opts) })
 		}
 		if err == nil {
 			ss.inTx = true
-			return nil
+			ss.tx = smtpTx{from: from, start: time.Now()}
+			return passReply(reply)
 		}
 		var se *smtp.SMTPError
 		isReply := errors.As(err, &se)
@@ -306,7 +309,21 @@ func (ss *smtpSession) Rcpt(to string, opts *smtp.RcptOptions) error {
 	if up == nil || !ss.inTx {
 		return errUpstreamLost
 	}
-	return ss.replied(diag.StageRcpt, up.c.Rcpt(to, opts))
+	reply, err := up.record(func() error { return up.c.Rcpt(to, opts) })
+	if err != nil {
+		return ss.replied(diag.StageRcpt, err)
+	}
+	ss.tx.rcpts++
+	return passReply(reply)
+}
+
+// passReply returns the upstream's success reply for go-smtp to write, or
+// nil, which has go-smtp write its own.
+func passReply(reply *smtp.SMTPError) error {
+	if reply == nil {
+		return nil
+	}
+	return reply
 }
 
 // replied passes an upstream reply through, dropping the upstream when the
@@ -327,12 +344,16 @@ func (ss *smtpSession) replied(stage diag.Stage, err error) error {
 }
 
 // Data streams the message upstream as it arrives. The client gets 250
-// only when the upstream said 250 to the final dot. If the local side
+// only when the upstream said 250 to the final dot, and gets that reply. If the local side
 // breaks off, the upstream connection is closed instead of finishing the
 // DATA, so a truncated message is never submitted.
 func (ss *smtpSession) Data(r io.Reader) error {
 	ss.op.Lock()
 	defer ss.op.Unlock()
+	if lc := localConn(ss.conn.Conn()); lc != nil {
+		lc.inData.Store(true) // busy for a goodbye until the message is done
+		defer lc.inData.Store(false)
+	}
 	up := ss.current()
 	if up == nil || !ss.inTx {
 		return errUpstreamLost
@@ -342,7 +363,8 @@ func (ss *smtpSession) Data(r io.Reader) error {
 		return ss.replied(diag.StageData, err)
 	}
 	src := &dataSource{r: r, conn: ss.conn.Conn(), timeout: ss.s.srv.ReadTimeout}
-	if _, err := io.Copy(w, src); err != nil {
+	size, err := io.Copy(w, src)
+	if err != nil {
 		ss.dropUpstream() // never w.Close(): it would send the final dot
 		if src.err != nil {
 			ss.s.log.Info("client broke off DATA; upstream transaction abandoned", "account", ss.acct.Email, "err", src.err)
@@ -363,14 +385,19 @@ func (ss *smtpSession) Data(r io.Reader) error {
 		ss.s.log.Info("client left inside a BDAT chunk; upstream transaction abandoned", "account", ss.acct.Email)
 		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Reading the message failed; it was not sent"}
 	}
-	_, err = w.CloseWithResponse()
+	resp, err := w.CloseWithResponse()
 	ss.inTx = false
 	if err != nil {
 		var se *smtp.SMTPError
 		if !errors.As(err, &se) {
 			ss.s.log.Warn("upstream lost at the end of DATA", "account", ss.acct.Email, "err", err)
+		} else {
+			ss.logMessage(size, se)
 		}
 		return ss.replied(diag.StageData, err)
 	}
-	return nil
+	// CloseWithResponse succeeds only on exactly 250.
+	reply := upstreamReply(250, resp.StatusText)
+	ss.logMessage(size, reply)
+	return reply
 }

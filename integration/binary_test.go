@@ -6,9 +6,11 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -37,9 +39,10 @@ func buildBridge(t *testing.T) string {
 var listenLine = regexp.MustCompile(`msg=listening key=(listen\.[a-z0-9]+) addr=(127\.0\.0\.1:[0-9]+)`)
 
 // runBinary starts `bridge --config FILE serve` and waits until every
-// listener has logged its address. The process gets SIGTERM at cleanup and
-// must exit 0 within the grace period.
-func runBinary(t *testing.T, bin, config string) endpoints {
+// listener has logged its address; it returns them, the process and its
+// log. The process gets SIGTERM at cleanup, unless it has been stopped
+// already, and must exit 0 within the grace period.
+func runBinary(t *testing.T, bin, config string) (endpoints, *exec.Cmd, *lockedBuffer) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	cmd := exec.CommandContext(ctx, bin, "--config", config, "serve", "--grace", "2s")
@@ -97,7 +100,7 @@ func runBinary(t *testing.T, bin, config string) endpoints {
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	return fromAddrs(addrs)
+	return fromAddrs(addrs), cmd, logs
 }
 
 // TestBinaryServe builds the real bridge binary and runs `bridge --config
@@ -109,7 +112,7 @@ func TestBinaryServe(t *testing.T) {
 	up := startUpstream(t, tokensOptions())
 	bin := buildBridge(t)
 	files := writeBridgeFiles(t, up)
-	ep := runBinary(t, bin, files.config)
+	ep, _, _ := runBinary(t, bin, files.config)
 	e := &env{upstream: up, files: files, ep: ep, user: testUser, password: files.password}
 	home := clientDir(t)
 
@@ -130,4 +133,69 @@ func TestBinaryServe(t *testing.T) {
 	mustRun(t, home, nil, nil, curl, append(curlBase(e), "--ssl-reqd", "--mail-from", e.user, "--mail-rcpt", rcpt,
 		"--upload-file", file, "smtp://"+ep.smtp)...)
 	up.sink.checkDelivered(t, msg, rcpt)
+}
+
+// TestBinarySIGTERMSaysByeToIdle: an IMAP client in IDLE through the
+// bridge binary to Dovecot gets "* BYE" at SIGTERM, and `bridge serve`
+// exits 0 in under 3 s although its grace period is 2 s and the session
+// was open.
+func TestBinarySIGTERMSaysByeToIdle(t *testing.T) {
+	t.Parallel()
+	up := startUpstream(t, tokensOptions())
+	bin := buildBridge(t)
+	files := writeBridgeFiles(t, up)
+	ep, cmd, logs := runBinary(t, bin, files.config)
+	c, err := net.DialTimeout("tcp", ep.imap, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(60 * time.Second))
+	br := bufio.NewReader(c)
+	line := func(prefix string) string {
+		t.Helper()
+		for {
+			l, err := br.ReadString('\n')
+			if err != nil {
+				t.Fatalf("waiting for %q: %v", prefix, err)
+			}
+			if strings.HasPrefix(l, prefix) {
+				return strings.TrimRight(l, "\r\n")
+			}
+		}
+	}
+	line("* OK")
+	fmt.Fprintf(c, "a1 LOGIN %s %s\r\na2 SELECT INBOX\r\n", testUser, files.password)
+	if l := line("a1 "); !strings.HasPrefix(l, "a1 OK") {
+		t.Fatalf("login: %q", l)
+	}
+	line("a2 OK")
+	fmt.Fprintf(c, "a3 IDLE\r\n")
+	line("+ ")
+
+	start := time.Now()
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(3 * time.Second))
+	if l := line("* "); l != "* BYE Server shutting down" {
+		t.Errorf("the client in IDLE got %q, want the BYE", l)
+	}
+	c.Close() // as a client does on BYE
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	select {
+	case <-exited:
+	case <-time.After(3 * time.Second):
+		t.Fatalf("bridge serve still running 3 s after SIGTERM:\n%s", tail(logs.Bytes(), 3000))
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("bridge serve took %v to exit", d)
+	}
+	if !cmd.ProcessState.Success() {
+		t.Errorf("bridge serve exited with %v", cmd.ProcessState)
+	}
+	if !strings.Contains(string(logs.Bytes()), "msg=stopping sessions_open=1 grace=2s") {
+		t.Errorf("the stop is not logged:\n%s", tail(logs.Bytes(), 3000))
+	}
 }

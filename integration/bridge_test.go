@@ -128,7 +128,13 @@ func newEnv(t testing.TB) *env {
 // startBridgeFor runs an in-process bridge in front of up.
 func startBridgeFor(t testing.TB, up *upstream) *env {
 	t.Helper()
-	files := writeBridgeFiles(t, up)
+	return startBridgeFiles(t, up, writeBridgeFiles(t, up))
+}
+
+// startBridgeFiles runs an in-process bridge in front of up with the
+// config and store in files.
+func startBridgeFiles(t testing.TB, up *upstream, files *bridgeFiles) *env {
+	t.Helper()
 	cfg, err := config.Load(files.config)
 	if err != nil {
 		t.Fatalf("integration: loading the bridge config: %v", err)
@@ -155,7 +161,7 @@ func startBridgeFor(t testing.TB, up *upstream) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := bridge.NewServer(cfg, b, tlsutil.ServerConfig(cert))
+	srv := bridge.NewServer(cfg, b, tlsutil.ServerConfig(cert, cfg.TLS.LocalMin()))
 	if err := srv.Listen(); err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package integration
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"strconv"
@@ -17,13 +18,15 @@ import (
 // sunk is one message the sink accepted: the envelope and the exact bytes
 // of DATA (dot-unstuffed, CRLF kept).
 type sunk struct {
-	from string
-	to   []string
-	data []byte
+	from    string
+	to      []string
+	data    []byte
+	queueID string // named in the reply to the final dot
 }
 
 // sink is the SMTP server behind Dovecot's submission service: it accepts
 // every message without authentication, keeps it for the test to inspect,
+// answers with a queue id as Postfix does ("250 2.0.0 Ok: queued as ..."),
 // and delivers it to a local Maildir when a recipient is the test user, as
 // a real MTA would.
 type sink struct {
@@ -160,7 +163,8 @@ func (ss *sinkSession) Data(r io.Reader) error {
 	}
 	s := ss.s
 	s.mu.Lock()
-	s.msgs = append(s.msgs, sunk{from: ss.from, to: append([]string(nil), ss.to...), data: data})
+	id := fmt.Sprintf("SINK%05d", len(s.msgs)+1)
+	s.msgs = append(s.msgs, sunk{from: ss.from, to: append([]string(nil), ss.to...), data: data, queueID: id})
 	var dests []*maildir
 	for _, r := range ss.to {
 		if md := s.local[strings.ToLower(r)]; md != nil {
@@ -174,7 +178,11 @@ func (ss *sinkSession) Data(r io.Reader) error {
 	for _, md := range dests {
 		errs = append(errs, md.deliver(message{subject: subjectOf(data), raw: data}))
 	}
-	return errors.Join(errs...)
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	// go-smtp writes a 2xx *SMTPError from Data as the reply.
+	return &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 0, 0}, Message: "Ok: queued as " + id}
 }
 
 // silentLogger drops go-smtp's connection-level error logs (clients that

@@ -237,3 +237,33 @@ func writeFile(path string, data []byte, mode os.FileMode) error {
 	}
 	return nil
 }
+
+// ClientName returns the server name to give mail clients for a local
+// listener on host (the config's listen address), so that TLS verifies
+// against the certificate in certFile: "localhost" for a loopback address
+// when the certificate names localhost, because offlineimap, s-nail,
+// c-client (PHP's imap) and imapfilter match a certificate against its DNS
+// names only and refuse 127.0.0.1 even when the certificate holds that IP;
+// host otherwise. A certificate that does not exist yet will be generated
+// for LocalHosts, which name localhost. It reads certFile.
+func ClientName(certFile, host string) string {
+	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+		return host
+	}
+	data, err := os.ReadFile(certFile)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "localhost"
+	}
+	if err != nil {
+		return host
+	}
+	block, _ := pem.Decode(data)
+	if block == nil {
+		return host
+	}
+	leaf, err := x509.ParseCertificate(block.Bytes)
+	if err != nil || leaf.VerifyHostname("localhost") != nil {
+		return host
+	}
+	return "localhost"
+}

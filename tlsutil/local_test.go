@@ -256,7 +256,7 @@ func TestServerConfigHandshake(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := ServerConfig(cert)
+	srv := ServerConfig(cert, 0)
 	if srv.MinVersion < tls.VersionTLS12 {
 		t.Errorf("MinVersion = %#x, want at least TLS 1.2", srv.MinVersion)
 	}
@@ -310,5 +310,108 @@ func TestLoadLocalChangesNothing(t *testing.T) {
 	}
 	if _, err := os.Stat(keyFile); !os.IsNotExist(err) {
 		t.Fatal("LoadLocal wrote a key")
+	}
+}
+
+// TestServerConfigLegacyVersions: with minVersion TLS 1.0, a client that
+// speaks only TLS 1.0 (and so only the CBC suites) completes the handshake
+// on the generated ECDSA certificate; Go's server default would refuse it.
+func TestServerConfigLegacyVersions(t *testing.T) {
+	dir := t.TempDir()
+	cert, _, err := LoadOrCreate(filepath.Join(dir, "c.pem"), filepath.Join(dir, "k.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(cert.Leaf)
+	tls10 := &tls.Config{RootCAs: pool, ServerName: "localhost", MinVersion: tls.VersionTLS10, MaxVersion: tls.VersionTLS10}
+	for _, v := range []string{"1.0", "1.1"} {
+		min, err := ParseVersion(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := serveTLS(t, ServerConfig(cert, min))
+		tls11 := tls10.Clone()
+		tls11.MaxVersion = tls.VersionTLS11
+		state, err := handshake(addr, tls11)
+		if err != nil {
+			t.Fatalf("min %s: TLS 1.1 client: %v", v, err)
+		}
+		if state.Version != tls.VersionTLS11 {
+			t.Errorf("min %s: negotiated %s, want 1.1", v, VersionName(state.Version))
+		}
+		state, err = handshake(addr, tls10)
+		if v == "1.1" {
+			if err == nil {
+				t.Error("min 1.1: a TLS 1.0 client got in")
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("min 1.0: TLS 1.0 client: %v", err)
+		}
+		if state.Version != tls.VersionTLS10 {
+			t.Errorf("min 1.0: negotiated %s", VersionName(state.Version))
+		}
+	}
+	addr := serveTLS(t, ServerConfig(cert, tls.VersionTLS13))
+	if _, err := handshake(addr, &tls.Config{RootCAs: pool, ServerName: "localhost", MaxVersion: tls.VersionTLS12}); err == nil {
+		t.Error("min 1.3: a TLS 1.2 client got in")
+	}
+}
+
+func TestParseVersion(t *testing.T) {
+	for s, want := range map[string]uint16{"": 0, "1.0": tls.VersionTLS10, "1.1": tls.VersionTLS11, "1.2": tls.VersionTLS12, "1.3": tls.VersionTLS13} {
+		got, err := ParseVersion(s)
+		if err != nil || got != want {
+			t.Errorf("ParseVersion(%q) = %#x, %v; want %#x", s, got, err, want)
+		}
+		if want != 0 && VersionName(got) != s {
+			t.Errorf("VersionName(%#x) = %q, want %q", got, VersionName(got), s)
+		}
+	}
+	for _, s := range []string{"1", "TLS1.2", "1.4", "ssl3"} {
+		if _, err := ParseVersion(s); err == nil {
+			t.Errorf("ParseVersion(%q) accepted", s)
+		}
+	}
+	if got := VersionName(0x0300); got != "SSL 3.0" {
+		t.Errorf("VersionName(SSL 3.0) = %q", got)
+	}
+}
+
+func TestClientName(t *testing.T) {
+	dir := t.TempDir()
+	gen := filepath.Join(dir, "c.pem")
+	if got := ClientName(gen, "127.0.0.1"); got != "localhost" {
+		t.Errorf("before the certificate is made: %q, want localhost", got)
+	}
+	if _, _, err := LoadOrCreate(gen, filepath.Join(dir, "k.pem")); err != nil {
+		t.Fatal(err)
+	}
+	ca, err := NewTestCA()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, ipOnly, _, err := ca.Issue("127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ipFile := filepath.Join(dir, "ip.pem")
+	if err := os.WriteFile(ipFile, ipOnly, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ cert, host, want string }{
+		{gen, "127.0.0.1", "localhost"},
+		{gen, "::1", "localhost"},
+		{gen, "localhost", "localhost"},
+		{gen, "192.168.1.5", "192.168.1.5"}, // allow_remote: the address clients reach
+		{gen, "0.0.0.0", "0.0.0.0"},
+		{ipFile, "127.0.0.1", "127.0.0.1"}, // a certificate without the name
+		{filepath.Join(dir, "nothing", "c.pem"), "127.0.0.1", "localhost"},
+	} {
+		if got := ClientName(tc.cert, tc.host); got != tc.want {
+			t.Errorf("ClientName(%s, %s) = %q, want %q", filepath.Base(tc.cert), tc.host, got, tc.want)
+		}
 	}
 }

@@ -44,7 +44,7 @@ func serveLeaf(t *testing.T, ca *TestCA, hosts ...string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return serveTLS(t, ServerConfig(leaf))
+	return serveTLS(t, ServerConfig(leaf, 0))
 }
 
 func TestUpstreamConfigVerifiesTestCALeaf(t *testing.T) {

@@ -101,6 +101,8 @@ type Message struct {
 	Data []byte
 	// AuthUser is the XOAUTH2 user= the session authenticated as.
 	AuthUser string
+	// QueueID is the id the final reply to DATA named.
+	QueueID string
 }
 
 // AuthAttempt describes one AUTH command as it went over the wire, without
@@ -307,10 +309,13 @@ func (s *SMTP) logout(user string) {
 	}
 }
 
-func (s *SMTP) store(m Message) {
+// store keeps m and returns the queue id it is given.
+func (s *SMTP) store(m Message) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	m.QueueID = fmt.Sprintf("BTQ%06d", len(s.msgs)+1)
 	s.msgs = append(s.msgs, m)
+	return m.QueueID
 }
 
 // smtpListener counts and tracks accepted connections, so Close can close

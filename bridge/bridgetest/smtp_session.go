@@ -55,12 +55,12 @@ func (ss *smtpSession) Mail(from string, _ *smtp.MailOptions) error {
 		return &smtp.SMTPError{Code: 432, EnhancedCode: smtp.EnhancedCode{4, 3, 2}, Message: textThreadLimit}
 	}
 	ss.from, ss.to = from, nil
-	return nil
+	return &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 1, 0}, Message: "Sender OK"}
 }
 
 func (ss *smtpSession) Rcpt(to string, _ *smtp.RcptOptions) error {
 	ss.to = append(ss.to, to)
-	return nil
+	return &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 1, 5}, Message: "Recipient OK"}
 }
 
 // Data stores the message; Exchange checks Send As at the end of DATA.
@@ -79,8 +79,11 @@ func (ss *smtpSession) Data(r io.Reader) error {
 	if Refusal(ss.srv.refusal.Load()) == SendAsDenied && !strings.EqualFold(ss.from, ss.user) {
 		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 7, 60}, Message: textSendAsDenied}
 	}
-	ss.srv.store(Message{From: ss.from, To: append([]string(nil), ss.to...), Data: data, AuthUser: ss.user})
-	return nil
+	id := ss.srv.store(Message{From: ss.from, To: append([]string(nil), ss.to...), Data: data, AuthUser: ss.user})
+	// A 2xx reply from Data is written as it is: the accepted message's
+	// queue id, which a client logs and message traces search for.
+	return &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 0, 0},
+		Message: "OK <" + id + "> [Hostname=" + smtpHost + "]"}
 }
 
 // smtpXOAUTH2 takes the initial response on the AUTH line or, when it is

@@ -16,6 +16,8 @@ import (
 	"strings"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/mailbridge/bridge/tlsutil"
 )
 
 // Config is the bridge's configuration file. config.example.toml documents
@@ -81,6 +83,18 @@ type TLS struct {
 	// UpstreamCAFile adds PEM roots trusted for the upstream servers (tests,
 	// TLS-inspecting proxies); empty means the system roots alone.
 	UpstreamCAFile string `toml:"upstream_ca_file"`
+	// LocalMinVersion is the oldest TLS version the local listeners accept:
+	// "1.0", "1.1", "1.2" or "1.3"; empty means "1.2". Legacy clients (PHP's
+	// imap extension, old Outlook, scanners) need "1.0". The upstream leg
+	// always requires 1.2 or newer.
+	LocalMinVersion string `toml:"local_min_version"`
+}
+
+// LocalMin is LocalMinVersion as a crypto/tls version; 0 (the default) when
+// empty or not valid, which Validate reports.
+func (t TLS) LocalMin() uint16 {
+	v, _ := tlsutil.ParseVersion(t.LocalMinVersion)
+	return v
 }
 
 // Notify runs a command when an account needs attention (a new
@@ -182,6 +196,7 @@ func Default() *Config {
 			POP3: "127.0.0.1:1110",
 		},
 		Store: Store{Backend: "keyring"},
+		TLS:   TLS{LocalMinVersion: "1.2"},
 		Log:   Log{Level: "info"},
 	}
 }

@@ -289,6 +289,7 @@ func TestValidateAccountsCollectsEveryProblem(t *testing.T) {
 	c.Store.Backend = "vault"
 	c.Log.Level = "loud"
 	c.TLS.CertFile = "cert.pem"
+	c.TLS.LocalMinVersion = "TLSv1"
 	c.Accounts = []Account{
 		{Email: "me@example.com"},
 		{Email: "ME@Example.com"},
@@ -301,7 +302,7 @@ func TestValidateAccountsCollectsEveryProblem(t *testing.T) {
 	}
 	errs := configErrors(t, c.Validate())
 	for _, k := range []string{
-		"store.backend", "log.level", "tls.cert_file",
+		"store.backend", "log.level", "tls.cert_file", "tls.local_min_version",
 		"account[1].email", "account[2].email", "account[3]",
 		"account[4].client_secret",
 		"account[5].imap", "account[5].auth_url", "account[5].token_url",
@@ -309,8 +310,8 @@ func TestValidateAccountsCollectsEveryProblem(t *testing.T) {
 	} {
 		findErr(t, errs, k)
 	}
-	if len(errs) != 14 {
-		t.Errorf("got %d errors, want 14: %v", len(errs), errs)
+	if len(errs) != 15 {
+		t.Errorf("got %d errors, want 15: %v", len(errs), errs)
 	}
 }
 

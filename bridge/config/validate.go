@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/mailbridge/bridge/tlsutil"
 	"github.com/mailbridge/bridge/tokens"
 )
 
@@ -27,6 +28,9 @@ func (c *Config) Validate() error {
 	}
 	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
 		bad("tls.cert_file", "cert_file and key_file go together: set both, or neither to use a generated certificate")
+	}
+	if _, err := tlsutil.ParseVersion(c.TLS.LocalMinVersion); err != nil {
+		bad("tls.local_min_version", "%q is not a TLS version; want \"1.0\", \"1.1\", \"1.2\" or \"1.3\"", c.TLS.LocalMinVersion)
 	}
 	switch strings.ToLower(c.Log.Level) {
 	case "", "debug", "info", "warn", "warning", "error":

@@ -98,7 +98,7 @@ func TestCheckListenerImplicitTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	serve := func(cert tls.Certificate) string {
-		ln, err := tls.Listen("tcp", "127.0.0.1:0", tlsutil.ServerConfig(cert))
+		ln, err := tls.Listen("tcp", "127.0.0.1:0", tlsutil.ServerConfig(cert, 0))
 		if err != nil {
 			t.Fatal(err)
 		}

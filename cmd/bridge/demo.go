@@ -125,6 +125,12 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	addrs := srv.Addrs()
+	for k, a := range addrs {
+		// The name in the demo's local certificate, for clients that
+		// use TLS (tlsutil.ClientName).
+		host, port, _ := net.SplitHostPort(a)
+		addrs[k] = net.JoinHostPort(tlsutil.ClientName(cfg.TLS.CertFile, host), port)
+	}
 	printDemo(e, addrs, password)
 
 	stop := make(chan struct{})

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/mailbridge/bridge/bridge"
 	"github.com/mailbridge/bridge/bridge/config"
 	"github.com/mailbridge/bridge/bridge/diag"
+	"github.com/mailbridge/bridge/tlsutil"
 	"github.com/mailbridge/bridge/tokens"
 )
 
@@ -170,16 +172,27 @@ func (f *signInFailure) Error() string {
 
 func (f *signInFailure) Unwrap() error { return f.err }
 
-// printSettings prints what to type into the mail client.
+// printSettings prints what to type into the mail client. The server is
+// the name the local certificate holds (tlsutil.ClientName), so clients
+// that use TLS verify it.
 func printSettings(w io.Writer, cfg *config.Config, email, password string) {
+	certFile := cfg.TLS.CertFile
+	if certFile == "" {
+		certFile, _, _ = tlsutil.DefaultPaths()
+	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Mail client settings:")
+	var renamed []string
 	row := func(name, addr, sec string) {
 		if addr == "" {
 			return
 		}
 		host, port := splitHostPort(addr)
-		fmt.Fprintf(w, "  %-6s server %s  port %s  security %s\n", name, host, port, sec)
+		server := tlsutil.ClientName(certFile, host)
+		if server != host && !slices.Contains(renamed, host) {
+			renamed = append(renamed, host)
+		}
+		fmt.Fprintf(w, "  %-6s server %s  port %s  security %s\n", name, server, port, sec)
 	}
 	row("IMAP", cfg.Listen.IMAP, "none or STARTTLS")
 	row("IMAPS", cfg.Listen.IMAPS, "SSL/TLS")
@@ -190,6 +203,9 @@ func printSettings(w io.Writer, cfg *config.Config, email, password string) {
 	fmt.Fprintf(w, "  user name  %s\n", email)
 	fmt.Fprintf(w, "  password   %s\n", password)
 	fmt.Fprintln(w, "  (normal password authentication; `bridge password "+email+"` shows it again)")
+	if len(renamed) > 0 {
+		fmt.Fprintf(w, "  (localhost is %s on this machine; with TLS, clients check the certificate against the name)\n", strings.Join(renamed, " and "))
+	}
 }
 
 func splitHostPort(addr string) (string, string) {

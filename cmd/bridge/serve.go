@@ -111,10 +111,33 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		}
 	}()
 	log.Info("bridge serving", "config", cfg.Path, "accounts", len(cfg.Accounts))
+	ran := make(chan struct{})
+	go hurryOnSecondSignal(ctx, ran, srv, log)
 	err = srv.Run(ctx, *grace)
+	close(ran)
 	srv.Bridge().Flush()
 	log.Info("bridge stopped")
 	return err
+}
+
+// hurryOnSecondSignal waits, once the first SIGINT or SIGTERM has started
+// the stop (ctx), for another one, which closes every session at once
+// instead of waiting out the grace period. It returns when ran is closed.
+func hurryOnSecondSignal(ctx context.Context, ran <-chan struct{}, srv *bridge.Server, log *slog.Logger) {
+	select {
+	case <-ctx.Done():
+	case <-ran:
+		return
+	}
+	again := make(chan os.Signal, 1)
+	signal.Notify(again, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(again)
+	select {
+	case <-again:
+		log.Warn("second signal: closing every session now")
+		srv.Hurry()
+	case <-ran:
+	}
 }
 
 // newServer builds the bridge and its listeners from cfg, with the token
@@ -152,7 +175,7 @@ func localTLS(cfg *config.Config) (*tls.Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	return tlsutil.ServerConfig(cert), nil
+	return tlsutil.ServerConfig(cert, cfg.TLS.LocalMin()), nil
 }
 
 // reload re-reads the config (SIGHUP, or POST /reload on the control
