@@ -22,4 +22,3 @@ require (
 	github.com/godbus/dbus/v5 v5.2.2 // indirect
 )
 
-replace github.com/emersion/go-smtp => ./internal/go-smtp

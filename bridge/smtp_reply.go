@@ -1,10 +1,7 @@
 package bridge
 
 import (
-	"bufio"
-	"bytes"
 	"fmt"
-	"net/textproto"
 	"strings"
 	"time"
 
@@ -13,57 +10,15 @@ import (
 	"github.com/mailbridge/bridge/bridge/diag"
 )
 
-// The client sees the upstream's own replies to MAIL, RCPT and the end of
-// DATA (or BDAT LAST): code, enhanced code and text, so that what it logs
-// (Postfix as a smarthost logs the final reply) names the queue id the
-// upstream's message trace knows. go-smtp's server writes a 2xx
-// *smtp.SMTPError returned by a session method as the reply (for MAIL and
-// RCPT through the change in internal/go-smtp); its client returns the
-// final reply to DATA, but reads the replies to MAIL and RCPT and drops
-// them, so those are taken from what it exchanged (replyRecorder).
-
-// smtpReplyMax bounds what replyRecorder keeps: one command line (MAIL and
-// RCPT with every parameter stay under 2 KB) and one reply.
-const smtpReplyMax = 16 << 10
-
-// replyRecorder is the upstream client's DebugWriter while one command
-// runs. go-smtp's client hands it the command line it writes, then the
-// bytes it reads, which are the reply: no other command is outstanding.
-type replyRecorder struct{ b []byte }
-
-func (r *replyRecorder) Write(p []byte) (int, error) {
-	if len(r.b)+len(p) <= smtpReplyMax {
-		r.b = append(r.b, p...)
-	}
-	return len(p), nil
-}
-
-// reply parses the recorded reply; nil when there is none to parse.
-func (r *replyRecorder) reply() *smtp.SMTPError {
-	_, rest, ok := bytes.Cut(r.b, []byte("\n")) // the command line
-	if !ok {
-		return nil
-	}
-	code, msg, err := textproto.NewReader(bufio.NewReader(bytes.NewReader(rest))).ReadResponse(2)
-	if err != nil {
-		return nil
-	}
-	return upstreamReply(code, msg)
-}
-
-// record runs one upstream command (MAIL or RCPT) and returns the
-// upstream's success reply, or nil when it could not be read, in which
-// case go-smtp's own text goes out; err is the command's failure.
-func (u *upstream) record(cmd func() error) (*smtp.SMTPError, error) {
-	rec := &replyRecorder{}
-	u.c.DebugWriter = rec
-	err := cmd()
-	u.c.DebugWriter = nil
-	if err != nil {
-		return nil, err
-	}
-	return rec.reply(), nil
-}
+// The client sees the upstream's own reply at the end of DATA (or BDAT
+// LAST): code, enhanced code and text, so that what it logs (Postfix as a
+// smarthost logs the final reply) names the queue id the upstream's
+// message trace knows. go-smtp's server writes a 2xx *smtp.SMTPError that
+// Data returns as the reply, and its client returns the final reply to
+// DATA. Refusals of MAIL and RCPT pass through with their code and text;
+// their success replies are go-smtp's own ("250 2.0.0 Roger, ..."): its
+// server records the sender or recipient only when the session method
+// returns nil, and then writes its fixed text.
 
 // upstreamReply splits a reply's text as go-smtp's client does: the
 // enhanced code (RFC 2034) leads the text, on every line of a multi-line

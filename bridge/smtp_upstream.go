@@ -276,15 +276,14 @@ func (ss *smtpSession) Mail(from string, opts *smtp.MailOptions) error {
 		if ss.inTx {
 			err = up.c.Reset()
 		}
-		var reply *smtp.SMTPError
 		if err == nil {
 			ss.inTx = false
-			reply, err = up.record(func() error { return up.c.Mail(from, opts) })
+			err = up.c.Mail(from, opts)
 		}
 		if err == nil {
 			ss.inTx = true
 			ss.tx = smtpTx{from: from, start: time.Now()}
-			return passReply(reply)
+			return nil
 		}
 		var se *smtp.SMTPError
 		isReply := errors.As(err, &se)
@@ -309,21 +308,11 @@ func (ss *smtpSession) Rcpt(to string, opts *smtp.RcptOptions) error {
 	if up == nil || !ss.inTx {
 		return errUpstreamLost
 	}
-	reply, err := up.record(func() error { return up.c.Rcpt(to, opts) })
-	if err != nil {
+	if err := up.c.Rcpt(to, opts); err != nil {
 		return ss.replied(diag.StageRcpt, err)
 	}
 	ss.tx.rcpts++
-	return passReply(reply)
-}
-
-// passReply returns the upstream's success reply for go-smtp to write, or
-// nil, which has go-smtp write its own.
-func passReply(reply *smtp.SMTPError) error {
-	if reply == nil {
-		return nil
-	}
-	return reply
+	return nil
 }
 
 // replied passes an upstream reply through, dropping the upstream when the

@@ -55,12 +55,12 @@ func (ss *smtpSession) Mail(from string, _ *smtp.MailOptions) error {
 		return &smtp.SMTPError{Code: 432, EnhancedCode: smtp.EnhancedCode{4, 3, 2}, Message: textThreadLimit}
 	}
 	ss.from, ss.to = from, nil
-	return &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 1, 0}, Message: "Sender OK"}
+	return nil
 }
 
 func (ss *smtpSession) Rcpt(to string, _ *smtp.RcptOptions) error {
 	ss.to = append(ss.to, to)
-	return &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 1, 5}, Message: "Recipient OK"}
+	return nil
 }
 
 // Data stores the message; Exchange checks Send As at the end of DATA.
