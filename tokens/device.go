@@ -47,7 +47,11 @@ func DeviceLogin(ctx context.Context, o LoginOptions) (*oauth2.Token, error) {
 	if da.VerificationURIComplete != "" {
 		fmt.Fprintf(o.Out, "(or open %s, which fills the code in)\n\n", da.VerificationURIComplete)
 	}
-	deadline := time.Now().Add(time.Duration(lifetime.Seconds()) * o.pollUnit)
+	// The platform says when the code expired (expired_token); the bridge's
+	// own deadline is a fallback one poll interval later, so that the
+	// platform's answer is the one the person reads.
+	grace := time.Duration(max(da.Interval, 5))
+	deadline := time.Now().Add(time.Duration(lifetime.Seconds())*o.pollUnit + grace*o.pollUnit)
 	if o.Timeout > 0 && time.Now().Add(o.Timeout).Before(deadline) {
 		deadline = time.Now().Add(o.Timeout)
 	}
