@@ -61,6 +61,13 @@ type Listen struct {
 	// AllowRemote permits non-loopback listen addresses; false refuses them,
 	// because anyone who can reach the port could try the local passwords.
 	AllowRemote bool `toml:"allow_remote"`
+	// LoopbackTwin makes a listener on 127.0.0.1 also listen on [::1] at
+	// the same port, and one on [::1] also on 127.0.0.1, wherever the
+	// machine has that loopback; both must bind. A client told "localhost"
+	// may connect to either, and a twin port left free would let another
+	// local program take it and collect the passwords sent there. false
+	// listens on the address as written alone. Default true.
+	LoopbackTwin bool `toml:"loopback_twin"`
 }
 
 // Store chooses the token store.
@@ -168,7 +175,8 @@ func (c *Config) ErrorAt(key, msg string) *Error {
 }
 
 // Default returns the configuration used when there is no file: the three
-// plain listeners on loopback, the keyring store, info logging, no accounts.
+// plain listeners on loopback (with their loopback twins), the keyring
+// store, info logging, no accounts.
 // It does no I/O.
 func Default() *Config {
 	return &Config{
@@ -176,6 +184,8 @@ func Default() *Config {
 			IMAP: "127.0.0.1:1143",
 			SMTP: "127.0.0.1:1587",
 			POP3: "127.0.0.1:1110",
+
+			LoopbackTwin: true,
 		},
 		Store: Store{Backend: "keyring"},
 		Log:   Log{Level: "info"},

@@ -142,6 +142,23 @@ func TestLoadUnknownTableAndTopLevelKey(t *testing.T) {
 	}
 }
 
+// TestLoadLoopbackTwin: the loopback twin is on unless the file turns it
+// off.
+func TestLoadLoopbackTwin(t *testing.T) {
+	c, err := Load(writeConfig(t, "[listen]\nimap = \"127.0.0.1:1143\"\n"))
+	if err != nil || !c.Listen.LoopbackTwin {
+		t.Fatalf("defaults: %+v, %v", c, err)
+	}
+	c, err = Load(writeConfig(t, "[listen]\nloopback_twin = false\n"))
+	if err != nil || c.Listen.LoopbackTwin {
+		t.Fatalf("set: %+v, %v", c, err)
+	}
+	_, err = Load(writeConfig(t, "[listen]\n\nloopback_twin = \"no\"\n"))
+	if e := findErr(t, configErrors(t, err), "listen.loopback_twin"); e.Line != 3 || !strings.Contains(e.Msg, "true or false") {
+		t.Errorf("loopback_twin: %+v", e)
+	}
+}
+
 func TestLoadWrongTypeNamesKeyAndLine(t *testing.T) {
 	text := `[listen]
 allow_remote = "yes"
@@ -380,7 +397,7 @@ func TestExampleConfig(t *testing.T) {
 		}
 	}
 	walk("", reflect.TypeFor[Config]())
-	if len(keys) < 29 { // 7 listen, 2 store, 3 tls, 1 notify, 2 log, 14 account
+	if len(keys) < 30 { // 8 listen, 2 store, 3 tls, 1 notify, 2 log, 14 account
 		t.Fatalf("found only %d keys in the structs: %v", len(keys), keys)
 	}
 	for _, k := range keys {

@@ -47,8 +47,12 @@ type Status struct {
 	PID int `json:"pid"`
 	// Config is the config file the server runs with.
 	Config string `json:"config,omitempty"`
-	// Listeners are the bound addresses by config key ("listen.imap").
+	// Listeners are the bound addresses by config key ("listen.imap"),
+	// the first of each.
 	Listeners map[string]string `json:"listeners"`
+	// Bound lists every bound address by config key, the loopback twins
+	// included.
+	Bound map[string][]string `json:"bound"`
 	// Started is when the server started.
 	Started time.Time `json:"started"`
 }

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -140,6 +141,9 @@ func testStatus(t *testing.T, tcp bool) {
 	}
 	if want := f.srv.Addrs()["listen.imap"]; want == "" || st.Listeners["listen.imap"] != want {
 		t.Errorf("listeners %v, want listen.imap = %q", st.Listeners, want)
+	}
+	if want := f.srv.Bound()["listen.imap"]; len(want) == 0 || !slices.Equal(st.Bound["listen.imap"], want) {
+		t.Errorf("bound %v, want listen.imap = %v", st.Bound, want)
 	}
 	if len(st.Accounts) != 1 || st.Accounts[0].Email != "a@example.com" {
 		t.Errorf("accounts %+v", st.Accounts)

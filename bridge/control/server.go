@@ -138,7 +138,7 @@ func (s *Server) guard(h http.Handler) http.Handler {
 
 func (s *Server) status(srv *bridge.Server) Status {
 	return Status{Status: srv.Bridge().Status(), PID: os.Getpid(), Config: s.ep.Config,
-		Listeners: srv.Addrs(), Started: s.started}
+		Listeners: srv.Addrs(), Bound: srv.Bound(), Started: s.started}
 }
 
 // events streams bridge.Event values as newline-delimited JSON until the

@@ -51,10 +51,10 @@ type Options struct {
 	Timeout time.Duration
 	// Now is the clock for token expiry; nil means time.Now.
 	Now func() time.Time
-	// Served lists the listeners of a running bridge for this config, by
-	// config key ("listen.imap") to the bound address, as its control
-	// socket reports them; nil when none runs.
-	Served map[string]string
+	// Served lists the addresses a running bridge for this config has
+	// bound, by config key ("listen.imap"), loopback twins included, as
+	// its control socket reports them; nil when none runs.
+	Served map[string][]string
 	// Live is the status of that running bridge; nil when none runs. The
 	// local password step warns of the wrong local passwords it refused
 	// lately.

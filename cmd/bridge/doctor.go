@@ -31,7 +31,7 @@ func runDoctor(ctx context.Context, e *env, args []string) error {
 	} else {
 		o.Config = cfg
 		if st := liveStatus(ctx, e, cfg); st != nil {
-			o.Served, o.Live = st.Listeners, &st.Status
+			o.Served, o.Live = st.Bound, &st.Status
 		}
 	}
 	rep := doctor.Run(ctx, o)
