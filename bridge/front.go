@@ -27,6 +27,10 @@ type FrontOptions struct {
 	// own login upstream, at debug level with credentials redacted
 	// ([log] trace); false logs no wire lines.
 	Trace bool
+
+	// limit caps the connections of the front ends of one Server
+	// together (listen.max_connections); nil caps nothing.
+	limit *connLimit
 }
 
 func (o FrontOptions) preLogin() time.Duration {

@@ -34,7 +34,7 @@ func (s *IMAPServer) Serve(ln net.Listener, implicitTLS bool) error {
 // handle runs one client connection; serve closes c afterwards.
 func (s *IMAPServer) handle(c net.Conn, implicitTLS bool) {
 	c.SetDeadline(time.Now().Add(s.o.preLogin()))
-	sess := &imapSession{s: s, conn: c, peer: c.RemoteAddr()}
+	sess := &imapSession{s: s, conn: c, raw: c, peer: c.RemoteAddr()}
 	if implicitTLS {
 		tc := tls.Server(c, s.o.TLS)
 		if err := tc.HandshakeContext(s.ctx); err != nil {
@@ -53,6 +53,7 @@ func (s *IMAPServer) handle(c net.Conn, implicitTLS bool) {
 type imapSession struct {
 	s        *IMAPServer
 	conn     net.Conn // the client connection, TLS once negotiated
+	raw      net.Conn // the accepted connection, as the connection set tracks it
 	peer     net.Addr
 	tls      bool
 	br       *bufio.Reader

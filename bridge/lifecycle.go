@@ -16,9 +16,11 @@ import (
 // runs its own accept loops (serve), or tracks those of a server that runs
 // them itself (go-smtp's: listening, accept and forget).
 type connSet struct {
+	limit *connLimit // shared by the front ends of a Server; nil caps nothing
+
 	mu     sync.Mutex
 	lns    map[net.Listener]struct{}
-	conns  map[net.Conn]struct{}
+	conns  map[net.Conn]*connEntry
 	closed bool
 	wg     sync.WaitGroup // accept loops and tracked connections
 }
@@ -28,7 +30,8 @@ var errClosed = errors.New("bridge: server closed")
 
 // serve accepts on ln until shutdown, running handle for each connection
 // in its own goroutine. handle must not close the connection; serve does.
-func (s *connSet) serve(ln net.Listener, handle func(net.Conn)) error {
+// busy is the reply to a connection over the cap (accept).
+func (s *connSet) serve(ln net.Listener, busy string, handle func(net.Conn)) error {
 	done, err := s.listening(ln)
 	if err != nil {
 		return err
@@ -37,7 +40,7 @@ func (s *connSet) serve(ln net.Listener, handle func(net.Conn)) error {
 
 	var backoff time.Duration
 	for {
-		c, err := s.accept(ln)
+		c, err := s.accept(ln, busy)
 		if err != nil {
 			if s.isClosed() {
 				return errClosed
@@ -78,7 +81,7 @@ func (s *connSet) listening(ln net.Listener) (done func(), err error) {
 	}
 	if s.lns == nil {
 		s.lns = map[net.Listener]struct{}{}
-		s.conns = map[net.Conn]struct{}{}
+		s.conns = map[net.Conn]*connEntry{}
 	}
 	s.lns[ln] = struct{}{}
 	s.wg.Add(1)
@@ -86,25 +89,50 @@ func (s *connSet) listening(ln net.Listener) (done func(), err error) {
 }
 
 // accept takes the next connection from ln and tracks it until forget.
-// After shutdown the connection is closed and the error is net.ErrClosed.
-func (s *connSet) accept(ln net.Listener) (net.Conn, error) {
-	c, err := ln.Accept()
-	if err != nil {
-		return nil, err
+// A connection over the cap (connLimit) is answered with busy ("" for no
+// reply), closed, and not returned; one the cap makes room for may close
+// an idle connection of any front end sharing it. After shutdown the
+// connection is closed and the error is net.ErrClosed.
+func (s *connSet) accept(ln net.Listener, busy string) (net.Conn, error) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return nil, err
+		}
+		if tc, ok := c.(*net.TCPConn); ok {
+			tc.SetKeepAlive(true)
+			tc.SetKeepAlivePeriod(keepAlive)
+		}
+		e, victim, ok := s.limit.admit(c)
+		if victim != nil {
+			victim.Close()
+		}
+		if !ok {
+			refuseBusy(c, busy)
+			continue
+		}
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			s.limit.release(e)
+			c.Close()
+			return nil, net.ErrClosed
+		}
+		s.conns[c] = e
+		s.wg.Add(1)
+		s.mu.Unlock()
+		return c, nil
 	}
-	if tc, ok := c.(*net.TCPConn); ok {
-		tc.SetKeepAlive(true)
-		tc.SetKeepAlivePeriod(keepAlive)
-	}
+}
+
+// hold marks c busy until the returned func is called: a login under way,
+// or a logged-in session, which the cap never closes to make room. c is
+// the connection accept returned.
+func (s *connSet) hold(c net.Conn) (release func()) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		c.Close()
-		return nil, net.ErrClosed
-	}
-	s.conns[c] = struct{}{}
-	s.wg.Add(1)
-	return c, nil
+	e := s.conns[c]
+	s.mu.Unlock()
+	return s.limit.hold(e)
 }
 
 // forget ends the tracking of c, once it is closed or closing; shutdown
@@ -113,8 +141,9 @@ func (s *connSet) accept(ln net.Listener) (net.Conn, error) {
 func (s *connSet) forget(c net.Conn) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.conns[c]; ok {
+	if e, ok := s.conns[c]; ok {
 		delete(s.conns, c)
+		s.limit.release(e)
 		s.wg.Done()
 	}
 }
@@ -185,6 +214,7 @@ type relayFront struct {
 	o     FrontOptions
 	log   *slog.Logger
 	conns connSet
+	busy  string // the reply to a connection over the cap
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -192,7 +222,18 @@ type relayFront struct {
 
 func newRelayFront(b *Bridge, o FrontOptions, p Proto) relayFront {
 	ctx, cancel := context.WithCancel(context.Background())
-	return relayFront{b: b, o: o, log: b.Logger().With("proto", string(p)), ctx: ctx, cancel: cancel}
+	busy := map[Proto]string{IMAP: imapBusy, POP3: pop3Busy, SMTP: smtpBusy}[p]
+	return relayFront{b: b, o: o, log: b.Logger().With("proto", string(p)), conns: connSet{limit: o.limit},
+		busy: busy, ctx: ctx, cancel: cancel}
+}
+
+// busyReply is the reply to a connection over the cap on a listener:
+// none on an implicit-TLS one.
+func (f *relayFront) busyReply(implicitTLS bool) string {
+	if implicitTLS {
+		return ""
+	}
+	return f.busy
 }
 
 // serve accepts on ln until Shutdown, running handle for each client. An
@@ -201,7 +242,7 @@ func (f *relayFront) serve(ln net.Listener, implicitTLS bool, p Proto, handle fu
 	if err := f.checkTLS(ln, implicitTLS, p); err != nil {
 		return err
 	}
-	return f.conns.serve(ln, func(c net.Conn) { handle(c, implicitTLS) })
+	return f.conns.serve(ln, f.busyReply(implicitTLS), func(c net.Conn) { handle(c, implicitTLS) })
 }
 
 // listening registers ln for a front end whose accept loop runs elsewhere

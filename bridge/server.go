@@ -27,6 +27,7 @@ type Server struct {
 	local *tls.Config
 
 	fronts map[Proto]frontEnd
+	limit  *connLimit
 	mu     sync.Mutex
 	lns    []boundListener
 	wg     sync.WaitGroup
@@ -39,11 +40,13 @@ type boundListener struct {
 	ln       net.Listener
 }
 
-// NewServer prepares the front ends for cfg. local is the local
-// certificate's TLS config (nil: no STARTTLS, and implicit-TLS listeners are
-// refused). It does no I/O.
+// NewServer prepares the front ends for cfg, which share one connection
+// cap (listen.max_connections). local is the local certificate's TLS
+// config (nil: no STARTTLS, and implicit-TLS listeners are refused). It
+// does no I/O besides reading the process's file limit.
 func NewServer(cfg *config.Config, b *Bridge, local *tls.Config) *Server {
-	o := FrontOptions{TLS: local, RequireTLS: cfg.Listen.AllowRemote, Trace: cfg.Log.Trace}
+	o := FrontOptions{TLS: local, RequireTLS: cfg.Listen.AllowRemote, Trace: cfg.Log.Trace,
+		limit: newConnLimit(cfg.Listen, b.log)}
 	if cfg.Listen.AllowRemote {
 		b.guard.PerPeer = true
 	}
@@ -52,7 +55,7 @@ func NewServer(cfg *config.Config, b *Bridge, local *tls.Config) *Server {
 		POP3: NewPOP3Server(b, o),
 		SMTP: NewSMTPServer(b, o),
 	}
-	return &Server{b: b, log: b.log, cfg: cfg, local: local, fronts: fronts}
+	return &Server{b: b, log: b.log, cfg: cfg, local: local, fronts: fronts, limit: o.limit}
 }
 
 // Bridge returns the bridge the server runs.
@@ -210,6 +213,7 @@ func (s *Server) Run(ctx context.Context, grace time.Duration) error {
 	lns := s.lns
 	s.mu.Unlock()
 	errc := make(chan error, len(lns))
+	s.log.Info("connection cap", "max_connections", s.limit.max, "max_connections_per_peer", s.limit.perPeer)
 	for _, b := range lns {
 		s.wg.Add(1)
 		go func() {

@@ -35,6 +35,12 @@ type serverEnv struct {
 
 func newServerEnv(t *testing.T, allowRemote bool) *serverEnv {
 	t.Helper()
+	return newServerEnvWith(t, func(l *config.Listen) { l.AllowRemote = allowRemote })
+}
+
+// newServerEnvWith is newServerEnv with the [listen] section edited.
+func newServerEnvWith(t *testing.T, edit func(*config.Listen)) *serverEnv {
+	t.Helper()
 	h := newHarness(t)
 	pop, err := bridgetest.NewPOP3(bridgetest.POP3Options{Validate: h.Tokens.Validate, TLS: h.UpstreamTLS})
 	if err != nil {
@@ -51,7 +57,8 @@ func newServerEnv(t *testing.T, allowRemote bool) *serverEnv {
 
 	cfg := config.Default()
 	cfg.Listen = config.Listen{IMAP: "127.0.0.1:0", IMAPS: "127.0.0.1:0", SMTP: "127.0.0.1:0", SMTPS: "127.0.0.1:0",
-		POP3: "127.0.0.1:0", POP3S: "127.0.0.1:0", AllowRemote: allowRemote}
+		POP3: "127.0.0.1:0", POP3S: "127.0.0.1:0"}
+	edit(&cfg.Listen)
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}

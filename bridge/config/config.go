@@ -68,6 +68,19 @@ type Listen struct {
 	// local program take it and collect the passwords sent there. false
 	// listens on the address as written alone. Default true.
 	LoopbackTwin bool `toml:"loopback_twin"`
+	// MaxConnections caps the client connections of all listeners
+	// together. At the cap, a new client makes room by closing the oldest
+	// connection that has not logged in and has no login under way; when
+	// every one has, the newcomer gets the protocol's "too many
+	// connections" reply. 0 derives the cap from the process's file
+	// descriptor limit: (limit - 256) / 2, since a relayed session holds two
+	// descriptors and logins need some spare.
+	MaxConnections int `toml:"max_connections"`
+	// MaxConnectionsPerPeer caps the connections from one client address;
+	// a client over it gets the "too many connections" reply. 0 means 1000
+	// with AllowRemote and no cap without it (every local client shares the
+	// loopback address, so only MaxConnections applies).
+	MaxConnectionsPerPeer int `toml:"max_connections_per_peer"`
 }
 
 // Store chooses the token store.
