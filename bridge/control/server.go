@@ -96,6 +96,7 @@ func (s *Server) Serve(o Options) error {
 		}{true})
 	})
 	mux.HandleFunc("GET /events", s.events)
+	mux.HandleFunc("POST /token", s.accessToken(o.Server))
 	hs := &http.Server{Handler: s.guard(mux), ReadHeaderTimeout: 5 * time.Second,
 		ErrorLog: slog.NewLogLogger(o.Logger.Handler(), slog.LevelDebug)}
 	s.mu.Lock()
