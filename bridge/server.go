@@ -158,7 +158,7 @@ func (s *Server) hasLoopback(addr string, has map[string]bool) bool {
 	if ok = err == nil; ok {
 		ln.Close()
 	} else {
-		s.log.Info("this machine has no such loopback; listening without the loopback twins", "loopback", host, "err", err)
+		s.log.Info("this machine has no "+host+" loopback; listening without loopback twins there", "err", err)
 	}
 	has[host] = ok
 	return ok
