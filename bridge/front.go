@@ -33,6 +33,9 @@ type FrontOptions struct {
 	// share it, so that Server.Reload switches tracing for new
 	// connections.
 	traceOn *atomic.Bool
+	// limit caps the connections of the front ends of one Server
+	// together (listen.max_connections); nil caps nothing.
+	limit *connLimit
 }
 
 // tracing reports whether a new connection's pre-login lines are logged.

@@ -52,7 +52,7 @@ func (s *IMAPServer) handle(c net.Conn, implicitTLS bool) {
 // imapSession is one client connection before login.
 type imapSession struct {
 	s        *IMAPServer
-	raw      net.Conn // the accepted connection
+	raw      net.Conn // the accepted connection, as the connection set tracks it
 	conn     net.Conn // the client connection, TLS once negotiated
 	peer     net.Addr
 	tls      bool

@@ -101,6 +101,7 @@ func (c *imapSession) login(tag, user, pass string) bool {
 	if c.loginDisabled() {
 		return c.refusePlain(tag)
 	}
+	defer c.s.conns.hold(c.raw)()
 	b := c.s.b
 	ctx, cancel := context.WithTimeout(c.s.ctx, imapLoginTimeout)
 	defer cancel()

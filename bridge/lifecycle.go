@@ -20,7 +20,10 @@ import (
 type connSet struct {
 	mu     sync.Mutex
 	lns    map[net.Listener]struct{}
-	conns  map[net.Conn]goodbye // nil: no goodbye, the connection is closed at the end
+	limit *connLimit // shared by the front ends of a Server; nil caps nothing
+
+	conns  map[net.Conn]*connEntry
+	byes   map[net.Conn]goodbye // how each session is told of a stop; none: closed at the end
 	closed bool
 	wg     sync.WaitGroup // accept loops and tracked connections
 }
@@ -42,7 +45,8 @@ var errClosed = errors.New("bridge: server closed")
 
 // serve accepts on ln until shutdown, running handle for each connection
 // in its own goroutine. handle must not close the connection; serve does.
-func (s *connSet) serve(ln net.Listener, handle func(net.Conn)) error {
+// busy is the reply to a connection over the cap (accept).
+func (s *connSet) serve(ln net.Listener, busy string, handle func(net.Conn)) error {
 	done, err := s.listening(ln)
 	if err != nil {
 		return err
@@ -51,7 +55,7 @@ func (s *connSet) serve(ln net.Listener, handle func(net.Conn)) error {
 
 	var backoff time.Duration
 	for {
-		c, err := s.accept(ln)
+		c, err := s.accept(ln, busy)
 		if err != nil {
 			if s.isClosed() {
 				return errClosed
@@ -92,7 +96,8 @@ func (s *connSet) listening(ln net.Listener) (done func(), err error) {
 	}
 	if s.lns == nil {
 		s.lns = map[net.Listener]struct{}{}
-		s.conns = map[net.Conn]goodbye{}
+		s.conns = map[net.Conn]*connEntry{}
+		s.byes = map[net.Conn]goodbye{}
 	}
 	s.lns[ln] = struct{}{}
 	s.wg.Add(1)
@@ -100,25 +105,50 @@ func (s *connSet) listening(ln net.Listener) (done func(), err error) {
 }
 
 // accept takes the next connection from ln and tracks it until forget.
-// After shutdown the connection is closed and the error is net.ErrClosed.
-func (s *connSet) accept(ln net.Listener) (net.Conn, error) {
-	c, err := ln.Accept()
-	if err != nil {
-		return nil, err
+// A connection over the cap (connLimit) is answered with busy ("" for no
+// reply), closed, and not returned; one the cap makes room for may close
+// an idle connection of any front end sharing it. After shutdown the
+// connection is closed and the error is net.ErrClosed.
+func (s *connSet) accept(ln net.Listener, busy string) (net.Conn, error) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return nil, err
+		}
+		if tc, ok := c.(*net.TCPConn); ok {
+			tc.SetKeepAlive(true)
+			tc.SetKeepAlivePeriod(keepAlive)
+		}
+		e, victim, ok := s.limit.admit(c)
+		if victim != nil {
+			victim.Close()
+		}
+		if !ok {
+			refuseBusy(c, busy)
+			continue
+		}
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			s.limit.release(e)
+			c.Close()
+			return nil, net.ErrClosed
+		}
+		s.conns[c] = e
+		s.wg.Add(1)
+		s.mu.Unlock()
+		return c, nil
 	}
-	if tc, ok := c.(*net.TCPConn); ok {
-		tc.SetKeepAlive(true)
-		tc.SetKeepAlivePeriod(keepAlive)
-	}
+}
+
+// hold marks c busy until the returned func is called: a login under way,
+// or a logged-in session, which the cap never closes to make room. c is
+// the connection accept returned.
+func (s *connSet) hold(c net.Conn) (release func()) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		c.Close()
-		return nil, net.ErrClosed
-	}
-	s.conns[c] = nil
-	s.wg.Add(1)
-	return c, nil
+	e := s.conns[c]
+	s.mu.Unlock()
+	return s.limit.hold(e)
 }
 
 // onStop sets how c is told that the server is stopping; a later call
@@ -127,7 +157,7 @@ func (s *connSet) onStop(c net.Conn, g goodbye) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.conns[c]; ok {
-		s.conns[c] = g
+		s.byes[c] = g
 	}
 }
 
@@ -144,8 +174,10 @@ func (s *connSet) open() int {
 func (s *connSet) forget(c net.Conn) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.conns[c]; ok {
+	if e, ok := s.conns[c]; ok {
 		delete(s.conns, c)
+		delete(s.byes, c)
+		s.limit.release(e)
 		s.wg.Done()
 	}
 }
@@ -199,8 +231,8 @@ func (s *connSet) sayGoodbye(said map[net.Conn]bool, last bool) {
 	s.mu.Lock()
 	var todo []goodbye
 	var conns []net.Conn
-	for c, g := range s.conns {
-		if g != nil && !said[c] {
+	for c, g := range s.byes {
+		if !said[c] {
 			conns = append(conns, c)
 			todo = append(todo, g)
 		}
@@ -247,6 +279,7 @@ type relayFront struct {
 	o        FrontOptions
 	log      *slog.Logger
 	conns    connSet
+	busy     string // the reply to a connection over the cap
 	stopping atomic.Bool
 
 	ctx    context.Context
@@ -255,7 +288,18 @@ type relayFront struct {
 
 func newRelayFront(b *Bridge, o FrontOptions, p Proto) relayFront {
 	ctx, cancel := context.WithCancel(context.Background())
-	return relayFront{b: b, o: o, log: b.Logger().With("proto", string(p)), ctx: ctx, cancel: cancel}
+	busy := map[Proto]string{IMAP: imapBusy, POP3: pop3Busy, SMTP: smtpBusy}[p]
+	return relayFront{b: b, o: o, log: b.Logger().With("proto", string(p)), conns: connSet{limit: o.limit},
+		busy: busy, ctx: ctx, cancel: cancel}
+}
+
+// busyReply is the reply to a connection over the cap on a listener:
+// none on an implicit-TLS one.
+func (f *relayFront) busyReply(implicitTLS bool) string {
+	if implicitTLS {
+		return ""
+	}
+	return f.busy
 }
 
 // serve accepts on ln until Shutdown, running handle for each client. An
@@ -264,7 +308,7 @@ func (f *relayFront) serve(ln net.Listener, implicitTLS bool, p Proto, handle fu
 	if err := f.checkTLS(ln, implicitTLS, p); err != nil {
 		return err
 	}
-	return f.conns.serve(ln, func(c net.Conn) {
+	return f.conns.serve(ln, f.busyReply(implicitTLS), func(c net.Conn) {
 		f.conns.onStop(c, preLoginGoodbye(c))
 		handle(c, implicitTLS)
 	})

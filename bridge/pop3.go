@@ -94,8 +94,10 @@ func (s *POP3Server) session(c net.Conn, implicitTLS bool) {
 			conn = tc
 			r.reset(traced(tc, tr, true))
 		case pop3Login:
+			release := s.conns.hold(c)
 			up, upBuf, acct, reply := s.login(ctx, req, peer, tr != nil)
 			if up == nil {
+				release()
 				if r.reply(reply) != nil || r.fail() {
 					return
 				}

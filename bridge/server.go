@@ -29,6 +29,7 @@ type Server struct {
 	local *tls.Config
 
 	fronts map[Proto]frontEnd
+	limit  *connLimit
 	mu     sync.Mutex
 	lns    []boundListener
 	wg     sync.WaitGroup
@@ -47,14 +48,16 @@ type boundListener struct {
 	ln       net.Listener
 }
 
-// NewServer prepares the front ends for cfg. local is the local
-// certificate's TLS config (nil: no STARTTLS, and implicit-TLS listeners are
-// refused). It does no I/O.
+// NewServer prepares the front ends for cfg, which share one connection
+// cap (listen.max_connections). local is the local certificate's TLS
+// config (nil: no STARTTLS, and implicit-TLS listeners are refused). It
+// does no I/O besides reading the process's file limit.
 func NewServer(cfg *config.Config, b *Bridge, local *tls.Config) *Server {
 	local = watchLocalTLS(local, b.log)
 	trace := new(atomic.Bool)
 	trace.Store(cfg.Log.Trace)
-	o := FrontOptions{TLS: local, RequireTLS: cfg.Listen.AllowRemote, Trace: cfg.Log.Trace, traceOn: trace}
+	o := FrontOptions{TLS: local, RequireTLS: cfg.Listen.AllowRemote, Trace: cfg.Log.Trace, traceOn: trace,
+		limit: newConnLimit(cfg.Listen, b.log)}
 	if cfg.Listen.AllowRemote {
 		b.guard.PerPeer = true
 	}
@@ -64,16 +67,16 @@ func NewServer(cfg *config.Config, b *Bridge, local *tls.Config) *Server {
 		SMTP: NewSMTPServer(b, o),
 	}
 	hurry, hurryCancel := context.WithCancel(context.Background())
-	return &Server{b: b, log: b.log, cfg: cfg, local: local, fronts: fronts, trace: trace, hurry: hurry, hurryCancel: hurryCancel}
+	return &Server{b: b, log: b.log, cfg: cfg, local: local, fronts: fronts, trace: trace, hurry: hurry, hurryCancel: hurryCancel, limit: o.limit}
 }
 
 // Bridge returns the bridge the server runs.
 func (s *Server) Bridge() *Bridge { return s.b }
 
 // Listen binds every configured listener, or none: the first failure
-// closes what was bound and names the config key. A loopback address is
-// also bound on the other IP family's loopback when it can be, because a
-// client that types "localhost" may land on ::1.
+// closes what was bound and names the config key and the address. With
+// listen.loopback_twin, a listener on 127.0.0.1 or ::1 is also bound on
+// the other loopback (bind).
 func (s *Server) Listen() error {
 	l := s.cfg.Listen
 	want := []struct {
@@ -92,6 +95,7 @@ func (s *Server) Listen() error {
 		}
 		return err
 	}
+	has := map[string]bool{} // loopback host -> the machine has it
 	for _, w := range want {
 		if w.addr == "" {
 			continue
@@ -99,15 +103,12 @@ func (s *Server) Listen() error {
 		if w.implicit && s.local == nil {
 			return fail(fmt.Errorf("bridge: %s: implicit TLS needs a local certificate", w.key))
 		}
-		ln, err := net.Listen("tcp", w.addr)
+		lns, err := s.bind(w.key, w.addr, has)
 		if err != nil {
-			return fail(fmt.Errorf("bridge: %s = %q: %w", w.key, w.addr, err))
+			return fail(err)
 		}
-		bound = append(bound, boundListener{w.key, w.p, w.implicit, ln})
-		if alt := otherLoopback(ln.Addr()); alt != "" {
-			if ln2, err := net.Listen("tcp", alt); err == nil {
-				bound = append(bound, boundListener{w.key, w.p, w.implicit, ln2})
-			}
+		for _, ln := range lns {
+			bound = append(bound, boundListener{w.key, w.p, w.implicit, ln})
 		}
 	}
 	s.mu.Lock()
@@ -116,17 +117,80 @@ func (s *Server) Listen() error {
 	return nil
 }
 
-// otherLoopback returns the other family's loopback with the same port, or
-// "" when addr is not a loopback address.
-func otherLoopback(a net.Addr) string {
-	ta, ok := a.(*net.TCPAddr)
-	if !ok || !ta.IP.IsLoopback() {
+// twinTries is how often a listener on port 0 looks for a port that is
+// free on both loopbacks.
+const twinTries = 5
+
+// bind listens on addr and, with listen.loopback_twin, on its loopback
+// twin (LoopbackTwin) at the same port. A client told "localhost" may
+// connect to either address, so a twin left to another local program
+// would hand it the passwords clients send; both must bind. A machine
+// without the twin's loopback (no IPv6, say) is told apart by binding
+// port 0 there; its twin is skipped with a note in the log. has caches
+// that answer per loopback.
+func (s *Server) bind(key, addr string, has map[string]bool) ([]net.Listener, error) {
+	_, port, _ := net.SplitHostPort(addr)
+	for try := 1; ; try++ {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return nil, fmt.Errorf("bridge: %s = %q: %w", key, addr, err)
+		}
+		twin := ""
+		if s.cfg.Listen.LoopbackTwin {
+			twin = LoopbackTwin(ln.Addr().String())
+		}
+		if twin == "" || !s.hasLoopback(twin, has) {
+			return []net.Listener{ln}, nil
+		}
+		ln2, err := net.Listen("tcp", twin)
+		if err == nil {
+			return []net.Listener{ln, ln2}, nil
+		}
+		ln.Close()
+		if port == "0" && try < twinTries {
+			continue // the system's pick is taken on the other loopback
+		}
+		host, _, _ := net.SplitHostPort(ln.Addr().String())
+		return nil, fmt.Errorf("bridge: %s = %q: its loopback twin %s cannot be bound: %w; "+
+			"a client told \"localhost\" may connect there, so the bridge does not start without it: "+
+			"stop the program that holds it, choose another port, or set listen.loopback_twin = false to listen on %s alone",
+			key, addr, twin, err, host)
+	}
+}
+
+// hasLoopback reports whether the machine has the loopback of addr, by
+// binding port 0 there once.
+func (s *Server) hasLoopback(addr string, has map[string]bool) bool {
+	host, _, _ := net.SplitHostPort(addr)
+	ok, seen := has[host]
+	if seen {
+		return ok
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	if ok = err == nil; ok {
+		ln.Close()
+	} else {
+		s.log.Info("this machine has no "+host+" loopback; listening without loopback twins there", "err", err)
+	}
+	has[host] = ok
+	return ok
+}
+
+// LoopbackTwin returns the other IP family's loopback address at the same
+// port as addr: "[::1]:1143" for "127.0.0.1:1143" and back. These are the
+// addresses "localhost" resolves to; any other addr gives "".
+func LoopbackTwin(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
 		return ""
 	}
-	if ta.IP.To4() != nil {
-		return net.JoinHostPort("::1", fmt.Sprint(ta.Port))
+	switch host {
+	case "127.0.0.1":
+		return net.JoinHostPort("::1", port)
+	case "::1":
+		return net.JoinHostPort("127.0.0.1", port)
 	}
-	return net.JoinHostPort("127.0.0.1", fmt.Sprint(ta.Port))
+	return ""
 }
 
 // Addrs returns the bound addresses by config key (the first of each).
@@ -138,6 +202,18 @@ func (s *Server) Addrs() map[string]string {
 		if _, ok := m[b.key]; !ok {
 			m[b.key] = b.ln.Addr().String()
 		}
+	}
+	return m
+}
+
+// Bound returns every bound address by config key, loopback twins
+// included, in the order bound.
+func (s *Server) Bound() map[string][]string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m := map[string][]string{}
+	for _, b := range s.lns {
+		m[b.key] = append(m[b.key], b.ln.Addr().String())
 	}
 	return m
 }
@@ -158,6 +234,7 @@ func (s *Server) Run(ctx context.Context, grace time.Duration) error {
 		s.b.refreshAhead(actx)
 	}()
 	errc := make(chan error, len(lns))
+	s.log.Info("connection cap", "max_connections", s.limit.max, "max_connections_per_peer", s.limit.perPeer)
 	for _, b := range lns {
 		s.wg.Add(1)
 		go func() {

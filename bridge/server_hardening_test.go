@@ -35,11 +35,20 @@ type serverEnv struct {
 
 func newServerEnv(t *testing.T, allowRemote bool) *serverEnv {
 	t.Helper()
-	return newServerEnvGrace(t, allowRemote, 2*time.Second)
+	return newServerEnvWith(t, func(l *config.Listen) { l.AllowRemote = allowRemote })
 }
 
 // newServerEnvGrace is newServerEnv with the given grace period for Run.
 func newServerEnvGrace(t *testing.T, allowRemote bool, grace time.Duration) *serverEnv {
+	return newServerEnvFull(t, func(l *config.Listen) { l.AllowRemote = allowRemote }, grace)
+}
+
+// newServerEnvWith is newServerEnv with the [listen] section edited.
+func newServerEnvWith(t *testing.T, edit func(*config.Listen)) *serverEnv {
+	return newServerEnvFull(t, edit, 2*time.Second)
+}
+
+func newServerEnvFull(t *testing.T, edit func(*config.Listen), grace time.Duration) *serverEnv {
 	t.Helper()
 	h := newHarness(t)
 	pop, err := bridgetest.NewPOP3(bridgetest.POP3Options{Validate: h.Tokens.Validate, TLS: h.UpstreamTLS})
@@ -57,7 +66,8 @@ func newServerEnvGrace(t *testing.T, allowRemote bool, grace time.Duration) *ser
 
 	cfg := config.Default()
 	cfg.Listen = config.Listen{IMAP: "127.0.0.1:0", IMAPS: "127.0.0.1:0", SMTP: "127.0.0.1:0", SMTPS: "127.0.0.1:0",
-		POP3: "127.0.0.1:0", POP3S: "127.0.0.1:0", AllowRemote: allowRemote}
+		POP3: "127.0.0.1:0", POP3S: "127.0.0.1:0"}
+	edit(&cfg.Listen)
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}

@@ -183,7 +183,7 @@ type smtpListener struct {
 }
 
 func (l *smtpListener) Accept() (net.Conn, error) {
-	c, err := l.s.conns.accept(l.Listener)
+	c, err := l.s.conns.accept(l.Listener, l.s.busyReply(l.implicit))
 	if err != nil {
 		return nil, err
 	}

@@ -74,6 +74,9 @@ func (l *loginServer) Next(resp []byte) ([]byte, bool, error) {
 // upstream session, so that a refusal reaches the client as its AUTH reply.
 func (ss *smtpSession) login(user, pass string) error {
 	s := ss.s
+	if lc := localConn(ss.conn.Conn()); lc != nil {
+		defer s.conns.hold(lc.Conn)()
+	}
 	ctx, cancel := context.WithTimeout(s.ctx, smtpLoginTimeout)
 	defer cancel()
 	l, err := s.b.Login(ctx, SMTP, user, pass, ss.peer, ss.conn.Hostname())

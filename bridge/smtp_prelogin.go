@@ -42,9 +42,12 @@ func (c *smtpConn) startPreLogin(d time.Duration) {
 	}
 }
 
-// markLoggedIn lifts the pre-login bounds once AUTH has succeeded.
+// markLoggedIn lifts the pre-login bounds once AUTH has succeeded, and
+// keeps the connection from being closed to make room under the
+// connection cap (it is released when forgotten).
 func (c *smtpConn) markLoggedIn() {
 	c.loggedIn.Store(true)
+	c.s.conns.hold(c.Conn)
 	c.trace.stop()
 }
 

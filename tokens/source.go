@@ -128,6 +128,9 @@ type Source struct {
 	notSaved             string
 	saveTimer            *time.Timer
 	saveWait, firstWait  time.Duration
+
+	// needsChecked is when recheckNeedsLogin last read the store.
+	needsChecked time.Time
 }
 
 // NewSource returns a Source for o. It does no I/O: the store is read on
@@ -160,6 +163,7 @@ func NewSource(o SourceOptions) *Source {
 // caller whose ctx ends stops waiting; the shared refresh goes on for the
 // other callers, bounded by its own deadline.
 func (s *Source) Token(ctx context.Context) (*oauth2.Token, error) {
+	s.recheckNeedsLogin()
 	s.mu.Lock()
 	s.lastUse = s.o.Now()
 	s.mu.Unlock()
@@ -339,6 +343,36 @@ func (s *Source) State() SourceState {
 		st.AccessExpiry = s.access.Expiry
 	}
 	return st
+}
+
+// needsLoginRecheck is how often, at most, a source that needs a sign-in
+// reads the store again (recheckNeedsLogin).
+const needsLoginRecheck = 5 * time.Second
+
+// recheckNeedsLogin lets a needs-login mark go when the store now holds
+// another refresh token than the one refused, and no needs-login mark of
+// its own: another process on the same store (a second `bridge serve`, a
+// `bridge login`) refreshed or signed in meanwhile. With strict rotation
+// that is how two processes meet: the one whose refresh lost the race is
+// refused, marks the account, and then the winner saves the new refresh
+// token. The store is read at most once per needsLoginRecheck, so a
+// needs-login answer stays cheap.
+func (s *Source) recheckNeedsLogin() {
+	s.mu.Lock()
+	now := s.o.Now()
+	if s.needsLogin == "" || !s.needsChecked.IsZero() && now.Sub(s.needsChecked) < needsLoginRecheck {
+		s.mu.Unlock()
+		return
+	}
+	s.needsChecked = now
+	refused := s.rt
+	s.mu.Unlock()
+	e, err := s.o.Store.Get(s.o.Account)
+	if err != nil || e.RefreshToken == "" || e.RefreshToken == refused || e.NeedsLogin != "" {
+		return
+	}
+	s.log.Info("the store holds another refresh token than the one refused; trying it")
+	s.Reload()
 }
 
 // cached answers from memory when it can: the fast needs-login failure or,

@@ -42,6 +42,10 @@ func checkTable(file string, lines map[string]int, prefix string, m map[string]a
 			if _, ok := v.(string); !ok {
 				bad("want a string, found %s", tomlType(v))
 			}
+		case ft.Kind() == reflect.Int:
+			if _, ok := v.(int64); !ok {
+				bad("want an integer, found %s", tomlType(v))
+			}
 		case ft.Kind() == reflect.Bool:
 			if _, ok := v.(bool); !ok {
 				bad("want true or false, found %s", tomlType(v))

@@ -63,6 +63,26 @@ type Listen struct {
 	// AllowRemote permits non-loopback listen addresses; false refuses them,
 	// because anyone who can reach the port could try the local passwords.
 	AllowRemote bool `toml:"allow_remote"`
+	// LoopbackTwin makes a listener on 127.0.0.1 also listen on [::1] at
+	// the same port, and one on [::1] also on 127.0.0.1, wherever the
+	// machine has that loopback; both must bind. A client told "localhost"
+	// may connect to either, and a twin port left free would let another
+	// local program take it and collect the passwords sent there. false
+	// listens on the address as written alone. Default true.
+	LoopbackTwin bool `toml:"loopback_twin"`
+	// MaxConnections caps the client connections of all listeners
+	// together. At the cap, a new client makes room by closing the oldest
+	// connection that has not logged in and has no login under way; when
+	// every one has, the newcomer gets the protocol's "too many
+	// connections" reply. 0 derives the cap from the process's file
+	// descriptor limit: (limit - 256) / 2, since a relayed session holds two
+	// descriptors and logins need some spare.
+	MaxConnections int `toml:"max_connections"`
+	// MaxConnectionsPerPeer caps the connections from one client address;
+	// a client over it gets the "too many connections" reply. 0 means 1000
+	// with AllowRemote and no cap without it (every local client shares the
+	// loopback address, so only MaxConnections applies).
+	MaxConnectionsPerPeer int `toml:"max_connections_per_peer"`
 }
 
 // Store chooses the token store.
@@ -186,7 +206,8 @@ func (c *Config) ErrorAt(key, msg string) *Error {
 }
 
 // Default returns the configuration used when there is no file: the three
-// plain listeners on loopback, the keyring store, info logging, no accounts.
+// plain listeners on loopback (with their loopback twins), the keyring
+// store, info logging, no accounts.
 // It does no I/O.
 func Default() *Config {
 	return &Config{
@@ -194,6 +215,8 @@ func Default() *Config {
 			IMAP: "127.0.0.1:1143",
 			SMTP: "127.0.0.1:1587",
 			POP3: "127.0.0.1:1110",
+
+			LoopbackTwin: true,
 		},
 		Store: Store{Backend: "keyring"},
 		TLS:   TLS{LocalMinVersion: "1.2"},

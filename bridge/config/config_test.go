@@ -142,6 +142,27 @@ func TestLoadUnknownTableAndTopLevelKey(t *testing.T) {
 	}
 }
 
+// TestLoadListenLimitsAndTwin: the loopback twin is on unless the file
+// turns it off, and the connection caps are read as integers.
+func TestLoadListenLimitsAndTwin(t *testing.T) {
+	c, err := Load(writeConfig(t, "[listen]\nimap = \"127.0.0.1:1143\"\n"))
+	if err != nil || !c.Listen.LoopbackTwin || c.Listen.MaxConnections != 0 || c.Listen.MaxConnectionsPerPeer != 0 {
+		t.Fatalf("defaults: %+v, %v", c, err)
+	}
+	c, err = Load(writeConfig(t, "[listen]\nloopback_twin = false\nmax_connections = 300\nmax_connections_per_peer = 20\n"))
+	if err != nil || c.Listen.LoopbackTwin || c.Listen.MaxConnections != 300 || c.Listen.MaxConnectionsPerPeer != 20 {
+		t.Fatalf("set: %+v, %v", c, err)
+	}
+	_, err = Load(writeConfig(t, "[listen]\nmax_connections = \"many\"\nloopback_twin = \"no\"\n"))
+	errs := configErrors(t, err)
+	if e := findErr(t, errs, "listen.max_connections"); e.Line != 2 || !strings.Contains(e.Msg, "want an integer") {
+		t.Errorf("max_connections: %+v", e)
+	}
+	if e := findErr(t, errs, "listen.loopback_twin"); e.Line != 3 || !strings.Contains(e.Msg, "true or false") {
+		t.Errorf("loopback_twin: %+v", e)
+	}
+}
+
 func TestLoadWrongTypeNamesKeyAndLine(t *testing.T) {
 	text := `[listen]
 allow_remote = "yes"
@@ -215,6 +236,9 @@ func TestValidateListen(t *testing.T) {
 		{"no port", Listen{SMTP: "127.0.0.1"}, []string{"listen.smtp"}},
 		{"bad port", Listen{POP3: "127.0.0.1:pop"}, []string{"listen.pop3"}},
 		{"port too big", Listen{POP3: "127.0.0.1:70000"}, []string{"listen.pop3"}},
+		{"connection caps", Listen{IMAP: "127.0.0.1:1143", MaxConnections: 50, MaxConnectionsPerPeer: 10}, nil},
+		{"negative caps", Listen{IMAP: "127.0.0.1:1143", MaxConnections: -1, MaxConnectionsPerPeer: -5},
+			[]string{"listen.max_connections", "listen.max_connections_per_peer"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -381,7 +405,7 @@ func TestExampleConfig(t *testing.T) {
 		}
 	}
 	walk("", reflect.TypeFor[Config]())
-	if len(keys) < 29 { // 7 listen, 2 store, 3 tls, 1 notify, 2 log, 14 account
+	if len(keys) < 32 { // 10 listen, 2 store, 3 tls, 1 notify, 2 log, 14 account
 		t.Fatalf("found only %d keys in the structs: %v", len(keys), keys)
 	}
 	for _, k := range keys {

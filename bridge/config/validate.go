@@ -89,6 +89,12 @@ func (c *Config) validateListen(bad func(key, msg string, args ...any)) {
 		}
 		ports[port] = a.key
 	}
+	if l.MaxConnections < 0 {
+		bad("listen.max_connections", "%d is negative; want a number of connections, or 0 for the default from the file descriptor limit", l.MaxConnections)
+	}
+	if l.MaxConnectionsPerPeer < 0 {
+		bad("listen.max_connections_per_peer", "%d is negative; want a number of connections, or 0 for the default", l.MaxConnectionsPerPeer)
+	}
 }
 
 func (c *Config) validateAccounts(bad func(key, msg string, args ...any)) {

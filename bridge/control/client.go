@@ -2,6 +2,7 @@ package control
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -23,6 +24,11 @@ func NewClient(ep Endpoint) *Client { return &Client{ep: ep} }
 // do sends one request; the error wraps ErrNotRunning when no server
 // answers.
 func (c *Client) do(ctx context.Context, method, path string) (*http.Response, error) {
+	return c.doBody(ctx, method, path, nil)
+}
+
+// doBody is do with a JSON request body (nil for none).
+func (c *Client) doBody(ctx context.Context, method, path string, body []byte) (*http.Response, error) {
 	token, err := endpointToken(c.ep)
 	if err != nil {
 		return nil, err
@@ -33,9 +39,16 @@ func (c *Client) do(ctx context.Context, method, path string) (*http.Response, e
 			return dialEndpoint(ctx, c.ep)
 		},
 	}
-	req, err := http.NewRequestWithContext(ctx, method, "http://bridge"+path, nil)
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, "http://bridge"+path, rd)
 	if err != nil {
 		return nil, fmt.Errorf("control: %w", err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)

@@ -1,6 +1,7 @@
 // Package control is the local control socket of a running `bridge serve`:
 // `bridge status` and `bridge tray` ask it for the live state, a reload, and
-// a stream of account events. It speaks HTTP with JSON bodies over a Unix
+// a stream of account events; `bridge doctor` for an account's access
+// token, so that it never refreshes beside the server. It speaks HTTP with JSON bodies over a Unix
 // socket that only the user can reach (mode 0600 in a 0700 directory), or,
 // on Windows, over a loopback TCP port guarded by a random token kept in a
 // file only the user can read. A lock file next to the socket holds the pid
@@ -47,8 +48,12 @@ type Status struct {
 	PID int `json:"pid"`
 	// Config is the config file the server runs with.
 	Config string `json:"config,omitempty"`
-	// Listeners are the bound addresses by config key ("listen.imap").
+	// Listeners are the bound addresses by config key ("listen.imap"),
+	// the first of each.
 	Listeners map[string]string `json:"listeners"`
+	// Bound lists every bound address by config key, the loopback twins
+	// included.
+	Bound map[string][]string `json:"bound"`
 	// Started is when the server started.
 	Started time.Time `json:"started"`
 }

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -31,6 +32,7 @@ type fixture struct {
 	client *Client
 	served chan error
 	reload func() error
+	store  tokens.Store
 }
 
 func writeConfig(t *testing.T, path string, emails ...string) {
@@ -58,9 +60,15 @@ func loadConfig(path string) (*config.Config, error) {
 
 func newFixture(t *testing.T, tcp bool, emails ...string) *fixture {
 	t.Helper()
+	return newFixtureWith(t, tcp, func(path string) { writeConfig(t, path, emails...) })
+}
+
+// newFixtureWith is newFixture with the config file written by write.
+func newFixtureWith(t *testing.T, tcp bool, write func(path string)) *fixture {
+	t.Helper()
 	dir := t.TempDir()
 	f := &fixture{t: t, cfg: filepath.Join(dir, "config.toml"), served: make(chan error, 1)}
-	writeConfig(t, f.cfg, emails...)
+	write(f.cfg)
 	cfg, err := loadConfig(f.cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -73,6 +81,7 @@ func newFixture(t *testing.T, tcp bool, emails ...string) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
+	f.store = st
 	ep, err := NewEndpoint(filepath.Join(dir, "run"), f.cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -140,6 +149,9 @@ func testStatus(t *testing.T, tcp bool) {
 	}
 	if want := f.srv.Addrs()["listen.imap"]; want == "" || st.Listeners["listen.imap"] != want {
 		t.Errorf("listeners %v, want listen.imap = %q", st.Listeners, want)
+	}
+	if want := f.srv.Bound()["listen.imap"]; len(want) == 0 || !slices.Equal(st.Bound["listen.imap"], want) {
+		t.Errorf("bound %v, want listen.imap = %v", st.Bound, want)
 	}
 	if len(st.Accounts) != 1 || st.Accounts[0].Email != "a@example.com" {
 		t.Errorf("accounts %+v", st.Accounts)

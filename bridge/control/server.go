@@ -96,6 +96,7 @@ func (s *Server) Serve(o Options) error {
 		}{true})
 	})
 	mux.HandleFunc("GET /events", s.events)
+	mux.HandleFunc("POST /token", s.accessToken(o.Server))
 	hs := &http.Server{Handler: s.guard(mux), ReadHeaderTimeout: 5 * time.Second,
 		ErrorLog: slog.NewLogLogger(o.Logger.Handler(), slog.LevelDebug)}
 	s.mu.Lock()
@@ -138,7 +139,7 @@ func (s *Server) guard(h http.Handler) http.Handler {
 
 func (s *Server) status(srv *bridge.Server) Status {
 	return Status{Status: srv.Bridge().Status(), PID: os.Getpid(), Config: s.ep.Config,
-		Listeners: srv.Addrs(), Started: s.started}
+		Listeners: srv.Addrs(), Bound: srv.Bound(), Started: s.started}
 }
 
 // events streams bridge.Event values as newline-delimited JSON until the

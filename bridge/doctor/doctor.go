@@ -12,10 +12,13 @@ package doctor
 import (
 	"context"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
 	"time"
+
+	"golang.org/x/oauth2"
 
 	"github.com/mailbridge/bridge/bridge"
 	"github.com/mailbridge/bridge/bridge/config"
@@ -51,15 +54,28 @@ type Options struct {
 	Timeout time.Duration
 	// Now is the clock for token expiry; nil means time.Now.
 	Now func() time.Time
-	// Served lists the listeners of a running bridge for this config, by
-	// config key ("listen.imap") to the bound address, as its control
-	// socket reports them; nil when none runs.
-	Served map[string]string
+	// Served lists the addresses a running bridge for this config has
+	// bound, by config key ("listen.imap"), loopback twins included, as
+	// its control socket reports them; nil when none runs.
+	Served map[string][]string
 	// Live is the status of that running bridge; nil when none runs. The
 	// local password step warns of the wrong local passwords it refused
 	// lately.
 	Live *bridge.Status
+	// Token, when set, takes an account's access token from that running
+	// bridge (its control socket), which refreshes with its own token
+	// source: a second refresh of the same refresh token here could, where
+	// the platform rotates strictly, leave the bridge with one that no
+	// longer works. An error wrapping ErrRefreshHere makes the step
+	// refresh here after all; nil always refreshes here, with the refresh
+	// token in the store.
+	Token func(ctx context.Context, email string) (*oauth2.Token, error)
 }
+
+// ErrRefreshHere, from Options.Token, says that no running bridge holds
+// the account's tokens after all (it stopped, or does not know the
+// account), so doctor refreshes with the store's refresh token itself.
+var ErrRefreshHere = errors.New("doctor: no running bridge refreshes this account")
 
 // Run performs every check and returns the report. It never returns
 // early: a failed step marks the steps that need it as skipped and the

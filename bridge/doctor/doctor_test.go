@@ -16,11 +16,14 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/oauth2"
+
 	"github.com/mailbridge/bridge/bridge"
 	"github.com/mailbridge/bridge/bridge/bridgetest"
 	"github.com/mailbridge/bridge/bridge/config"
 	"github.com/mailbridge/bridge/tlsutil"
 	"github.com/mailbridge/bridge/tokens"
+	"github.com/mailbridge/bridge/tokens/tokenstest"
 )
 
 // memStore is a tokens.Store in memory.
@@ -294,5 +297,54 @@ pop3 = %q
 	}
 	if !strings.Contains(s.Detail, "bridge test CA") {
 		t.Errorf("the detail does not name the presented certificate's issuer: %q", s.Detail)
+	}
+}
+
+// TestRunTakesTheRunningBridgesToken: with Options.Token, the refresh
+// step takes the running bridge's token and its refusal (classified as
+// the bridge's own would be), and refreshes here only when the bridge
+// says it holds no tokens for the account.
+func TestRunTakesTheRunningBridgesToken(t *testing.T) {
+	idp := tokenstest.New(tokenstest.Options{})
+	defer idp.Close()
+	cfg := loadConfig(t, fmt.Sprintf(`[listen]
+imap = ""
+pop3 = ""
+smtp = ""
+
+[[account]]
+email = "a@b.test"
+client_id = "app"
+token_url = %q
+`, idp.TokenURL("common")))
+	_, rt, _ := idp.Issue("a@b.test")
+	st := &memStore{m: map[string]tokens.Entry{"a@b.test": {RefreshToken: rt, Password: "local-pass-1234567890"}}}
+	access, _, exp := idp.Issue("a@b.test")
+	run := func(token func(context.Context, string) (*oauth2.Token, error)) Step {
+		rep := Run(context.Background(), Options{Config: cfg, Store: st, Token: token, Timeout: 5 * time.Second})
+		return stepOf(t, rep.Accounts[0].Steps, "refresh")
+	}
+
+	var asked string
+	s := run(func(_ context.Context, email string) (*oauth2.Token, error) {
+		asked = email
+		return &oauth2.Token{AccessToken: access, Expiry: exp}, nil
+	})
+	if s.Status != Pass || !strings.Contains(s.Detail, "running bridge") || asked != "a@b.test" || idp.RefreshRequests() != 0 {
+		t.Errorf("from the bridge: %s %q, asked for %q, %d refreshes", s.Status, s.Detail, asked, idp.RefreshRequests())
+	}
+
+	refused := fmt.Errorf("tokens: a@b.test must sign in again: %w", errors.Join(tokens.ErrNeedsLogin,
+		&tokens.Error{Account: "a@b.test", Op: "refresh", Status: 400, Code: "invalid_grant", AADSTS: 700082}))
+	s = run(func(context.Context, string) (*oauth2.Token, error) { return nil, refused })
+	if s.Status != Fail || s.Diagnosis == nil || s.Diagnosis.ID != "token-expired-inactive" || idp.RefreshRequests() != 0 {
+		t.Errorf("refused by the bridge: %s %q %+v", s.Status, s.Detail, s.Diagnosis)
+	}
+
+	s = run(func(context.Context, string) (*oauth2.Token, error) {
+		return nil, fmt.Errorf("%w: the server stopped", ErrRefreshHere)
+	})
+	if s.Status != Pass || strings.Contains(s.Detail, "running bridge") || idp.RefreshRequests() != 1 {
+		t.Errorf("no bridge after all: %s %q, %d refreshes", s.Status, s.Detail, idp.RefreshRequests())
 	}
 }

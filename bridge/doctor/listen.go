@@ -6,8 +6,11 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"fmt"
+	"io"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -46,17 +49,36 @@ func listeners(l config.Listen) []listener {
 	return on
 }
 
-// checkListeners looks at each configured listen address: free (nothing
-// answers), served by this bridge (the running server reports it, or the
-// greeting is the bridge's), or taken by another program.
+// addrs returns the addresses a client may reach the listener on: the
+// address as written and the other loopback at the same port
+// (bridge.LoopbackTwin), where a client told "localhost" may connect
+// whether or not listen.loopback_twin has the bridge listen there.
+// "localhost" stands for 127.0.0.1, which is what the bridge binds for it.
+func (l listener) addrs() []string {
+	a := l.addr
+	if host, port, err := net.SplitHostPort(a); err == nil && strings.EqualFold(host, "localhost") {
+		a = net.JoinHostPort("127.0.0.1", port)
+	}
+	if twin := bridge.LoopbackTwin(a); twin != "" {
+		return []string{a, twin}
+	}
+	return []string{a}
+}
+
+// checkListeners looks at each configured listen address, and at its
+// other loopback: free (nothing answers), served by the running bridge (its
+// control socket says it bound the address, and then no other program can
+// hold it), served by a bridge (it answers as the bridge does and proves
+// it holds the local certificate), or taken by another program.
 func checkListeners(ctx context.Context, cfg *config.Config, o Options) []Step {
 	var steps []Step
+	roots := localRoots(cfg)
 	for _, l := range listeners(cfg.Listen) {
 		title := "Local " + strings.ToUpper(string(l.proto)) + " listener"
 		if l.implicit {
 			title += " (TLS)"
 		}
-		steps = append(steps, timed(l.key, title, func() Step { return checkListener(ctx, l, o.Served, localRoots(cfg)) }))
+		steps = append(steps, timed(l.key, title, func() Step { return checkListener(ctx, l, o.Served[l.key], roots) }))
 	}
 	return steps
 }
@@ -83,66 +105,186 @@ func localRoots(cfg *config.Config) *x509.CertPool {
 	return pool
 }
 
-func checkListener(ctx context.Context, l listener, served map[string]string, roots *x509.CertPool) Step {
+// checkListener checks every address of l; served is what the running
+// bridge bound for l.key (nil when none runs).
+func checkListener(ctx context.Context, l listener, served []string, roots *x509.CertPool) Step {
 	_, port, err := net.SplitHostPort(l.addr)
 	if err != nil {
 		return fail(keyProblem(l.key, err.Error(), "Write it as host:port, for example 127.0.0.1:1143."), "%q is not host:port", l.addr)
 	}
-	if got, ok := served[l.key]; ok && (got == l.addr || port == "0") {
-		return pass("%s is served by the running bridge", got)
-	}
 	if port == "0" {
+		if len(served) > 0 {
+			return pass("%s served by the running bridge", andList(served))
+		}
 		return pass("port 0: the system picks a free port when the bridge starts")
 	}
+	var seen []string
+	for i, a := range l.addrs() {
+		if slices.Contains(served, a) {
+			seen = append(seen, a+" is served by the running bridge")
+			continue
+		}
+		what, st := probeListener(ctx, l, a, i > 0, roots)
+		if st != nil {
+			return *st
+		}
+		seen = append(seen, a+" "+what)
+	}
+	return pass("%s", strings.Join(seen, "; "))
+}
+
+// probeListener connects to addr, one address of l (twin: the loopback
+// twin of the address as written), and says what answers there. A
+// program other than the bridge comes back as a failed step. A bridge is
+// told apart by what no other program can show: the local certificate,
+// presented at once on an implicit-TLS port, and after STARTTLS (STLS)
+// on a plain one; its greeting alone could be imitated.
+func probeListener(ctx context.Context, l listener, addr string, twin bool, roots *x509.CertPool) (string, *Step) {
+	_, port, _ := net.SplitHostPort(addr)
 	ctx, cancel := context.WithTimeout(ctx, listenTimeout)
 	defer cancel()
-	conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", l.addr)
+	conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
 	switch {
+	case err != nil && isRefused(err) && twin:
+		return "is free", nil
 	case err != nil && isRefused(err):
-		return pass("%s is free (nothing listens there yet); `bridge serve` will use it", l.addr)
+		return "is free (nothing listens there yet); `bridge serve` will use it", nil
+	case err != nil && twin:
+		// Clients cannot reach it either (a machine without IPv6).
+		return fmt.Sprintf("cannot be reached (%v), so no client sends a password there", err), nil
 	case err != nil:
-		return fail(keyProblem(l.key, err.Error(),
+		st := fail(keyProblem(l.key, err.Error(),
 			"Set "+l.key+" to a loopback address this machine has, such as 127.0.0.1:"+port+"."),
-			"cannot check %s: %v", l.addr, err)
+			"cannot check %s: %v", addr, err)
+		return "", &st
 	}
 	defer conn.Close()
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
 	conn.SetDeadline(time.Now().Add(listenTimeout))
-	line, err := greeting(ctx, conn, l.implicit, roots)
-	if err == nil && isBridgeGreeting(l.proto, line) {
-		return pass("%s is served by a bridge (it greets %q)", l.addr, line)
-	}
-	seen := "it sent no greeting"
+	line, err := proveBridge(ctx, conn, l, roots)
 	if err == nil {
-		seen = "it greets " + quoteShort(line)
+		return fmt.Sprintf("is served by a bridge (it greets %q and holds the local certificate)", line), nil
 	}
-	return fail(&Diagnosis{
+	seen := err.Error()
+	switch {
+	case err == errNotBridge:
+		seen = "it greets " + quoteShort(line)
+	case line != "":
+		seen = "it greets like the bridge, " + quoteShort(line) + ", but " + seen
+	}
+	where, fixEnd := "on "+addr, "."
+	if twin {
+		fixEnd = ", as 127.0.0.1 rather than localhost."
+		where = "on " + addr + ", the other loopback of " + l.key + ", where a mail client told \"localhost\" may connect"
+	}
+	st := fail(&Diagnosis{
 		ID:    "listen-port-taken",
 		Kind:  "user",
 		Title: "Another program listens on the bridge's " + strings.ToUpper(string(l.proto)) + " port",
-		Cause: "Something other than the bridge accepts connections on " + l.addr + " (" + seen + "), so `bridge serve` cannot listen there.",
-		Fix: "Stop that program, or set " + l.key + " in the [listen] section of the config to a free port " +
-			"(such as 127.0.0.1:" + otherPort(port) + ") and point the mail client at it.",
-	}, "%s (%s) is taken by another program: %s", l.addr, l.key, seen)
+		Cause: "Something other than the bridge accepts connections " + where + " (" + seen + "). " +
+			"A mail client that connects there hands it the password it sends, and `bridge serve` cannot listen there.",
+		Fix: "Stop that program, or set " + l.key + " in the [listen] section of the config to a port free on both " +
+			"127.0.0.1 and [::1] (such as 127.0.0.1:" + otherPort(port) + ") and point the mail client at it" + fixEnd,
+	}, "%s (%s) is taken by another program: %s", addr, l.key, seen)
+	return "", &st
 }
 
-// greeting reads the first line the listener sends, after a TLS handshake
-// verified against the local certificate for implicit-TLS listeners.
-func greeting(ctx context.Context, conn net.Conn, implicit bool, roots *x509.CertPool) (string, error) {
-	if implicit {
-		host, _, _ := net.SplitHostPort(conn.RemoteAddr().String())
-		tc := tls.Client(conn, &tls.Config{RootCAs: roots, ServerName: host, MinVersion: tls.VersionTLS12})
+// errNotBridge is a greeting that is not the bridge's.
+var errNotBridge = errors.New("doctor: not the bridge's greeting")
+
+// proveBridge reads the greeting and checks that it is the bridge's and
+// that the peer holds the local certificate: at once on an implicit-TLS
+// port, after STARTTLS (STLS) on a plain one. It returns the greeting
+// line, if one came, with the reason the peer is not the bridge.
+func proveBridge(ctx context.Context, conn net.Conn, l listener, roots *x509.CertPool) (string, error) {
+	host, _, _ := net.SplitHostPort(conn.RemoteAddr().String())
+	tc := tls.Client(conn, &tls.Config{RootCAs: roots, ServerName: host, MinVersion: tls.VersionTLS12})
+	if l.implicit {
 		if err := tc.HandshakeContext(ctx); err != nil {
-			return "", err
+			return "", fmt.Errorf("its certificate is not the local one: %w", err)
 		}
 		conn = tc
 	}
-	line, err := bufio.NewReaderSize(conn, 512).ReadSlice('\n')
+	br := bufio.NewReaderSize(conn, 512)
+	line, err := readLine(br)
+	if err != nil {
+		return "", errors.New("it sent no greeting")
+	}
+	if !isBridgeGreeting(l.proto, line) {
+		return line, errNotBridge
+	}
+	if l.implicit {
+		return line, nil
+	}
+	if err := startTLS(conn, br, l.proto); err != nil {
+		return line, err
+	}
+	if err := tc.HandshakeContext(ctx); err != nil {
+		return line, fmt.Errorf("its certificate is not the local one: %w", err)
+	}
+	return line, nil
+}
+
+// startTLS asks a plain listener for TLS the way a mail client does: IMAP
+// STARTTLS (RFC 3501 section 6.2.1), POP3 STLS (RFC 2595 section 4), SMTP
+// EHLO and STARTTLS (RFC 3207 section 4).
+func startTLS(conn net.Conn, br *bufio.Reader, p bridge.Proto) error {
+	cmd, ok := "d1 STARTTLS", "d1 OK"
+	switch p {
+	case bridge.POP3:
+		cmd, ok = "STLS", "+OK"
+	case bridge.SMTP:
+		if _, err := io.WriteString(conn, "EHLO doctor\r\n"); err != nil {
+			return err
+		}
+		for {
+			line, err := readLine(br)
+			if err != nil {
+				return err
+			}
+			if !strings.HasPrefix(line, "250") {
+				return fmt.Errorf("it answered EHLO with %s", quoteShort(line))
+			}
+			if !strings.HasPrefix(line, "250-") {
+				break
+			}
+		}
+		cmd, ok = "STARTTLS", "220 "
+	}
+	if _, err := io.WriteString(conn, cmd+"\r\n"); err != nil {
+		return err
+	}
+	for {
+		line, err := readLine(br)
+		if err != nil {
+			return fmt.Errorf("it did not answer %s: %w", cmd, err)
+		}
+		if p == bridge.IMAP && strings.HasPrefix(line, "* ") {
+			continue
+		}
+		if !strings.HasPrefix(line, ok) {
+			return fmt.Errorf("it answered %s with %s", cmd, quoteShort(line))
+		}
+		return nil
+	}
+}
+
+// readLine reads one line of at most the reader's size, without its end.
+func readLine(br *bufio.Reader) (string, error) {
+	line, err := br.ReadSlice('\n')
 	if err != nil {
 		return "", err
 	}
 	return strings.TrimRight(string(line), "\r\n"), nil
+}
+
+// andList joins addresses as "a", "a and b", "a, b and c".
+func andList(s []string) string {
+	if len(s) < 2 {
+		return strings.Join(s, "")
+	}
+	return strings.Join(s[:len(s)-1], ", ") + " and " + s[len(s)-1]
 }
 
 // isBridgeGreeting recognises the bridge's own greetings (bridge/imap.go,

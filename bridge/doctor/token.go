@@ -149,8 +149,22 @@ func (tc *tokenCheck) refused() *bridge.RefusedLogins {
 // refreshToken asks the identity platform for a new access token with the
 // stored refresh token, as the bridge does before every upstream login.
 // A rotated refresh token is saved, so running doctor never strands the
-// account.
+// account. Beside a running bridge (Options.Token) the bridge hands out
+// its token instead, and nothing is refreshed here.
 func (tc *tokenCheck) refreshToken(ctx context.Context) Step {
+	ctx, cancel := context.WithTimeout(ctx, tc.o.Timeout)
+	defer cancel()
+	if tc.o.Token != nil {
+		tok, err := tc.o.Token(ctx, tc.a.Email)
+		switch {
+		case err == nil:
+			tc.access, tc.expiry = tok.AccessToken, tok.Expiry
+			return pass("the running bridge handed out its access token, valid until %s (it refreshes on its own, so doctor does not)",
+				expiryText(tok.Expiry, tc.o.Now()))
+		case !errors.Is(err, ErrRefreshHere):
+			return fail(fromDiag(diag.Classify(err, tc.diagAccount(), tc.o.Now())), "the running bridge: %v", err)
+		}
+	}
 	src := tokens.NewSource(tokens.SourceOptions{
 		Account:      tc.a.TokenAccount(),
 		Provider:     tc.owner.Provider,
@@ -160,8 +174,6 @@ func (tc *tokenCheck) refreshToken(ctx context.Context) Step {
 		HTTPClient:   tc.o.HTTPClient,
 		Now:          tc.o.Now,
 	})
-	ctx, cancel := context.WithTimeout(ctx, tc.o.Timeout)
-	defer cancel()
 	tok, err := src.Token(ctx)
 	if err != nil {
 		return fail(fromDiag(diag.Classify(err, tc.diagAccount(), tc.o.Now())), "%v", err)

@@ -2,8 +2,15 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"strings"
 
+	"golang.org/x/oauth2"
+
+	"github.com/mailbridge/bridge/bridge"
+	"github.com/mailbridge/bridge/bridge/config"
+	"github.com/mailbridge/bridge/bridge/control"
 	"github.com/mailbridge/bridge/bridge/doctor"
 )
 
@@ -31,7 +38,8 @@ func runDoctor(ctx context.Context, e *env, args []string) error {
 	} else {
 		o.Config = cfg
 		if st := liveStatus(ctx, e, cfg); st != nil {
-			o.Served, o.Live = st.Listeners, &st.Status
+			o.Served, o.Live = st.Bound, &st.Status
+			o.Token = serverToken(e, cfg)
 		}
 	}
 	rep := doctor.Run(ctx, o)
@@ -49,4 +57,24 @@ func runDoctor(ctx context.Context, e *env, args []string) error {
 		return &exitError{1}
 	}
 	return nil
+}
+
+// serverToken takes access tokens from the running server for cfg, over
+// its control socket. When the server has stopped meanwhile, or does not
+// know the account, doctor refreshes itself.
+func serverToken(e *env, cfg *config.Config) func(context.Context, string) (*oauth2.Token, error) {
+	return func(ctx context.Context, email string) (*oauth2.Token, error) {
+		ep, err := controlEndpoint(e, cfg.Path)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", doctor.ErrRefreshHere, err)
+		}
+		t, err := control.NewClient(ep).Token(ctx, email)
+		if errors.Is(err, control.ErrNotRunning) || errors.Is(err, bridge.ErrNoAccount) {
+			return nil, fmt.Errorf("%w: %w", doctor.ErrRefreshHere, err)
+		}
+		if err != nil {
+			return nil, err
+		}
+		return &oauth2.Token{AccessToken: t.AccessToken, TokenType: "Bearer", Expiry: t.Expiry}, nil
+	}
 }

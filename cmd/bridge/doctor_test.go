@@ -38,8 +38,15 @@ const doctorPassword = "local-pass-1234567890"
 // server in the config (a closed port, say).
 func newDoctorWorld(t *testing.T, imapAddr string) *doctorWorld {
 	t.Helper()
+	return newDoctorWorldWith(t, imapAddr, tokenstest.Options{})
+}
+
+// newDoctorWorldWith is newDoctorWorld with the identity platform's
+// options.
+func newDoctorWorldWith(t *testing.T, imapAddr string, idp tokenstest.Options) *doctorWorld {
+	t.Helper()
 	w := &doctorWorld{dir: t.TempDir()}
-	w.idp = tokenstest.New(tokenstest.Options{})
+	w.idp = tokenstest.New(idp)
 	t.Cleanup(w.idp.Close)
 	ca, err := tlsutil.NewTestCA()
 	if err != nil {
