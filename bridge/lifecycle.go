@@ -18,8 +18,8 @@ import (
 // accept loops (serve), or tracks those of a server that runs them itself
 // (go-smtp's: listening, accept and forget).
 type connSet struct {
-	mu     sync.Mutex
-	lns    map[net.Listener]struct{}
+	mu    sync.Mutex
+	lns   map[net.Listener]struct{}
 	limit *connLimit // shared by the front ends of a Server; nil caps nothing
 
 	conns  map[net.Conn]*connEntry
