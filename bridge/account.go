@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"fmt"
+	"net/url"
 	"strings"
 
 	"github.com/mailbridge/bridge/bridge/config"
@@ -59,6 +60,10 @@ func (a *Account) Diag() diag.Account {
 	}
 	if a.TokenFrom != "" {
 		d.Delegate = a.TokenFrom
+	}
+	d.Servers = map[diag.Proto]string{IMAP: a.Provider.IMAP, POP3: a.Provider.POP3, SMTP: a.Provider.SMTP}
+	if u, err := url.Parse(a.Provider.TokenURL); err == nil {
+		d.Servers[diag.ProtoToken] = u.Host
 	}
 	return d
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -242,6 +243,7 @@ func TestFaultIdentityPlatform(t *testing.T) {
 	}{
 		{"down", func(a *Account) { a.Provider.TokenURL = deadURL }},
 		{"slow", func(a *Account) { h.Tokens.FailNext(5, tokenstest.Slow(2*time.Second)) }},
+		{"hanging", func(a *Account) { h.Tokens.FailNext(5, tokenstest.Slow(time.Hour)) }},
 		{"500", func(a *Account) { h.Tokens.FailNext(5, tokenstest.ServerError()) }},
 	}
 	for _, tc := range cases {
@@ -283,6 +285,16 @@ func TestFaultIdentityPlatform(t *testing.T) {
 			st := b.Source(&a).State()
 			if st.NeedsLogin != "" || !st.HasRefreshToken || st.LastError == "" {
 				t.Errorf("token state %+v", st)
+			}
+			// The identity platform, named by its host, is what could not
+			// be reached; not the mail server.
+			u, _ := url.Parse(a.Provider.TokenURL)
+			if !strings.Contains(reply, "sign-in service at "+u.Host) {
+				t.Errorf("reply %q does not name the sign-in service at %s", reply, u.Host)
+			}
+			d := b.Status().Accounts[0].Last[IMAP]
+			if d.ID != "identity-unreachable" || !strings.Contains(d.Fix, "Test-NetConnection "+u.Hostname()+" -Port "+u.Port()) {
+				t.Errorf("diagnosis %s, fix %q", d.ID, d.Fix)
 			}
 		})
 	}

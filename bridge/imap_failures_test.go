@@ -10,6 +10,7 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/mailbridge/bridge/bridge/bridgetest"
+	"github.com/mailbridge/bridge/bridge/diag"
 	"github.com/mailbridge/bridge/tokens/tokenstest"
 )
 
@@ -62,6 +63,32 @@ func TestIMAPModeNotConnected(t *testing.T) {
 	if !eventually(5*time.Second, func() bool { return h.lastIMAP(alice) == "imap-not-connected" }) {
 		t.Errorf("recorded diagnosis %q, want imap-not-connected", h.lastIMAP(alice))
 	}
+}
+
+// TestIMAPModeNotConnectedBye: the BYE some mailboxes send right after
+// the login, instead of a BAD to the first mailbox command, gets the same
+// diagnosis, with Microsoft's words kept.
+func TestIMAPModeNotConnectedBye(t *testing.T) {
+	h := newHarness(t)
+	h.IMAP.SetMode(bridgetest.NotConnectedBye)
+	addr, _ := h.startIMAP(FrontOptions{}, false)
+	w := dialIMAPWire(t, addr)
+	w.expectPrefix("* OK ")
+	w.send("a1 LOGIN " + alice + " " + h.password(alice) + "\r\n")
+	reply := w.expectPrefix("a1 NO ")
+	if !strings.Contains(reply, "will not open the mailbox") || !strings.Contains(reply, "bridge doctor "+alice) {
+		t.Errorf("reply %q", reply)
+	}
+	var last diag.Diagnosis
+	for _, a := range h.B.Status().Accounts {
+		if a.Email == alice {
+			last = a.Last[IMAP]
+		}
+	}
+	if last.ID != "imap-not-connected" || last.Raw != "User is authenticated but not connected." {
+		t.Errorf("status shows %s, raw %q; want imap-not-connected with Microsoft's words", last.ID, last.Raw)
+	}
+	h.checkLogs()
 }
 
 func TestIMAPModeTokenExpiredMidSession(t *testing.T) {

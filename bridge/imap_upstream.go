@@ -61,6 +61,8 @@ func IMAPUpstreamLogin(up net.Conn, br *bufio.Reader, user, token string) ([]str
 			return nil, err
 		}
 		switch {
+		case strings.HasPrefix(line, "* BYE "):
+			return nil, imapBye(diag.StageAuth, line)
 		case strings.HasPrefix(line, "+"):
 			if _, err := up.Write(sasl.Answer()); err != nil {
 				return nil, fmt.Errorf("bridge: imap upstream %s: %w", up.RemoteAddr(), err)
@@ -91,6 +93,10 @@ func IMAPUpstreamLogin(up net.Conn, br *bufio.Reader, user, token string) ([]str
 // 6.1.1).
 func imapUpstreamCaps(up net.Conn, read func() (string, error)) ([]string, error) {
 	if _, err := up.Write([]byte("B2 CAPABILITY\r\n")); err != nil {
+		// An upstream that closed right after the login may have said why.
+		if line, rerr := read(); rerr == nil && strings.HasPrefix(line, "* BYE ") {
+			return nil, imapBye(diag.StageMailbox, line)
+		}
 		return nil, fmt.Errorf("bridge: imap upstream %s: %w", up.RemoteAddr(), err)
 	}
 	var caps []string
@@ -98,6 +104,12 @@ func imapUpstreamCaps(up net.Conn, read func() (string, error)) ([]string, error
 		line, err := read()
 		if err != nil {
 			return nil, err
+		}
+		if strings.HasPrefix(line, "* BYE ") {
+			// Some mailboxes refuse the token's identity this way right
+			// after the login, rather than with a BAD to the first command:
+			// "* BYE User is authenticated but not connected.".
+			return nil, imapBye(diag.StageMailbox, line)
 		}
 		if c, ok := capabilityData(line); ok {
 			caps = c
@@ -107,6 +119,13 @@ func imapUpstreamCaps(up net.Conn, read func() (string, error)) ([]string, error
 		}
 	}
 	return nil, errors.New("bridge: imap upstream: no reply to CAPABILITY")
+}
+
+// imapBye is the failure of an upstream that ended the session with line,
+// "* BYE [code] text" (RFC 3501 section 7.1.5), at stage.
+func imapBye(stage diag.Stage, line string) *diag.Failure {
+	code, text := splitRespCode(strings.TrimPrefix(line, "* BYE "))
+	return &diag.Failure{Proto: IMAP, Stage: stage, RespCode: code, Text: text}
 }
 
 // capabilityData parses "* CAPABILITY a b c".

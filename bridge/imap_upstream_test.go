@@ -77,6 +77,32 @@ func TestIMAPUpstreamLoginAsksForCapabilities(t *testing.T) {
 	}
 }
 
+// TestIMAPUpstreamLoginNotConnectedBye: a BYE right after the login, or
+// instead of its tagged reply, is the upstream's refusal with its words
+// kept, diagnosed as the BAD to the first mailbox command is.
+func TestIMAPUpstreamLoginNotConnectedBye(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		replies []string
+		stage   diag.Stage
+	}{
+		{"after the OK", []string{"B1 OK AUTHENTICATE completed.\r\n", "* BYE User is authenticated but not connected.\r\n"}, diag.StageMailbox},
+		{"instead of the OK", []string{"* BYE User is authenticated but not connected.\r\n"}, diag.StageAuth},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, run := scriptedUpstream(t, "* OK The Microsoft Exchange IMAP4 service is ready.\r\n", tc.replies...)
+			_, err := run()
+			var f *diag.Failure
+			if !errors.As(err, &f) || f.Proto != IMAP || f.Stage != tc.stage || f.Text != "User is authenticated but not connected." {
+				t.Fatalf("err = %#v", err)
+			}
+			if d := diag.Classify(err, diag.Account{Email: alice}, time.Now()); d.ID != "imap-not-connected" || d.Raw != f.Text {
+				t.Errorf("diagnosis %s, raw %q", d.ID, d.Raw)
+			}
+		})
+	}
+}
+
 func TestIMAPUpstreamLoginGreetingBye(t *testing.T) {
 	_, run := scriptedUpstream(t, "* BYE [UNAVAILABLE] Server busy\r\n")
 	_, err := run()

@@ -23,11 +23,12 @@ var (
 	imapTokenExpired = []byte("AccessTokenExpired")
 )
 
-// imapWatch is the Watcher of a relayed IMAP session. It recognises the two
+// imapWatch is the Watcher of a relayed IMAP session. It recognises the
 // ways Exchange ends a session it accepted (docs/microsoft-facts.md §1.2): a BAD
 // "User is authenticated but not connected." to the first mailbox command
-// (the token's identity has no rights on the mailbox), and
-// "* BYE Session invalidated - AccessTokenExpired". Both are recorded in the
+// (the token's identity has no rights on the mailbox), or the same words
+// in a BYE right after the login, which some mailboxes send instead; and
+// "* BYE Session invalidated - AccessTokenExpired". Each is recorded in the
 // account's status; the relayed bytes are never changed.
 type imapWatch struct {
 	b    *Bridge
@@ -88,14 +89,15 @@ func (w *imapWatch) scanHead(p []byte) {
 }
 
 // line checks one of the first lines: "<tag> BAD User is authenticated but
-// not connected."
+// not connected.", or "* BYE User is authenticated but not connected.".
 func (w *imapWatch) line(l []byte) {
 	if w.seen || !bytes.Contains(l, imapNotConnected) {
 		return
 	}
-	_, rest, _ := bytes.Cut(l, []byte(" "))
+	tag, rest, _ := bytes.Cut(l, []byte(" "))
 	status, text, _ := bytes.Cut(rest, []byte(" "))
-	if !bytes.EqualFold(status, []byte("BAD")) && !bytes.EqualFold(status, []byte("NO")) {
+	bye := bytes.Equal(tag, []byte("*")) && bytes.EqualFold(status, []byte("BYE"))
+	if !bye && !bytes.EqualFold(status, []byte("BAD")) && !bytes.EqualFold(status, []byte("NO")) {
 		return
 	}
 	w.seen = true

@@ -27,6 +27,10 @@ func TestIMAPWatchFindsByeAcrossChunks(t *testing.T) {
 			{prefix + "* BYE Microsoft Exchange Server IMAP4 server signing off.\r\na9 OK LOGOUT completed.\r\n", ""},
 			{prefix + "a2 BAD User is authenticated but not connected.\r\n", ""}, // too late to be the first command's
 			{"a1 BAD User is authenticated but not connected.\r\n* BYE Connection closed. 14\r\n", "imap-not-connected"},
+			// The shape some mailboxes send instead, right after the login.
+			{"* BYE User is authenticated but not connected.\r\n", "imap-not-connected"},
+			{"* bye [UNAVAILABLE] User is authenticated but not connected.\r\n", "imap-not-connected"},
+			{"* OK User is authenticated but not connected.\r\n", ""},
 		} {
 			h.B.Record(acct, IMAP, nil) // clear
 			w := &imapWatch{b: h.B, acct: acct}

@@ -120,6 +120,19 @@ func TestSecretsNeverLogged(t *testing.T) {
 			w.expect("+ ")
 			w.send(plain(smtpUser) + "\r\n")
 		},
+		// Pipelined after a NOOP, whose reply comes first.
+		func(w *imapWire) {
+			w.send("a0 NOOP\r\na1 LOGIN " + smtpUser + " {" + itoa(len(pw)) + "}\r\n")
+			w.expectPrefix("a0 OK ")
+			w.expect("+ Ready")
+			w.send(pw + "\r\n")
+		},
+		func(w *imapWire) {
+			w.send("a0 NOOP\r\na1 AUTHENTICATE PLAIN\r\n")
+			w.expectPrefix("a0 OK ")
+			w.expect("+ ")
+			w.send(plain("") + "\r\n")
+		},
 	} {
 		w := dialIMAPWire(t, imapAddr)
 		w.expectPrefix("* OK ")
@@ -138,6 +151,11 @@ func TestSecretsNeverLogged(t *testing.T) {
 	w.send("a1 LOGIN " + smtpUser + " wrong-" + pw + "\r\n")
 	w.expectPrefix("a1 NO ")
 	secrets.add("wrong password", "wrong-"+pw)
+	// Login lines refused before they are parsed.
+	w.send("a2  LOGIN " + smtpUser + " " + pw + "\r\n")
+	w.expectPrefix("a2 BAD ")
+	w.send("a3 LOGIN\t" + smtpUser + " " + pw + "\r\n")
+	w.expectPrefix("a3 BAD ")
 
 	// POP3: USER/PASS and AUTH PLAIN after a continuation.
 	p := dialIMAPWire(t, pop3Addr)
@@ -157,6 +175,17 @@ func TestSecretsNeverLogged(t *testing.T) {
 	p.expect(pop3LoggedIn)
 	p.send("QUIT\r\n")
 	p.expectPrefix("+OK")
+	// Pipelined after a NOOP, and a PASS line refused before it is parsed.
+	p = dialIMAPWire(t, pop3Addr)
+	p.expect(pop3Greeting)
+	p.send("PASS\t" + pw + "\r\nNOOP\r\nAUTH PLAIN\r\n")
+	p.expectPrefix("-ERR ")
+	p.expectPrefix("+OK")
+	p.expect("+ ")
+	p.send(plain("") + "\r\n")
+	p.expect(pop3LoggedIn)
+	p.send("QUIT\r\n")
+	p.expectPrefix("+OK")
 	collect()
 
 	// SMTP: AUTH LOGIN in the clear (traced line by line), then AUTH PLAIN
@@ -170,6 +199,18 @@ func TestSecretsNeverLogged(t *testing.T) {
 	s.expect("RCPT TO:<"+smtpOther+">", "250 ")
 	s.expect("DATA", "354 ")
 	s.expect("Subject: traced\r\n\r\nhello\r\n.", "250 ")
+	s.expect("QUIT", "221 ")
+	// AUTH PLAIN pipelined after a NOOP, whose reply comes first.
+	s = e.wire()
+	s.expect("EHLO client.example", "250 ")
+	s.send("NOOP\r\nAUTH PLAIN")
+	if r := s.reply(); !strings.HasPrefix(r, "250 ") {
+		t.Fatalf("NOOP: %q", r)
+	}
+	if r := s.reply(); !strings.HasPrefix(r, "334 ") {
+		t.Fatalf("AUTH PLAIN: %q", r)
+	}
+	s.expect(plain(""), "235 ")
 	s.expect("QUIT", "221 ")
 	c := e.login(smtpUser)
 	if err := smtpSend(c, smtpUser, smtpMessage("tls", "x\r\n")); err != nil {

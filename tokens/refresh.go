@@ -53,6 +53,9 @@ func (s *Source) exchangeWithRetry(ctx context.Context, rt string) (*oauth2.Toke
 // Errors are *oauth2.RetrieveError for answers and transport errors
 // otherwise, as x/oauth2 returns them, so FromOAuth classifies both.
 func (s *Source) exchange(ctx context.Context, rt string) (*oauth2.Token, error) {
+	// The bound covers reading the answer too.
+	ctx, cancel := context.WithTimeout(ctx, s.o.RequestTimeout)
+	defer cancel()
 	form := url.Values{
 		"grant_type":    {"refresh_token"},
 		"refresh_token": {rt},

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -65,6 +66,10 @@ type SourceOptions struct {
 	// HTTPClient makes the token requests; nil means a client with a
 	// 30 s timeout.
 	HTTPClient *http.Client
+	// RequestTimeout bounds one token request, and how long Token waits
+	// for a refresh: a refresh that takes longer (a platform that does
+	// not answer, retries) goes on for later callers. Zero means 10 s.
+	RequestTimeout time.Duration
 	// RefreshBefore is the least life an access token must have left to
 	// be handed out without a refresh; zero means 10 minutes. Half the
 	// token's lifetime is needed too, when that is more: Exchange ends a
@@ -139,6 +144,9 @@ func NewSource(o SourceOptions) *Source {
 	if o.HTTPClient == nil {
 		o.HTTPClient = &http.Client{Timeout: 30 * time.Second}
 	}
+	if o.RequestTimeout <= 0 {
+		o.RequestTimeout = 10 * time.Second
+	}
 	if o.RefreshBefore <= 0 {
 		o.RefreshBefore = 10 * time.Minute
 	}
@@ -160,8 +168,10 @@ func NewSource(o SourceOptions) *Source {
 // network failures; a store error when the store could not take the new
 // refresh token a refresh would bring (checked before refreshing; a
 // rotated token the store refuses afterwards is kept, see State). A
-// caller whose ctx ends stops waiting; the shared refresh goes on for the
-// other callers, bounded by its own deadline.
+// caller stops waiting when its ctx ends or after RequestTimeout, and then
+// gets the access token in memory if it has some life left, else an
+// *Error of a request that got no answer; the shared refresh goes on for
+// later callers, bounded by its own deadline.
 func (s *Source) Token(ctx context.Context) (*oauth2.Token, error) {
 	s.recheckNeedsLogin()
 	s.mu.Lock()
@@ -175,15 +185,33 @@ func (s *Source) Token(ctx context.Context) (*oauth2.Token, error) {
 		defer cancel()
 		return s.fetch(rctx)
 	})
+	wait := time.NewTimer(s.o.RequestTimeout)
+	defer wait.Stop()
 	select {
 	case r := <-ch:
 		if r.Err != nil {
 			return nil, r.Err
 		}
 		return publicToken(r.Val.(*oauth2.Token)), nil
+	case <-wait.C:
+		return s.notAnswered(fmt.Errorf("no token within %v: %w", s.o.RequestTimeout, context.DeadlineExceeded))
 	case <-ctx.Done():
-		return nil, fmt.Errorf("tokens: waiting for a token for %s: %w", s.o.Account, ctx.Err())
+		return s.notAnswered(fmt.Errorf("waiting for a token: %w", ctx.Err()))
 	}
+}
+
+// notAnswered is Token's answer to a caller that stopped waiting for the
+// refresh under way: like a failed refresh, the access token in memory if
+// it has some life left, else an *Error of the token endpoint's that got
+// no answer.
+func (s *Source) notAnswered(err error) (*oauth2.Token, error) {
+	s.mu.Lock()
+	a := s.access
+	s.mu.Unlock()
+	if a != nil && s.o.Now().Add(minUsable).Before(a.Expiry) {
+		return publicToken(a), nil
+	}
+	return nil, &Error{Account: s.o.Account, Op: "refresh", Err: &url.Error{Op: "Post", URL: s.o.Provider.TokenURL, Err: err}}
 }
 
 // Reload forgets the needs-login mark and makes the next call read the

@@ -32,6 +32,10 @@ var imapGreeting = []byte("* OK The Microsoft Exchange IMAP4 service is ready. "
 // "BAD User is authenticated but not connected.".
 var imapByeNotConnected = []byte("* BYE Connection closed. 14\r\n")
 
+// imapByeAfterLogin is how some mailboxes refuse the token's identity
+// right after the tagged OK of the login (Mode NotConnectedBye).
+var imapByeAfterLogin = []byte("* BYE " + imapNotConnected + "\r\n")
+
 // imapListener counts accepted connections and wraps each one so the
 // server's greeting can be rewritten and every connection closed on Close,
 // including ones imapserver has not registered yet.
@@ -55,13 +59,16 @@ func (l *imapListener) Accept() (net.Conn, error) {
 }
 
 // imapConn rewrites the first line the server writes (the greeting) and can
-// append Exchange's BYE after the next complete reply, then close.
+// append a BYE after the next complete reply, then close.
 type imapConn struct {
 	net.Conn
 
 	mu       sync.Mutex // serialises writes with the greeting/BYE rewriting
 	greeted  bool
-	byeAfter atomic.Bool
+	byeAfter atomic.Pointer[[]byte] // the BYE line to append, if any
+	// loginBye: the next reply is the login's OK; write it as Exchange
+	// words it, then imapByeAfterLogin, and close (Mode NotConnectedBye).
+	loginBye atomic.Bool
 	once     sync.Once
 	closeErr error
 	dead     bool // a write failed: the peer is gone (guarded by mu)
@@ -86,6 +93,14 @@ func (c *imapConn) Write(p []byte) (int, error) {
 	if c.dead {
 		return len(p), nil
 	}
+	if c.loginBye.Load() && bytes.HasSuffix(p, []byte("\r\n")) {
+		// Exchange's OK carries no CAPABILITY code, so a client asks next.
+		tag, _, _ := bytes.Cut(p, []byte(" "))
+		out := append(append(append([]byte{}, tag...), " OK AUTHENTICATE completed.\r\n"...), imapByeAfterLogin...)
+		c.Conn.Write(out)
+		c.Close()
+		return len(p), nil
+	}
 	if _, err := c.Conn.Write(p); err != nil {
 		// imapmemserver returns from a FETCH whose write failed without
 		// closing its response writer, which leaves imapserver's encoder
@@ -95,8 +110,8 @@ func (c *imapConn) Write(p []byte) (int, error) {
 		c.Close()
 		return len(p), nil
 	}
-	if bytes.HasSuffix(p, []byte("\r\n")) && c.byeAfter.Load() {
-		c.Conn.Write(imapByeNotConnected)
+	if bye := c.byeAfter.Load(); bye != nil && bytes.HasSuffix(p, []byte("\r\n")) {
+		c.Conn.Write(*bye)
 		c.Close()
 	}
 	return len(p), nil

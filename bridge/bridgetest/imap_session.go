@@ -109,6 +109,9 @@ func (s *imapSession) login(resp []byte) error {
 	s.srv.logins.Add(1)
 	s.UserSession = imapmemserver.NewUserSession(s.srv.user(user))
 	s.notConnected = mode == NotConnected
+	if mode == NotConnectedBye && s.wc != nil {
+		s.wc.loginBye.Store(true)
+	}
 	s.srv.mu.Lock()
 	s.srv.sessions[s] = struct{}{}
 	s.srv.mu.Unlock()
@@ -138,7 +141,7 @@ func (s *imapSession) checkConnected() error {
 		return nil
 	}
 	if s.wc != nil {
-		s.wc.byeAfter.Store(true)
+		s.wc.byeAfter.Store(&imapByeNotConnected)
 	}
 	return &imap.Error{Type: imap.StatusResponseTypeBad, Text: imapNotConnected}
 }

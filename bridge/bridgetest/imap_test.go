@@ -212,6 +212,20 @@ func TestIMAPModeNotConnected(t *testing.T) {
 	}
 }
 
+func TestIMAPModeNotConnectedBye(t *testing.T) {
+	checkNoGoroutineLeak(t)
+	s, cfg := newTestIMAP(t, IMAPOptions{Mode: NotConnectedBye})
+	w := dialLines(t, s.Addr(), cfg)
+	w.expectPrefix("* OK ")
+	w.send("a1 AUTHENTICATE XOAUTH2 " + xoauth2B64(imapAlice, "good-"+imapAlice))
+	w.expect("a1 OK AUTHENTICATE completed.")
+	w.expect("* BYE User is authenticated but not connected.")
+	w.expectEOF()
+	if s.Logins() != 1 {
+		t.Errorf("%d logins, want 1", s.Logins())
+	}
+}
+
 func TestIMAPModeTokenExpiredAfterDelay(t *testing.T) {
 	checkNoGoroutineLeak(t)
 	s, cfg := newTestIMAP(t, IMAPOptions{Mode: TokenExpiredMidSession, ExpireAfter: 200 * time.Millisecond})
@@ -392,7 +406,8 @@ func TestIMAPPlainListener(t *testing.T) {
 }
 
 func TestModeString(t *testing.T) {
-	want := map[Mode]string{Normal: "normal", Disabled: "disabled", NotConnected: "not-connected", TokenExpiredMidSession: "token-expired-mid-session", Mode(42): "mode(42)"}
+	want := map[Mode]string{Normal: "normal", Disabled: "disabled", NotConnected: "not-connected", TokenExpiredMidSession: "token-expired-mid-session",
+		NotConnectedBye: "not-connected-bye", Mode(42): "mode(42)"}
 	for m, s := range want {
 		if m.String() != s {
 			t.Errorf("Mode(%d).String() = %q, want %q", int(m), m.String(), s)

@@ -28,6 +28,12 @@ const (
 	// IMAPOptions.ExpireAfter, or when IMAP.ExpireSessions is called.
 	// POP3 treats it as Normal.
 	TokenExpiredMidSession
+	// NotConnectedBye (IMAP only) accepts the login with Exchange's
+	// "OK AUTHENTICATE completed." (no CAPABILITY code), sends
+	// "* BYE User is authenticated but not connected." right after it and
+	// closes the connection: the shape some mailboxes give instead of
+	// NotConnected's BAD. POP3 treats it as Normal.
+	NotConnectedBye
 )
 
 // String returns the mode's name as used in logs and test names.
@@ -41,6 +47,8 @@ func (m Mode) String() string {
 		return "not-connected"
 	case TokenExpiredMidSession:
 		return "token-expired-mid-session"
+	case NotConnectedBye:
+		return "not-connected-bye"
 	default:
 		return fmt.Sprintf("mode(%d)", int(m))
 	}

@@ -131,7 +131,8 @@ type Log struct {
 	// Level is debug, info, warn or error; empty means info.
 	Level string `toml:"level"`
 	// Trace logs the pre-login part of each connection at debug level,
-	// with AUTH and LOGIN lines redacted; false logs no wire lines.
+	// with every line of a login and any unknown command redacted; false
+	// logs no wire lines.
 	Trace bool `toml:"trace"`
 }
 

@@ -1,10 +1,12 @@
 package diag
 
 import (
+	"context"
 	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 
 	"github.com/mailbridge/bridge/tokens"
 )
@@ -67,7 +69,15 @@ var tokenCases = []classifyCase{
 	{"identity 5xx", tokErr("refresh", 503, "temporarily_unavailable", 0, "AADSTS90033: A transient error has occurred. Please try again."),
 		work, "identity-unreachable", []string{"login.microsoftonline.com"}},
 	{"identity network", &tokens.Error{Account: user, Op: "refresh", Err: &net.DNSError{Err: "no such host", Name: "login.microsoftonline.com", IsNotFound: true}},
-		work, "identity-unreachable", nil},
+		work, "identity-unreachable", []string{"Test-NetConnection login.microsoftonline.com -Port 443"}},
+	// No answer in time: the identity platform's host is named, not a
+	// mail server's.
+	{"identity timeout", &tokens.Error{Account: user, Op: "refresh", Err: &url.Error{Op: "Post",
+		URL: "https://login.microsoftonline.com/organizations/oauth2/v2.0/token", Err: context.DeadlineExceeded}},
+		work, "identity-unreachable", []string{"Test-NetConnection login.microsoftonline.com -Port 443", "curl -sI https://login.microsoftonline.com`"}},
+	{"identity timeout, own endpoint", &tokens.Error{Account: user, Op: "refresh", Err: &url.Error{Op: "Post",
+		URL: "https://login.example.net:8443/tenant/token", Err: fmt.Errorf("no answer within 10s: %w", context.DeadlineExceeded)}},
+		work, "identity-unreachable", []string{"Test-NetConnection login.example.net -Port 8443", "curl -sI https://login.example.net:8443`"}},
 	{"token unknown", tokErr("refresh", 400, "invalid_request", 9002313, "AADSTS9002313: Invalid request. Request is malformed or invalid."),
 		work, "token-failed", []string{"login.microsoftonline.com/error"}},
 }
@@ -124,8 +134,14 @@ var netCases = []classifyCase{
 	{"dial refused", &Failure{Proto: "smtp", Stage: "dial", Text: "smtp.office365.com:587",
 		Err: fmt.Errorf("dial tcp 52.97.1.1:587: connect: connection refused")},
 		work, "upstream-unreachable", []string{"nc -vz smtp.office365.com 587"}},
-	{"bare dns error", &net.OpError{Op: "dial", Net: "tcp", Err: &net.DNSError{Err: "no such host", Name: "outlook.office365.com"}},
-		work, "upstream-unreachable", []string{"Test-NetConnection outlook.office365.com -Port PORT"}},
+	// No protocol and no port: the account's server of that name gives it.
+	{"bare dns error", &net.OpError{Op: "dial", Net: "tcp", Err: &net.DNSError{Err: "no such host", Name: "smtp.office365.com"}},
+		work, "upstream-unreachable", []string{"Test-NetConnection smtp.office365.com -Port 587"}},
+	{"bare timeout", fmt.Errorf("reading: %w", context.DeadlineExceeded),
+		work, "upstream-unreachable", []string{"nc -vz outlook.office365.com 993"}},
+	{"pop3 timeout, no address", &Failure{Proto: "pop3", Stage: "greeting", Err: fmt.Errorf("bridge: pop3 upstream: %w", context.DeadlineExceeded)},
+		Account{Email: user, Servers: map[Proto]string{ProtoPOP3: "pop.example.net:1995"}}, "upstream-unreachable",
+		[]string{"nc -vz pop.example.net 1995"}},
 	{"tls unknown authority", &Failure{Proto: "imap", Stage: "tls", Text: "outlook.office365.com:993", Err: x509.UnknownAuthorityError{}},
 		work, "upstream-tls", []string{"upstream_ca_file"}},
 	{"tls eof", &Failure{Proto: "pop3", Stage: "tls", Text: "outlook.office365.com:995", Err: errors.New("EOF")},

@@ -103,6 +103,11 @@ type Account struct {
 	// ClientID is the app registration's client id, for the admin-consent
 	// URL; empty shows a placeholder.
 	ClientID string
+	// Servers are the account's upstreams: host:port of its IMAP, POP3
+	// and SMTP servers, and the host of its token endpoint (ProtoToken).
+	// They name the host in a fix when the failure does not; a missing
+	// one is Microsoft's.
+	Servers map[Proto]string
 }
 
 // Diagnosis is the verdict on one failure.

@@ -25,8 +25,9 @@ const (
 // Entry is one row of the diagnosis table. Its texts are templates: {email},
 // {mailbox} (the XOAUTH2 user=, defaulting to {email}), {delegate} (the
 // account whose tokens are used, defaulting to {email}), {host}, {hostname},
-// {port} (the upstream dialled), {tenant} and {client_id} are filled in by
-// Classify.
+// {port} (the upstream the failure names, else the account's server for
+// its protocol: the mail server, or the token endpoint for the identity
+// platform's entries), {tenant} and {client_id} are filled in by Classify.
 type Entry struct {
 	// ID is the stable identifier, lower-case words joined by "-".
 	ID string

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
@@ -82,6 +83,13 @@ func fromToken(te *tokens.Error, err error) evidence {
 		if m := aadstsRE.FindStringSubmatch(te.Description); m != nil {
 			ev.aadsts, _ = strconv.Atoi(m[1])
 		}
+	}
+	// A request that got no answer names the token endpoint it went to.
+	var ue *url.Error
+	if errors.As(te.Err, &ue) {
+		ev.host = hostOf(ue.URL)
+	} else if te.Err != nil {
+		ev.host = errHost(te.Err)
 	}
 	switch {
 	case te.Err != nil:

@@ -2,7 +2,10 @@ package diag
 
 import (
 	"net"
+	"net/url"
 	"strings"
+
+	"github.com/mailbridge/bridge/tokens"
 )
 
 // For fills e's templates for account a, without a failure: `bridge doctor`
@@ -19,7 +22,7 @@ func (e Entry) render(a Account, ev *evidence) Diagnosis {
 	case a.shared() && e.SharedFix != "":
 		fix = e.SharedFix
 	}
-	r := a.replacer(ev)
+	r := a.replacer(ev, e.proto())
 	return Diagnosis{
 		ID:    e.ID,
 		Kind:  e.Kind,
@@ -37,10 +40,27 @@ func (a Account) shared() bool {
 		(a.Delegate != "" && !strings.EqualFold(a.Delegate, a.Email))
 }
 
-// defaultPorts fill {port} when the failure named a host without one.
-var defaultPorts = map[Proto]string{ProtoIMAP: "993", ProtoPOP3: "995", ProtoSMTP: "587"}
+// proto is the protocol every matcher of e names, or "" when they name
+// none or several.
+func (e Entry) proto() Proto {
+	var p Proto
+	for i, m := range e.Match {
+		if i > 0 && m.Proto != p {
+			return ""
+		}
+		p = m.Proto
+	}
+	return p
+}
 
-func (a Account) replacer(ev *evidence) *strings.Replacer {
+// defaultPorts fill {port} when the failure named a host without one.
+var defaultPorts = map[Proto]string{ProtoIMAP: "993", ProtoPOP3: "995", ProtoSMTP: "587", ProtoToken: "443"}
+
+// replacer fills the templates. {host}, {hostname} and {port} name what
+// the failure names, else the account's server for the failure's protocol
+// (home, the entry's own, when the failure has none), so a fix never
+// shows a word to replace where a host goes.
+func (a Account) replacer(ev *evidence, home Proto) *strings.Replacer {
 	email := orDefault(a.Email, "EMAIL")
 	tenant := a.Tenant
 	switch strings.ToLower(tenant) {
@@ -49,10 +69,26 @@ func (a Account) replacer(ev *evidence) *strings.Replacer {
 		// organizations alias lets the administrator's own tenant answer.
 		tenant = "organizations"
 	}
+	proto := ev.proto
+	if proto == "" {
+		proto = home
+	}
 	host := ev.host
-	hostname, port := host, defaultPorts[ev.proto]
+	if host == "" && proto != "" {
+		host = a.server(proto)
+	}
+	hostname, port := host, defaultPorts[proto]
 	if h, p, err := net.SplitHostPort(host); err == nil {
 		hostname, port = h, p
+	}
+	if hostname == "" || port == "" {
+		// Neither the failure nor its protocol names the server: the
+		// commands check the account's server of that name, or its IMAP
+		// server, the one every client uses.
+		s := a.serverNamed(hostname)
+		if h, p, err := net.SplitHostPort(s); err == nil {
+			hostname, port = orDefault(hostname, h), orDefault(port, p)
+		}
 	}
 	return strings.NewReplacer(
 		"{email}", email,
@@ -61,11 +97,50 @@ func (a Account) replacer(ev *evidence) *strings.Replacer {
 		"{tenant}", tenant,
 		"{client_id}", orDefault(a.ClientID, "YOUR_CLIENT_ID"),
 		"{host}", orDefault(host, "the mail server"),
-		// These two go into commands: unknown, they become words to
-		// replace, like EMAIL.
-		"{hostname}", orDefault(hostname, "HOST"),
-		"{port}", orDefault(port, "PORT"),
+		"{hostname}", hostname,
+		"{port}", port,
 	)
+}
+
+// server returns the account's address for p: host:port for a mail
+// protocol, the token endpoint's host for ProtoToken. Where the account
+// names none, Microsoft's are used.
+func (a Account) server(p Proto) string {
+	if s := a.Servers[p]; s != "" {
+		return s
+	}
+	ms := tokens.Microsoft("")
+	switch p {
+	case ProtoIMAP:
+		return ms.IMAP
+	case ProtoPOP3:
+		return ms.POP3
+	case ProtoSMTP:
+		return ms.SMTP
+	case ProtoToken:
+		return hostOf(ms.TokenURL)
+	}
+	return ""
+}
+
+// serverNamed returns the account's mail server (host:port) whose host is
+// hostname, or its IMAP server.
+func (a Account) serverNamed(hostname string) string {
+	for _, p := range []Proto{ProtoIMAP, ProtoPOP3, ProtoSMTP} {
+		if h, _, err := net.SplitHostPort(a.server(p)); err == nil && strings.EqualFold(h, hostname) {
+			return a.server(p)
+		}
+	}
+	return a.server(ProtoIMAP)
+}
+
+// hostOf returns the host (and port, when the URL has one) of a URL.
+func hostOf(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	return u.Host
 }
 
 func orDefault(s, def string) string {

@@ -1,6 +1,7 @@
 package diag
 
 import (
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -126,6 +127,44 @@ func TestReplyText(t *testing.T) {
 	} {
 		if got := ReplyText(c.in, c.max); got != c.want {
 			t.Errorf("ReplyText(%q, %d) = %q, want %q", c.in, c.max, got, c.want)
+		}
+	}
+}
+
+// TestNoPlaceholderLeft renders every entry for each kind of account
+// (work, personal, shared mailbox, delegate, own servers): without a
+// failure, for each protocol without a host, and with every classify
+// case's failure. No template field, and no word standing for one (HOST,
+// PORT, EMAIL, YOUR_CLIENT_ID), may be left in a title, cause or fix.
+func TestNoPlaceholderLeft(t *testing.T) {
+	const clientID = "9e5f94bc-e8a4-4e73-b8be-63364c29d753"
+	accounts := map[string]Account{
+		"work":           {Email: user, Tenant: "contoso.com", ClientID: clientID},
+		"personal":       {Email: personal, Personal: true, Tenant: "consumers", ClientID: clientID},
+		"shared mailbox": {Email: "team@contoso.com", Mailbox: shared, ClientID: clientID},
+		"delegate":       {Email: shared, Mailbox: shared, Delegate: user, Tenant: "common", ClientID: clientID},
+		"own servers": {Email: user, ClientID: clientID, Servers: map[Proto]string{ProtoIMAP: "imap.example.net:143",
+			ProtoPOP3: "pop.example.net:110", ProtoSMTP: "smtp.example.net:25", ProtoToken: "id.example.net:8443"}},
+	}
+	left := regexp.MustCompile(`\{[A-Za-z_]+\}|\b(HOST|PORT|EMAIL|YOUR_CLIENT_ID)\b`)
+	check := func(what string, d Diagnosis) {
+		t.Helper()
+		for _, text := range []string{d.Title, d.Cause, d.Fix} {
+			if m := left.FindString(text); m != "" {
+				t.Errorf("%s: %q left in %q", what, m, text)
+			}
+		}
+	}
+	for name, a := range accounts {
+		for _, id := range IDs() {
+			e, _ := Lookup(id)
+			check(id+" for "+name, e.For(a))
+			for _, p := range []Proto{ProtoIMAP, ProtoPOP3, ProtoSMTP, ProtoToken} {
+				check(id+" over "+string(p)+" for "+name, e.render(a, &evidence{proto: p}))
+			}
+		}
+		for _, c := range classifyCases {
+			check(c.name+" for "+name, Classify(c.err, a, seen))
 		}
 	}
 }

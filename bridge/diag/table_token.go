@@ -181,11 +181,12 @@ var tokenEntries = []Entry{
 	{
 		ID:    "identity-unreachable",
 		Kind:  KindTemporary,
-		Title: "The Microsoft sign-in service could not be reached",
-		Cause: "A network error, time-out, or server error (5xx or 429) on the way to login.microsoftonline.com. " +
-			"The stored sign-in is kept.",
+		Title: "The Microsoft sign-in service at {host} could not be reached",
+		Cause: "Getting an access token from the identity platform at {host} failed: a network error, no answer in time, " +
+			"or a server error (5xx or 429). The mail server was not contacted, and the stored sign-in is kept.",
 		Fix: "Nothing to do if it passes: the next attempt tries again with the same stored sign-in. " +
-			"If it persists, check that this machine reaches https://login.microsoftonline.com (DNS, firewall, proxy).",
+			"If it persists, check that this machine reaches https://{host} (DNS, firewall, proxy): " +
+			"`Test-NetConnection {hostname} -Port {port}` on Windows, `curl -sI https://{host}` elsewhere.",
 		Match: []Match{
 			{Proto: ProtoToken, Cond: CondTemporary},
 			{Proto: ProtoToken, OAuth: "temporarily_unavailable"},
