@@ -49,6 +49,13 @@ func newUUID() string {
 	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
 
+// hasOffline reports whether a Microsoft scope string asks for a refresh
+// token.
+func hasOffline(scope string) bool {
+	_, offline := resourceScopes(scope)
+	return offline
+}
+
 // resourceScopes splits a requested scope string into the resource scopes
 // (full URIs) and reports whether offline_access was asked for. OpenID
 // scopes are dropped: they mint no access-token permission.

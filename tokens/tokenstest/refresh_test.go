@@ -253,3 +253,17 @@ func TestConcurrentUse(t *testing.T) {
 		t.Errorf("RefreshRequests = %d, want 10", n)
 	}
 }
+
+// TestRefreshLifetime: a refresh token older than RefreshLifetime is
+// refused as expired.
+func TestRefreshLifetime(t *testing.T) {
+	s := tokenstest.New(tokenstest.Options{ClientID: clientID, RefreshLifetime: 50 * time.Millisecond})
+	defer s.Close()
+	_, rt, _ := s.Issue("adele@contoso.example")
+	if st, m := post(t, s.TokenURL("common"), refreshForm(clientID, rt)); st != 200 {
+		t.Fatalf("fresh refresh token refused: %v", m["error_description"])
+	}
+	time.Sleep(60 * time.Millisecond)
+	st, m := post(t, s.TokenURL("common"), refreshForm(clientID, rt))
+	wantError(t, st, m, 400, "invalid_grant", 700082)
+}
