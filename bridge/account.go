@@ -69,7 +69,7 @@ func (a *Account) Diag() diag.Account {
 func ResolveAccounts(c *config.Config) ([]*Account, error) {
 	out := make([]*Account, 0, len(c.Accounts))
 	for i, a := range c.Accounts {
-		p, err := tokens.LookupProvider(a.Provider, a.Tenant)
+		p, err := tokens.LookupProvider(a.Provider, a.Tenant, "")
 		if err != nil {
 			return nil, c.ErrorAt(fmt.Sprintf("account[%d].provider", i), err.Error())
 		}

@@ -104,7 +104,7 @@ func (c *Config) validateAccounts(bad func(key, msg string, args ...any)) {
 				seen[low] = i
 			}
 		}
-		p, err := tokens.LookupProvider(a.Provider, a.Tenant)
+		p, err := tokens.LookupProvider(a.Provider, a.Tenant, "")
 		if err != nil {
 			bad(key("provider"), "%q is not a provider; want microsoft, gmail or custom", a.Provider)
 		} else if p.Name == "custom" {
