@@ -69,7 +69,7 @@ func (a *Account) Diag() diag.Account {
 func ResolveAccounts(c *config.Config) ([]*Account, error) {
 	out := make([]*Account, 0, len(c.Accounts))
 	for i, a := range c.Accounts {
-		p, err := tokens.LookupProvider(a.Provider, a.Tenant, "")
+		p, err := tokens.LookupProvider(a.Provider, a.Tenant, a.Cloud)
 		if err != nil {
 			return nil, c.ErrorAt(fmt.Sprintf("account[%d].provider", i), err.Error())
 		}
@@ -80,6 +80,7 @@ func ResolveAccounts(c *config.Config) ([]*Account, error) {
 		}
 		overlay(&p.IMAP, a.IMAP)
 		overlay(&p.SMTP, a.SMTP)
+		p.SMTPImplicitTLS = SMTPImplicitTLS(p.SMTP)
 		overlay(&p.POP3, a.POP3)
 		overlay(&p.AuthURL, a.AuthURL)
 		overlay(&p.TokenURL, a.TokenURL)

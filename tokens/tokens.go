@@ -24,9 +24,12 @@ type Provider struct {
 	// Connect.
 	IdentityScopes []string
 	// IMAP, POP3 and SMTP are the upstream servers as host:port. IMAP and
-	// POP3 use implicit TLS; SMTP uses implicit TLS on port 465 and
-	// STARTTLS on any other.
+	// POP3 use implicit TLS; SMTP uses STARTTLS unless SMTPImplicitTLS.
 	IMAP, POP3, SMTP string
+	// SMTPImplicitTLS makes SMTP speak TLS from the first byte (RFC 8314
+	// section 3.3), as smtp.gmail.com:465 does, instead of STARTTLS. The
+	// bridge sets it for an SMTP server on port 465.
+	SMTPImplicitTLS bool
 	// NeedsSecret is true for providers that refuse public clients.
 	NeedsSecret bool
 	// AuthParams are added to the browser sign-in's authorize request.

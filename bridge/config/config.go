@@ -111,6 +111,11 @@ type Account struct {
 	// Tenant is common, organizations, consumers or a tenant id; empty
 	// means common. Only microsoft uses it.
 	Tenant string `toml:"tenant"`
+	// Cloud is the Microsoft cloud the tenant lives in: global, usgov
+	// (Microsoft 365 GCC High and DoD) or china (21Vianet); empty means
+	// global. It sets the sign-in endpoints, the scopes and the mail
+	// servers together. Only microsoft uses it.
+	Cloud string `toml:"cloud"`
 	// ClientID is the app registration to sign in with.
 	ClientID string `toml:"client_id"`
 	// ClientSecret is only for confidential apps (gmail needs one).

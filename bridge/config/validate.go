@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -112,6 +113,16 @@ func (c *Config) validateAccounts(bad func(key, msg string, args ...any)) {
 				if need.v == "" {
 					bad(key(need.k), "a custom provider has no default; set %s", need.k)
 				}
+			}
+		}
+		if a.Cloud != "" {
+			switch cloud := strings.ToLower(a.Cloud); {
+			case !slices.Contains(tokens.Clouds(), cloud):
+				bad(key("cloud"), "%q is not a cloud; want %s", a.Cloud, strings.Join(tokens.Clouds(), ", "))
+			case err == nil && p.Name != "microsoft":
+				bad(key("cloud"), "cloud applies to microsoft accounts only; %s has none", p.Name)
+			case cloud != "global" && strings.EqualFold(a.Tenant, "consumers"):
+				bad(key("tenant"), "personal accounts (consumers) exist only in the global cloud; use organizations or the tenant id")
 			}
 		}
 		if err == nil && p.NeedsSecret && a.ClientSecret == "" && a.TokenFrom == "" {
