@@ -196,13 +196,13 @@ func TestGoogleRefresh(t *testing.T) {
 // TestGoogleTestingExpiry: an app in "Testing" loses its refresh tokens a
 // fixed time after consent, with the same words as a revocation.
 func TestGoogleTestingExpiry(t *testing.T) {
-	s := newGoogle(t, tokenstest.Options{RefreshLifetime: 50 * time.Millisecond})
+	s := newGoogle(t, tokenstest.Options{RefreshLifetime: time.Second})
 	_, rt, _ := s.Issue(gmailUser)
 	form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}, "client_id": {googleClient}, "client_secret": {googleSecret}}
 	if st, m := post(t, s.TokenURL(""), form); st != 200 {
 		t.Fatalf("fresh refresh token refused: %v", m)
 	}
-	time.Sleep(60 * time.Millisecond)
+	time.Sleep(time.Second)
 	st, m := post(t, s.TokenURL(""), form)
 	wantGoogleError(t, st, m, 400, "invalid_grant", "Token has been expired or revoked.")
 }

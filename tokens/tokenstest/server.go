@@ -63,6 +63,11 @@ type Options struct {
 	// Zero keeps refresh tokens until they are revoked.
 	RefreshLifetime time.Duration
 
+	// Personal imitates the consumers tenant that personal Outlook.com
+	// accounts sign in through: opaque access tokens ("EwB...", not JWTs)
+	// and the tenant id of personal Microsoft accounts.
+	Personal bool
+
 	// Google imitates Google's identity platform instead of Microsoft's
 	// (docs/google-facts.md): its endpoints, error bodies and opaque
 	// tokens, a client that must send its secret, a refresh token only
@@ -124,9 +129,13 @@ func New(o Options) *Server {
 	if o.TimeUnit <= 0 {
 		o.TimeUnit = time.Second
 	}
+	tenant := newUUID()
+	if o.Personal {
+		tenant = personalTenant
+	}
 	s := &Server{
 		opts:      o,
-		tenant:    newUUID(),
+		tenant:    tenant,
 		closing:   make(chan struct{}),
 		lifetime:  o.Lifetime,
 		access:    map[string]*accessRec{},
