@@ -92,7 +92,7 @@ func ResolveAccounts(c *config.Config) ([]*Account, error) {
 		}
 		overlay(&p.IMAP, a.IMAP)
 		overlay(&p.SMTP, a.SMTP)
-		p.SMTPImplicitTLS = SMTPImplicitTLS(p.SMTP)
+		p.SMTPImplicitTLS = a.SMTPTLS == "implicit" || a.SMTPTLS == "" && SMTPImplicitTLS(p.SMTP)
 		overlay(&p.POP3, a.POP3)
 		overlay(&p.AuthURL, a.AuthURL)
 		overlay(&p.TokenURL, a.TokenURL)

@@ -36,7 +36,8 @@ func (a *Account) Server(p Proto) string {
 // from the first byte: on port 465, which RFC 8314 section 3.3 gives to
 // submission over implicit TLS (smtp.gmail.com:465). Any other port gets
 // STARTTLS (RFC 3207), as smtp.office365.com:587 and smtp.gmail.com:587
-// want. ResolveAccounts sets Provider.SMTPImplicitTLS by it.
+// want. ResolveAccounts sets Provider.SMTPImplicitTLS by it unless the
+// account's smtp_tls says otherwise.
 func SMTPImplicitTLS(hostport string) bool {
 	_, port, err := net.SplitHostPort(hostport)
 	return err == nil && port == "465"

@@ -174,6 +174,9 @@ func (c *imapSession) refuse(tag string, err error) bool {
 			run = "run `bridge login " + who + "`"
 			alert = "The bridge must sign in to " + r.Account.Service() + " again for " + who + ": " + run
 		}
+		if d.Title != "" {
+			alert += " -- " + diag.ReplyText(d.Title, 0)
+		}
 		reply = "* OK [ALERT] " + alert + "\r\n" +
 			tag + " NO [AUTHENTICATIONFAILED] Sign-in needed: " + run + "\r\n"
 	case OutcomeUnavailable:

@@ -5,6 +5,7 @@ import (
 	"testing"
 )
 
+// TestValidateCloud checks cloud, and smtp_tls beside it.
 func TestValidateCloud(t *testing.T) {
 	cases := []struct {
 		name string
@@ -19,6 +20,8 @@ func TestValidateCloud(t *testing.T) {
 		{"unknown", Account{Email: "a@contoso.com", Cloud: "gcc"}, "account[0].cloud", "want global, usgov, china"},
 		{"gmail", Account{Email: "a@gmail.com", Provider: "gmail", ClientSecret: "s", Cloud: "usgov"}, "account[0].cloud", "microsoft accounts only"},
 		{"personal in usgov", Account{Email: "a@outlook.com", Cloud: "usgov", Tenant: "consumers"}, "account[0].tenant", "only in the global cloud"},
+		{"smtp_tls implicit", Account{Email: "a@contoso.com", SMTP: "127.0.0.1:2465", SMTPTLS: "implicit"}, "", ""},
+		{"smtp_tls wrong", Account{Email: "a@contoso.com", SMTPTLS: "ssl"}, "account[0].smtp_tls", "want \"implicit\" or \"starttls\""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

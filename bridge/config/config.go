@@ -129,6 +129,10 @@ type Account struct {
 	IMAP string `toml:"imap"`
 	SMTP string `toml:"smtp"`
 	POP3 string `toml:"pop3"`
+	// SMTPTLS is how SMTP upstream starts TLS: "implicit" (TLS from the
+	// first byte, RFC 8314) or "starttls" (RFC 3207); empty means implicit
+	// on port 465 and STARTTLS on any other.
+	SMTPTLS string `toml:"smtp_tls"`
 	// AuthURL, TokenURL and DeviceURL override the OAuth endpoints.
 	AuthURL   string `toml:"auth_url"`
 	TokenURL  string `toml:"token_url"`

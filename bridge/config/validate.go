@@ -138,6 +138,11 @@ func (c *Config) validateAccounts(bad func(key, msg string, args ...any)) {
 				bad(key(hp.k), "%q needs a host and a port, such as \"imap.example.com:993\"", hp.v)
 			}
 		}
+		switch a.SMTPTLS {
+		case "", "implicit", "starttls":
+		default:
+			bad(key("smtp_tls"), "%q is not a way to start TLS; want \"implicit\" or \"starttls\", or leave it empty for implicit TLS on port 465 and STARTTLS elsewhere", a.SMTPTLS)
+		}
 		for _, u := range []struct{ k, v string }{{"auth_url", a.AuthURL}, {"token_url", a.TokenURL}, {"device_url", a.DeviceURL}} {
 			if u.v == "" {
 				continue
