@@ -55,6 +55,10 @@ func runLogin(ctx context.Context, e *env, args []string) error {
 	set(&ac.ClientID, *clientID)
 	set(&ac.ClientSecret, *clientSecret)
 	if ac.TokenFrom == "" && ac.ClientID == "" && ac.AuthURL == "" {
+		if strings.EqualFold(ac.Provider, "gmail") {
+			fmt.Fprint(e.stderr, gmailRegisterHelp(email))
+			return &exitError{2}
+		}
 		fmt.Fprint(e.stderr, registerHelp(email))
 		return &exitError{2}
 	}

@@ -103,3 +103,21 @@ func TestSentCopyNote(t *testing.T) {
 		}
 	}
 }
+
+// TestLoginGmailWithoutClientExplains: without a client id, a Gmail
+// sign-in explains how to make a Google OAuth client, not an Entra app.
+func TestLoginGmailWithoutClientExplains(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "config.toml")
+	_, stderr, code := runCmd(t, context.Background(), "--config", cfg, "login", "ann@gmail.com", "--provider", "gmail")
+	if code != 2 {
+		t.Fatalf("exit %d, want 2", code)
+	}
+	for _, want := range []string{"console.cloud.google.com", "Gmail API", "https://mail.google.com/", "Desktop app", "Test users", "7 days", "--client-secret"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("help does not mention %q:\n%s", want, stderr)
+		}
+	}
+	if strings.Contains(stderr, "entra.microsoft.com") {
+		t.Error("Gmail help speaks of Entra")
+	}
+}
