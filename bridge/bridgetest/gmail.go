@@ -13,8 +13,8 @@ const gmailScope = "https://mail.google.com/"
 // Google's own example shows status 401, never seen in the wild).
 var gmailChallenge = []byte(`{"status":"400","schemes":"Bearer","scope":"` + gmailScope + `"}`)
 
-// Gmail's words, verbatim where a capture exists (docs/google-facts.md §5,
-// §6). The tail of the IMAP-disabled text after its first sentence, the
+// Gmail's words, verbatim where a capture exists (docs/google-facts.md
+// §5). The tail of the IMAP-disabled text after its first sentence, the
 // final POP3 refusal of a token, and POP switched off are unconfirmed: the
 // POP3 refusal is the one Gmail gives a password, for both.
 const (

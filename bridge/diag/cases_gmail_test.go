@@ -14,7 +14,7 @@ const gmailAddr = "cat@gmail.com"
 var gmailAcct = Account{Email: gmailAddr, Provider: "gmail", ClientID: "123456789012-abc.apps.googleusercontent.com"}
 
 // gmailCases: Google's identity platform and Gmail's servers, in Google's
-// own words (docs/google-facts.md §4-§6).
+// own words (docs/google-facts.md §3-§5).
 var gmailCases = []classifyCase{
 	{"google expired or revoked", tokErr("refresh", 400, "invalid_grant", 0, "Token has been expired or revoked."), gmailAcct,
 		"gmail-token-expired-or-revoked", []string{"bridge login " + gmailAddr, "Publish app", "In production"}},

@@ -13,7 +13,7 @@ const (
 )
 
 // gmailEntries explain what Google's identity platform and Gmail's servers
-// answer (docs/google-facts.md §4-§6). They match Gmail accounts only.
+// answer (docs/google-facts.md §3-§5). They match Gmail accounts only.
 //
 // Gmail gives one answer to every token its servers refuse ("Invalid
 // credentials", "Username and Password not accepted"), and Google one

@@ -8,7 +8,7 @@ import (
 // sentFolder names the folder where a provider keeps what its SMTP server
 // sent, for the providers that do: Microsoft 365 and Outlook.com save each
 // message submitted by SMTP in Sent Items (docs/microsoft-facts.md §1.4),
-// Gmail in Sent Mail (docs/google-facts.md §8).
+// Gmail in Sent Mail (docs/google-facts.md §6).
 var sentFolder = map[string]string{
 	"microsoft": "Sent Items",
 	"gmail":     "Sent Mail ([Gmail]/Sent Mail)",
