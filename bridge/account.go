@@ -37,10 +37,22 @@ func (a *Account) TokenAccount() string {
 	return a.Email
 }
 
+// Service names who runs the account's servers, for replies: "Microsoft",
+// "Google", or "The provider" (also for a nil account).
+func (a *Account) Service() string {
+	if a == nil {
+		return diag.ServiceName("custom")
+	}
+	return diag.ServiceName(a.Provider.Name)
+}
+
 // Personal reports whether this looks like an Outlook.com (consumer)
 // account, whose fixes live in Outlook.com settings rather than an admin
 // centre.
 func (a *Account) Personal() bool {
+	if a.Provider.Name != "" && a.Provider.Name != "microsoft" {
+		return false
+	}
 	if a.Tenant == "consumers" || a.Tenant == "9188040d-6c67-4c5b-b112-36a304b66dad" {
 		return true
 	}
@@ -54,7 +66,7 @@ func (a *Account) Personal() bool {
 
 // Diag returns what the diagnosis table needs of the account.
 func (a *Account) Diag() diag.Account {
-	d := diag.Account{Email: a.Email, Personal: a.Personal(), Tenant: a.Tenant, ClientID: a.ClientID}
+	d := diag.Account{Email: a.Email, Personal: a.Personal(), Provider: a.Provider.Name, Tenant: a.Tenant, ClientID: a.ClientID}
 	if a.Mailbox != a.Email {
 		d.Mailbox = a.Mailbox
 	}
@@ -74,7 +86,7 @@ func (a *Account) Diag() diag.Account {
 func ResolveAccounts(c *config.Config) ([]*Account, error) {
 	out := make([]*Account, 0, len(c.Accounts))
 	for i, a := range c.Accounts {
-		p, err := tokens.LookupProvider(a.Provider, a.Tenant)
+		p, err := tokens.LookupProvider(a.Provider, a.Tenant, a.Cloud)
 		if err != nil {
 			return nil, c.ErrorAt(fmt.Sprintf("account[%d].provider", i), err.Error())
 		}
@@ -85,6 +97,7 @@ func ResolveAccounts(c *config.Config) ([]*Account, error) {
 		}
 		overlay(&p.IMAP, a.IMAP)
 		overlay(&p.SMTP, a.SMTP)
+		p.SMTPImplicitTLS = a.SMTPTLS == "implicit" || a.SMTPTLS == "" && SMTPImplicitTLS(p.SMTP)
 		overlay(&p.POP3, a.POP3)
 		overlay(&p.AuthURL, a.AuthURL)
 		overlay(&p.TokenURL, a.TokenURL)

@@ -32,10 +32,22 @@ func (a *Account) Server(p Proto) string {
 	return a.Provider.SMTP
 }
 
-// DialUpstream connects to a's server for p. IMAP and POP3 get a
-// handshaken *tls.Conn (implicit TLS); SMTP gets the plain TCP connection
-// for STARTTLS. Failures are a *LoginError for a wrapping a *diag.Failure
-// with Stage StageDial or StageTLS.
+// SMTPImplicitTLS reports whether an SMTP server at hostport speaks TLS
+// from the first byte: on port 465, which RFC 8314 section 3.3 gives to
+// submission over implicit TLS (smtp.gmail.com:465). Any other port gets
+// STARTTLS (RFC 3207), as smtp.office365.com:587 and smtp.gmail.com:587
+// want. ResolveAccounts sets Provider.SMTPImplicitTLS by it unless the
+// account's smtp_tls says otherwise.
+func SMTPImplicitTLS(hostport string) bool {
+	_, port, err := net.SplitHostPort(hostport)
+	return err == nil && port == "465"
+}
+
+// DialUpstream connects to a's server for p. IMAP, POP3 and SMTP with
+// Provider.SMTPImplicitTLS get a handshaken *tls.Conn (implicit TLS);
+// other SMTP servers get the plain TCP connection for STARTTLS. Failures
+// are a *LoginError for a wrapping a *diag.Failure with Stage StageDial or
+// StageTLS.
 func (b *Bridge) DialUpstream(ctx context.Context, a *Account, p Proto) (net.Conn, error) {
 	addr := a.Server(p)
 	cfg, err := b.UpstreamTLS(addr)
@@ -49,7 +61,7 @@ func (b *Bridge) DialUpstream(ctx context.Context, a *Account, p Proto) (net.Con
 	if err != nil {
 		return nil, &LoginError{Account: a, Err: &diag.Failure{Proto: p, Stage: diag.StageDial, Text: addr, Err: err}}
 	}
-	if p == SMTP {
+	if p == SMTP && !a.Provider.SMTPImplicitTLS {
 		return c, nil
 	}
 	tc := tls.Client(c, cfg)

@@ -50,6 +50,27 @@ type harness struct {
 // the test.
 func newHarness(t *testing.T, emails ...string) *harness {
 	t.Helper()
+	return newHarnessWith(t, harnessOptions{}, emails...)
+}
+
+// harnessOptions choose the service newHarnessWith imitates.
+type harnessOptions struct {
+	// Gmail imitates Google's identity platform and Gmail's IMAP service,
+	// and makes the accounts Gmail accounts (tokens.Gmail).
+	Gmail bool
+	// Personal makes the accounts Outlook.com accounts: tenant consumers,
+	// and the identity platform's consumers tenant (opaque tokens).
+	Personal bool
+	// Tokens are the identity platform's options; Google and Personal
+	// follow the fields above.
+	Tokens tokenstest.Options
+}
+
+// harnessSecret is the client secret of the harness's Gmail accounts.
+const harnessSecret = "GOCSPX-harness"
+
+func newHarnessWith(t *testing.T, ho harnessOptions, emails ...string) *harness {
+	t.Helper()
 	if len(emails) == 0 {
 		emails = []string{"alice@example.com"}
 	}
@@ -72,10 +93,19 @@ func newHarness(t *testing.T, emails ...string) *harness {
 	h.Local = tlsutil.ServerConfig(localCert, 0)
 	h.ClientTLS = &tls.Config{RootCAs: ca.Pool, MinVersion: tls.VersionTLS12}
 
-	h.Tokens = tokenstest.New(tokenstest.Options{})
+	to := ho.Tokens
+	to.Google, to.Personal = ho.Gmail, ho.Personal
+	if ho.Gmail {
+		to.ClientSecret = harnessSecret
+	}
+	h.Tokens = tokenstest.New(to)
 	t.Cleanup(h.Tokens.Close)
 
-	h.IMAP, err = bridgetest.NewIMAP(bridgetest.IMAPOptions{Validate: h.Tokens.Validate, TLS: h.UpstreamTLS, Users: emails})
+	service := bridgetest.Exchange
+	if ho.Gmail {
+		service = bridgetest.Gmail
+	}
+	h.IMAP, err = bridgetest.NewIMAP(bridgetest.IMAPOptions{Validate: h.Tokens.Validate, TLS: h.UpstreamTLS, Users: emails, Service: service})
 	if err != nil {
 		t.Fatalf("bridgetest IMAP: %v", err)
 	}
@@ -101,12 +131,19 @@ func newHarness(t *testing.T, emails ...string) *harness {
 				Scopes: []string{"https://outlook.office.com/IMAP.AccessAsUser.All",
 					"https://outlook.office.com/POP.AccessAsUser.All",
 					"https://outlook.office.com/SMTP.Send", "offline_access"},
-				IMAP: h.IMAP.Addr(),
-				// POP3 and SMTP point nowhere until a test sets them.
-				POP3: "127.0.0.1:1",
-				SMTP: "127.0.0.1:1",
 			},
 		}
+		switch {
+		case ho.Gmail:
+			a.Tenant, a.ClientSecret, a.Provider = "", harnessSecret, tokens.Gmail()
+			a.Provider.AuthURL, a.Provider.TokenURL = h.Tokens.AuthURL(""), h.Tokens.TokenURL("")
+		case ho.Personal:
+			a.Tenant = "consumers"
+			a.Provider.AuthURL, a.Provider.TokenURL = h.Tokens.AuthURL("consumers"), h.Tokens.TokenURL("consumers")
+		}
+		a.Provider.IMAP = h.IMAP.Addr()
+		// POP3 and SMTP point nowhere until a test sets them.
+		a.Provider.POP3, a.Provider.SMTP, a.Provider.SMTPImplicitTLS = "127.0.0.1:1", "127.0.0.1:1", false
 		_, rt, _ := h.Tokens.Issue(e)
 		pw, err := tokens.NewPassword()
 		if err != nil {

@@ -194,7 +194,10 @@ func (c *imapSession) refuse(tag string, err error) bool {
 		if r.Account != nil {
 			who := r.Account.TokenAccount()
 			run = "run `bridge login " + who + "`"
-			alert = "The bridge must sign in to Microsoft again for " + who + ": " + run
+			alert = "The bridge must sign in to " + r.Account.Service() + " again for " + who + ": " + run
+		}
+		if d.Title != "" {
+			alert += " -- " + diag.ReplyText(d.Title, 0)
 		}
 		reply = "* OK [ALERT] " + alert + "\r\n" +
 			tag + " NO [AUTHENTICATIONFAILED] Sign-in needed: " + run + "\r\n"
@@ -207,7 +210,7 @@ func (c *imapSession) refuse(tag string, err error) bool {
 		}
 		text := d.Short()
 		if f := r.Failure; f != nil && f.Text != "" {
-			text += " (Microsoft said: \"" + strings.ReplaceAll(diag.ReplyText(f.Text, 80), `"`, "'") + "\")"
+			text += " (" + r.Account.Service() + " said: \"" + strings.ReplaceAll(diag.ReplyText(f.Text, 80), `"`, "'") + "\")"
 		}
 		reply = tag + " NO [" + code + "] " + text + "\r\n"
 	}

@@ -283,7 +283,7 @@ func TestPOP3NeedsLogin(t *testing.T) {
 	c := env.dial(env.plain, false)
 	c.ok("USER " + pop3NoLoginUser)
 	r := c.cmd("PASS " + pop3TestPassword)
-	want := "-ERR [AUTH] " + pop3NoLoginUser + " must sign in again: run `bridge login " + pop3NoLoginUser + "`"
+	want := "-ERR [AUTH] " + pop3NoLoginUser + " must sign in again: run `bridge login " + pop3NoLoginUser + "` -- The stored sign-in is no longer accepted"
 	if r != want {
 		t.Errorf("reply %q, want %q", r, want)
 	}

@@ -32,7 +32,7 @@ func TestLeadingSpaceLoginIMAP(t *testing.T) {
 	w := dialIMAPWire(t, addr)
 	w.expectPrefix("* OK ")
 	w.send(`a1 LOGIN " ` + alice + `" ` + h.password(alice) + "\r\n")
-	w.expect("* OK [ALERT] The bridge must sign in to Microsoft again for " + alice + ": run `bridge login " + alice + "`")
+	w.expect("* OK [ALERT] The bridge must sign in to Microsoft again for " + alice + ": run `bridge login " + alice + "` -- The sign-in expired after a long time without use")
 	w.expect("a1 NO [AUTHENTICATIONFAILED] Sign-in needed: run `bridge login " + alice + "`")
 	if id := h.lastIMAP(alice); id != "token-expired-inactive" {
 		t.Errorf("recorded diagnosis %q, want token-expired-inactive", id)
@@ -46,7 +46,7 @@ func TestLeadingSpaceLoginPOP3(t *testing.T) {
 	c := env.dial(env.plain, false)
 	c.ok("USER  " + pop3TestUser) // the argument is " user@example.com"
 	r := c.cmd("PASS " + pop3TestPassword)
-	want := "-ERR [AUTH] " + pop3TestUser + " must sign in again: run `bridge login " + pop3TestUser + "`"
+	want := "-ERR [AUTH] " + pop3TestUser + " must sign in again: run `bridge login " + pop3TestUser + "` -- The sign-in expired after a long time without use"
 	if r != want {
 		t.Errorf("reply %q, want %q", r, want)
 	}

@@ -135,23 +135,23 @@ func (ss *smtpSession) refused(stage diag.Stage, err error) error {
 	}
 	if stage != diag.StageAuth {
 		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 4, 2},
-			Message: "Cannot reach Microsoft's SMTP server now; nothing was sent, try again later -- " + short}
+			Message: "Cannot reach " + ss.acct.Service() + "'s SMTP server now; nothing was sent, try again later -- " + short}
 	}
 	switch {
 	case r.Account == nil:
 		return &smtp.SMTPError{Code: 454, EnhancedCode: smtp.EnhancedCode{4, 7, 0}, Message: "Temporary authentication failure"}
 	case r.Outcome == OutcomeNeedsLogin:
 		return &smtp.SMTPError{Code: 535, EnhancedCode: smtp.EnhancedCode{5, 7, 8}, Message: diag.ReplyText(
-			"The bridge must sign in to Microsoft again: run `bridge login "+r.Account.TokenAccount()+"`", 200) + " -- " + short}
+			"The bridge must sign in to "+r.Account.Service()+" again: run `bridge login "+r.Account.TokenAccount()+"`", 200) + " -- " + short}
 	case r.Failure != nil:
 		return &smtp.SMTPError{Code: 454, EnhancedCode: smtp.EnhancedCode{4, 7, 0},
-			Message: "Cannot log in to Microsoft's SMTP server now; try again later -- " + short}
+			Message: "Cannot log in to " + r.Account.Service() + "'s SMTP server now; try again later -- " + short}
 	case r.Outcome == OutcomeUnavailable:
 		return &smtp.SMTPError{Code: 454, EnhancedCode: smtp.EnhancedCode{4, 7, 0},
-			Message: "Microsoft's sign-in service cannot be reached; try again later -- " + short}
+			Message: r.Account.Service() + "'s sign-in service cannot be reached; try again later -- " + short}
 	}
 	return &smtp.SMTPError{Code: 535, EnhancedCode: smtp.EnhancedCode{5, 7, 8},
-		Message: "Microsoft refused the bridge's token -- " + short}
+		Message: r.Account.Service() + " refused the bridge's token -- " + short}
 }
 
 // explain passes an upstream reply to MAIL, RCPT or DATA back with its

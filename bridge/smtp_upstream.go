@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -80,8 +81,9 @@ func (c *upstreamConn) Write(p []byte) (int, error) {
 }
 
 // openUpstream dials the SMTP server of l's account, upgrades with
-// STARTTLS and logs in as l.User with l.Token. Failures are
-// *diag.Failure, or DialUpstream's *LoginError.
+// STARTTLS unless it speaks implicit TLS (Provider.SMTPImplicitTLS), and
+// logs in as l.User with l.Token. Failures are *diag.Failure, or
+// DialUpstream's *LoginError.
 func (s *SMTPServer) openUpstream(ctx context.Context, l *Login) (*upstream, error) {
 	a := l.Account
 	raw, err := s.b.DialUpstream(ctx, a, SMTP)
@@ -97,7 +99,13 @@ func (s *SMTPServer) openUpstream(ctx context.Context, l *Login) (*upstream, err
 		raw.Close()
 		return nil, &diag.Failure{Proto: SMTP, Stage: diag.StageTLS, Text: addr, Err: err}
 	}
-	c, err := smtp.NewClientStartTLS(&upstreamConn{raw}, cfg)
+	newClient := smtp.NewClientStartTLS
+	implicit := a.Provider.SMTPImplicitTLS
+	if implicit {
+		// DialUpstream did the handshake; the greeting comes with EHLO.
+		newClient = func(conn net.Conn, _ *tls.Config) (*smtp.Client, error) { return smtp.NewClient(conn), nil }
+	}
+	c, err := newClient(&upstreamConn{raw}, cfg)
 	if err != nil {
 		raw.Close()
 		var se *smtp.SMTPError
@@ -116,12 +124,15 @@ func (s *SMTPServer) openUpstream(ctx context.Context, l *Login) (*upstream, err
 		c.DebugWriter = &traceWriter{t: ut}
 		defer func() { c.DebugWriter = nil }()
 	}
-	// EHLO again, over TLS: this runs the handshake.
+	// EHLO again, over TLS: after STARTTLS this runs the handshake.
 	if err := c.Hello("localhost"); err != nil {
 		c.Close()
 		var se *smtp.SMTPError
 		if errors.As(err, &se) {
 			return nil, smtpFailure(diag.StageGreeting, se)
+		}
+		if implicit {
+			return nil, &diag.Failure{Proto: SMTP, Stage: diag.StageGreeting, Text: addr, Err: err}
 		}
 		return nil, &diag.Failure{Proto: SMTP, Stage: diag.StageTLS, Text: addr, Err: err}
 	}

@@ -26,6 +26,9 @@ const deviceGrantType = "urn:ietf:params:oauth:grant-type:device_code"
 // wrap, *Error. SignedInAs tells who signed in.
 func DeviceLogin(ctx context.Context, o LoginOptions) (*oauth2.Token, error) {
 	o = o.withDefaults()
+	if o.Provider.DeviceRefused != "" {
+		return nil, fmt.Errorf("tokens: device sign-in for %s: %s", o.account(), o.Provider.DeviceRefused)
+	}
 	if o.Provider.DeviceURL == "" || o.Provider.TokenURL == "" {
 		return nil, fmt.Errorf("tokens: provider %q has no device-code flow; use the browser sign-in", o.Provider.Name)
 	}
@@ -58,7 +61,13 @@ func DeviceLogin(ctx context.Context, o LoginOptions) (*oauth2.Token, error) {
 	stop := o.waiting(fmt.Sprintf("Waiting for the sign-in (the code is good for %s)", inWords(lifetime)))
 	tok, err := o.pollDevice(ctx, conf, da, deadline)
 	stop()
-	return tok, err
+	if err == nil {
+		err = o.Provider.checkGranted(o.account(), tok)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return tok, nil
 }
 
 // maxPolls bounds the loop even if the clock misbehaves; at one poll per

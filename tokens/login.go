@@ -116,6 +116,7 @@ func BrowserLogin(ctx context.Context, o LoginOptions) (*oauth2.Token, error) {
 	cb := &callback{
 		ctx: o.httpContext(ctx), conf: conf, verifier: verifier, state: newState(),
 		account: o.Email, who: o.account(), result: make(chan loginResult, 1),
+		check: func(t *oauth2.Token) error { return o.Provider.checkGranted(o.account(), t) },
 	}
 	srv := &http.Server{Handler: cb, ReadHeaderTimeout: 10 * time.Second}
 	var served sync.WaitGroup
@@ -132,9 +133,12 @@ func BrowserLogin(ctx context.Context, o LoginOptions) (*oauth2.Token, error) {
 		served.Wait()
 	}()
 
-	params := []oauth2.AuthCodeOption{
-		oauth2.S256ChallengeOption(verifier),
-		oauth2.SetAuthURLParam("prompt", "select_account"),
+	params := []oauth2.AuthCodeOption{oauth2.S256ChallengeOption(verifier)}
+	if _, ok := o.Provider.AuthParams["prompt"]; !ok {
+		params = append(params, oauth2.SetAuthURLParam("prompt", "select_account"))
+	}
+	for k, v := range o.Provider.AuthParams {
+		params = append(params, oauth2.SetAuthURLParam(k, v))
 	}
 	if o.Email != "" {
 		params = append(params, oauth2.SetAuthURLParam("login_hint", o.Email))
@@ -153,6 +157,10 @@ func BrowserLogin(ctx context.Context, o LoginOptions) (*oauth2.Token, error) {
 		return r.tok, nil
 	case <-timer.C:
 		stop()
+		if o.Provider.DeviceURL == "" || o.Provider.DeviceRefused != "" {
+			return nil, fmt.Errorf("tokens: browser sign-in for %s: no answer came back within %s; run the sign-in again, and if the browser showed an error page, its words say why: %w",
+				o.account(), inWords(timeout), context.DeadlineExceeded)
+		}
 		return nil, fmt.Errorf("tokens: browser sign-in for %s: no answer came back within %s; run the sign-in again, or use the device-code flow where no browser can reach this machine: %w",
 			o.account(), inWords(timeout), context.DeadlineExceeded)
 	case <-ctx.Done():
@@ -227,6 +235,7 @@ type callback struct {
 	conf            *oauth2.Config
 	verifier, state string
 	account, who    string
+	check           func(*oauth2.Token) error // refuses a grant the mail servers cannot use
 	result          chan loginResult
 	mu              sync.Mutex
 	done            bool
@@ -266,6 +275,8 @@ func (c *callback) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		tok, err = c.conf.Exchange(c.ctx, q.Get("code"), oauth2.VerifierOption(c.verifier))
 		if err != nil {
 			err = FromOAuth(c.account, "code exchange", err)
+		} else if err = c.check(tok); err != nil {
+			tok = nil
 		}
 	}
 	c.done = true

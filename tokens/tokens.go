@@ -24,10 +24,26 @@ type Provider struct {
 	// Connect.
 	IdentityScopes []string
 	// IMAP, POP3 and SMTP are the upstream servers as host:port. IMAP and
-	// POP3 use implicit TLS; SMTP uses STARTTLS.
+	// POP3 use implicit TLS; SMTP uses STARTTLS unless SMTPImplicitTLS.
 	IMAP, POP3, SMTP string
+	// SMTPImplicitTLS makes SMTP speak TLS from the first byte (RFC 8314
+	// section 3.3), as smtp.gmail.com:465 does, instead of STARTTLS. The
+	// bridge sets it for an SMTP server on port 465.
+	SMTPImplicitTLS bool
 	// NeedsSecret is true for providers that refuse public clients.
 	NeedsSecret bool
+	// AuthParams are added to the browser sign-in's authorize request.
+	// Without a "prompt" among them, prompt=select_account is sent.
+	AuthParams map[string]string
+	// DeviceRefused, when not empty, says why the provider's device-code
+	// flow cannot give a token for its mail servers; DeviceLogin refuses
+	// with it before sending anything.
+	DeviceRefused string
+	// MustGrant are scopes the mail servers cannot do without. A sign-in
+	// whose answer lists the scopes granted without one of them fails
+	// with ErrScopeNotGranted (a person may untick a scope on a consent
+	// page that asks for each one). Empty skips the check.
+	MustGrant []string
 }
 
 // Entry is what the store keeps for one account. Access tokens are never
@@ -92,6 +108,10 @@ func Update(st Store, account string, change func(*Entry) error) error {
 
 // ErrNotFound is returned by Store.Get for an account with no entry.
 var ErrNotFound = errors.New("tokens: no entry stored")
+
+// ErrScopeNotGranted is returned by a sign-in that did not grant a scope
+// in Provider.MustGrant.
+var ErrScopeNotGranted = errors.New("tokens: a required scope was not granted")
 
 // ErrNeedsLogin wraps every failure that only a new `bridge login` can fix.
 var ErrNeedsLogin = errors.New("tokens: sign-in needed")

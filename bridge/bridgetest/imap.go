@@ -34,6 +34,8 @@ type IMAPOptions struct {
 	// "* BYE Session invalidated - AccessTokenExpired" in Mode
 	// TokenExpiredMidSession. Zero means only ExpireSessions ends it.
 	ExpireAfter time.Duration
+	// Service is the service imitated; the zero value is Exchange.
+	Service Service
 }
 
 // IMAP is an in-process imitation of Exchange Online's IMAP4 service,
@@ -44,6 +46,8 @@ type IMAP struct {
 	srv  *imapserver.Server
 	ln   net.Listener
 	mode atomic.Int32
+
+	greeting []byte // replaces imapserver's own
 
 	conns, logins, failed atomic.Int64
 
@@ -74,19 +78,25 @@ func NewIMAP(o IMAPOptions) (*IMAP, error) {
 	for _, u := range o.Users {
 		s.user(u)
 	}
+	// Exchange and Gmail are IMAP4rev1 servers; the post-login extensions
+	// they advertise that imapserver can back are listed here.
+	caps := imap.CapSet{
+		imap.CapIMAP4rev1:   {},
+		imap.CapNamespace:   {},
+		imap.CapUIDPlus:     {},
+		imap.CapMove:        {},
+		imap.CapChildren:    {},
+		imap.CapLiteralPlus: {},
+	}
+	s.greeting = imapGreeting
+	if o.Service == Gmail {
+		delete(caps, imap.CapLiteralPlus) // Gmail has LITERAL-, which imapserver adds
+		s.greeting = []byte("* OK Gimap ready for requests from 127.0.0.1 " + gmailID() + "\r\n")
+	}
 	s.srv = imapserver.New(&imapserver.Options{
 		NewSession: s.newSession,
-		// Exchange is an IMAP4rev1 server; the post-login extensions it
-		// advertises that imapserver can back are listed here.
-		Caps: imap.CapSet{
-			imap.CapIMAP4rev1:   {},
-			imap.CapNamespace:   {},
-			imap.CapUIDPlus:     {},
-			imap.CapMove:        {},
-			imap.CapChildren:    {},
-			imap.CapLiteralPlus: {},
-		},
-		Logger: imapLogger{},
+		Caps:       caps,
+		Logger:     imapLogger{},
 		// The conn is wrapped (see imapConn), so imapserver cannot see TLS;
 		// authentication is allowed on every connection of this loopback
 		// test server.

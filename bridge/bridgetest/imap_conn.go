@@ -25,7 +25,8 @@ func backendTag() string {
 }
 
 // imapGreeting replaces imapserver's fixed greeting. Exchange sends no
-// CAPABILITY code in it, so clients must ask (RFC 3501 section 7.1).
+// CAPABILITY code in it, so clients must ask (RFC 3501 section 7.1);
+// neither does Gmail's "* OK Gimap ready for requests from ...".
 var imapGreeting = []byte("* OK The Microsoft Exchange IMAP4 service is ready. " + backendTag() + "\r\n")
 
 // imapByeNotConnected is the untagged line Exchange sends after
@@ -50,7 +51,7 @@ func (l *imapListener) Accept() (net.Conn, error) {
 		return nil, err
 	}
 	l.srv.conns.Add(1)
-	wc := &imapConn{Conn: c}
+	wc := &imapConn{Conn: c, greeting: l.srv.greeting}
 	if !l.srv.track(wc) {
 		c.Close()
 		return nil, net.ErrClosed
@@ -62,6 +63,7 @@ func (l *imapListener) Accept() (net.Conn, error) {
 // append a BYE after the next complete reply, then close.
 type imapConn struct {
 	net.Conn
+	greeting []byte
 
 	mu       sync.Mutex // serialises writes with the greeting/BYE rewriting
 	greeted  bool
@@ -84,7 +86,7 @@ func (c *imapConn) Write(p []byte) (int, error) {
 			return len(p), nil
 		}
 		c.greeted = true
-		out := append(append([]byte{}, imapGreeting...), p[i+1:]...)
+		out := append(append([]byte{}, c.greeting...), p[i+1:]...)
 		if _, err := c.Conn.Write(out); err != nil {
 			return 0, err
 		}

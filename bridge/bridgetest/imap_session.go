@@ -71,9 +71,13 @@ func (s *imapSession) Login(username, password string) error {
 	return &imap.Error{Type: imap.StatusResponseTypeNo, Text: imapLoginFailed}
 }
 
-// AuthenticateMechanisms lists what Exchange advertises before login;
-// PLAIN is advertised but always refused.
+// AuthenticateMechanisms lists what Exchange and Gmail advertise before
+// login (of Gmail's list, the two the imitation knows); PLAIN is
+// advertised but always refused.
 func (s *imapSession) AuthenticateMechanisms() []string {
+	if s.srv.opts.Service == Gmail {
+		return []string{imapMechXOAUTH2, imapMechPLAIN}
+	}
 	return []string{imapMechPLAIN, imapMechXOAUTH2}
 }
 
@@ -92,8 +96,10 @@ func authFailedError() error {
 }
 
 // login checks a decoded XOAUTH2 response and, when accepted, binds the
-// session to the user's shared store.
-func (s *imapSession) login(resp []byte) error {
+// session to the user's shared store. Gmail answers a refused token with
+// its error challenge first; IMAP switched off by a Workspace administrator
+// gets its ALERT straight away.
+func (s *imapSession) login(resp []byte) ([]byte, error) {
 	user, token, err := ParseXOAUTH2(resp)
 	if err == nil && s.srv.opts.Validate == nil {
 		err = errNoValidator
@@ -102,9 +108,20 @@ func (s *imapSession) login(resp []byte) error {
 		err = s.srv.opts.Validate(user, token)
 	}
 	mode := Mode(s.srv.mode.Load())
-	if err != nil || mode == Disabled {
+	gmail := s.srv.opts.Service == Gmail
+	switch {
+	case err != nil && gmail:
 		s.srv.failed.Add(1)
-		return authFailedError()
+		return gmailChallenge, &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeAuthenticationFailed, Text: gmailIMAPRefused}
+	case mode == Disabled && gmail:
+		s.srv.failed.Add(1)
+		return nil, &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeAlert, Text: gmailIMAPDisabled}
+	case err != nil || mode == Disabled:
+		s.srv.failed.Add(1)
+		return nil, authFailedError()
+	}
+	if gmail {
+		mode = Normal
 	}
 	s.srv.logins.Add(1)
 	s.UserSession = imapmemserver.NewUserSession(s.srv.user(user))
@@ -125,7 +142,7 @@ func (s *imapSession) login(resp []byte) error {
 		})
 		s.expireMu.Unlock()
 	}
-	return nil
+	return nil, nil
 }
 
 // expire ends the session the way Exchange does when the login token

@@ -53,3 +53,26 @@ func (m Mode) String() string {
 		return fmt.Sprintf("mode(%d)", int(m))
 	}
 }
+
+// Service is the mail service an imitation answers as. The zero value is
+// Exchange Online.
+type Service int
+
+const (
+	// Exchange answers as Exchange Online (outlook.office365.com and
+	// smtp.office365.com), with the Modes and Refusals above.
+	Exchange Service = iota
+	// Gmail answers as imap.gmail.com, pop.gmail.com and smtp.gmail.com
+	// (docs/google-facts.md §5): Google's greetings, and a refused token
+	// answered with Google's error challenge, the base64 of
+	// {"status":"400","schemes":"Bearer","scope":"https://mail.google.com/"},
+	// which the client must answer with an empty line before the final
+	// refusal comes: IMAP "NO [AUTHENTICATIONFAILED] Invalid credentials
+	// (Failure)", SMTP "535-5.7.8 Username and Password not accepted...".
+	// Mode Disabled is IMAP (or POP) switched off by a Workspace
+	// administrator; NotConnected and TokenExpiredMidSession act as Normal,
+	// and SMTP's Refusals at AUTH (TenantDisabled, MailboxDisabled,
+	// AuthUnsuccessful, SecurityDefaults) and its three-session limit do
+	// not apply.
+	Gmail
+)

@@ -20,6 +20,8 @@ type POP3Options struct {
 	// Mode is the initial Mode; the zero value is Normal. Only Disabled
 	// changes POP3's behaviour.
 	Mode Mode
+	// Service is the service imitated; the zero value is Exchange.
+	Service Service
 }
 
 // POP3 is an in-process imitation of Exchange Online's POP3 service

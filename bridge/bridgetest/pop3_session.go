@@ -58,7 +58,11 @@ func newPOP3Session(srv *POP3, c net.Conn) *pop3Session {
 }
 
 func (p *pop3Session) run() {
-	if p.send(pop3Greeting) != nil {
+	greeting := pop3Greeting
+	if p.gmail() {
+		greeting = "+OK Gpop ready for requests from 127.0.0.1 " + gmailID()
+	}
+	if p.send(greeting) != nil {
 		return
 	}
 	for {
@@ -82,10 +86,16 @@ func (p *pop3Session) run() {
 func (p *pop3Session) handle(cmd, arg string) (quit bool, err error) {
 	switch cmd {
 	case "CAPA": // RFC 2449 section 5
+		if p.gmail() {
+			return false, p.sendMulti("+OK Capability list follows", gmailPOPCapa)
+		}
 		return false, p.sendMulti("+OK", pop3Capa)
 	case "QUIT":
 		if p.user != "" {
 			p.srv.commit(p.user, p.deleted) // UPDATE state, RFC 1939 section 6
+		}
+		if p.gmail() {
+			return true, p.send(gmailPOPQuit)
 		}
 		return true, p.send("+OK Microsoft Exchange Server POP3 server signing off.")
 	}
@@ -117,9 +127,28 @@ func (p *pop3Session) handleAuthorization(cmd, arg string) error {
 	}
 }
 
+func (p *pop3Session) gmail() bool { return p.srv.opts.Service == Gmail }
+
 func (p *pop3Session) refuse() error {
 	p.srv.failed.Add(1)
+	if p.gmail() {
+		return p.send(gmailPOPRefused)
+	}
 	return p.send(pop3AuthFailed)
+}
+
+// refuseToken refuses an XOAUTH2 token; Gmail first sends its error
+// challenge and waits for the client's answer (any line).
+func (p *pop3Session) refuseToken() error {
+	if p.gmail() {
+		if err := p.send("+ " + base64.StdEncoding.EncodeToString(gmailChallenge)); err != nil {
+			return err
+		}
+		if _, err := p.readLine(); err != nil {
+			return err
+		}
+	}
+	return p.refuse()
 }
 
 func (p *pop3Session) handleAuth(arg string) error {
@@ -160,11 +189,14 @@ func (p *pop3Session) handleAuth(arg string) error {
 		err = p.srv.opts.Validate(user, token)
 	}
 	if err != nil || Mode(p.srv.mode.Load()) == Disabled {
-		return p.refuse()
+		return p.refuseToken()
 	}
 	p.srv.logins.Add(1)
 	p.user = user
 	p.msgs = p.srv.snapshot(user)
+	if p.gmail() {
+		return p.send(gmailPOPAuthOK)
+	}
 	return p.send(pop3AuthOK)
 }
 

@@ -88,8 +88,14 @@ type SMTPOptions struct {
 	Seed int64
 	// ErrorChallenge makes a refused token first get a 334 challenge with a
 	// JSON error document (as Gmail and Exchange's IMAP do) before the 535,
-	// so clients must answer it with an empty line.
+	// so clients must answer it with an empty line. Gmail always does.
 	ErrorChallenge bool
+	// Service is the service imitated; the zero value is Exchange.
+	Service Service
+	// ImplicitTLS serves TLS from the first byte with TLS, as
+	// smtp.gmail.com:465 does (RFC 8314 section 3.3), instead of offering
+	// STARTTLS.
+	ImplicitTLS bool
 }
 
 // Message is one message the imitation accepted.
@@ -158,8 +164,16 @@ func NewSMTP(o SMTPOptions) (*SMTP, error) {
 
 	srv := smtp.NewServer(smtp.BackendFunc(s.newSession))
 	srv.Domain = smtpHost
+	if o.Service == Gmail {
+		srv.Domain = gmailSMTPHost
+	}
 	srv.TLSConfig = o.TLS
 	srv.AllowInsecureAuth = o.TLS == nil
+	if o.ImplicitTLS && o.TLS != nil {
+		// The connection is TLS throughout; go-smtp cannot see it through
+		// smtpConn, so it must be told AUTH is safe.
+		srv.TLSConfig, srv.AllowInsecureAuth = nil, true
+	}
 	srv.MaxMessageBytes = smtpMaxSize
 	// Real XOAUTH2 lines are 2-3 KB and legacy clients send long data
 	// lines; go-smtp's default 2000 would drop both.
@@ -172,6 +186,9 @@ func NewSMTP(o SMTPOptions) (*SMTP, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("bridgetest: smtp listen: %w", err)
+	}
+	if o.ImplicitTLS && o.TLS != nil {
+		ln = tls.NewListener(ln, o.TLS)
 	}
 	s.ln = &smtpListener{Listener: ln, srv: s}
 	go func() { s.serveErr <- srv.Serve(s.ln) }()
@@ -285,7 +302,7 @@ func (s *SMTP) drop() bool {
 func (s *SMTP) recordAuth(a AuthAttempt) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if a.OK && s.authed[strings.ToLower(a.User)] >= smtpMaxSessions {
+	if a.OK && s.opts.Service == Exchange && s.authed[strings.ToLower(a.User)] >= smtpMaxSessions {
 		a.OK = false
 		s.auths = append(s.auths, a)
 		return &smtp.SMTPError{Code: 432, EnhancedCode: smtp.EnhancedCode{4, 3, 2}, Message: textThreadLimit}
@@ -343,7 +360,7 @@ func (l *smtpListener) Accept() (net.Conn, error) {
 }
 
 // smtpConn replaces go-smtp's fixed greeting ("<domain> ESMTP Service
-// Ready") with Exchange's, and forgets itself when closed.
+// Ready") with Exchange's or Gmail's, and forgets itself when closed.
 type smtpConn struct {
 	net.Conn
 	srv     *SMTP
@@ -357,6 +374,9 @@ func (c *smtpConn) Write(p []byte) (int, error) {
 		if strings.HasPrefix(string(p), "220 ") {
 			g := "220 " + smtpHost + " Microsoft ESMTP MAIL Service ready at " +
 				time.Now().UTC().Format(time.RFC1123Z) + "\r\n"
+			if c.srv.opts.Service == Gmail {
+				g = "220 " + gmailSMTPHost + " ESMTP " + gmailID() + " - gsmtp\r\n"
+			}
 			if _, err := c.Conn.Write([]byte(g)); err != nil {
 				return 0, err
 			}

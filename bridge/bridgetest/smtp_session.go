@@ -23,8 +23,14 @@ func (s *SMTP) newSession(c *smtp.Conn) (smtp.Session, error) {
 	return &smtpSession{srv: s, conn: c}, nil
 }
 
-// AuthMechanisms lists what Exchange Online offers after STARTTLS.
-func (ss *smtpSession) AuthMechanisms() []string { return []string{sasl.Login, "XOAUTH2"} }
+// AuthMechanisms lists what Exchange Online offers after STARTTLS, or of
+// Gmail's list the three the imitation knows.
+func (ss *smtpSession) AuthMechanisms() []string {
+	if ss.srv.opts.Service == Gmail {
+		return []string{sasl.Login, sasl.Plain, "XOAUTH2"}
+	}
+	return []string{sasl.Login, "XOAUTH2"}
+}
 
 // Auth starts a SASL exchange (RFC 4954 section 4).
 func (ss *smtpSession) Auth(mech string) (sasl.Server, error) {
@@ -33,6 +39,13 @@ func (ss *smtpSession) Auth(mech string) (sasl.Server, error) {
 		return &smtpXOAUTH2{sess: ss}, nil
 	case sasl.Login:
 		return &smtpBasicLogin{srv: ss.srv}, nil
+	case sasl.Plain:
+		if ss.srv.opts.Service == Gmail {
+			return sasl.NewPlainServer(func(_, _, _ string) error {
+				ss.srv.recordAuth(AuthAttempt{Mechanism: sasl.Plain})
+				return gmailSMTPRefused()
+			}), nil
+		}
 	}
 	return nil, smtp.ErrAuthUnknownMechanism
 }
@@ -114,19 +127,33 @@ func (x *smtpXOAUTH2) Next(resp []byte) ([]byte, bool, error) {
 		if err == nil {
 			return nil, true, nil
 		}
-		if x.sess.srv.opts.ErrorChallenge && errors.Is(err, errSMTPBadToken) {
+		if x.sess.srv.challenges() && errors.Is(err, errSMTPBadToken) {
+			if x.sess.srv.opts.Service == Gmail {
+				return gmailChallenge, false, nil
+			}
 			return smtpErrorChallenge, false, nil
 		}
 		return nil, true, err
 	case 2:
 		// The client's answer to the error challenge; any answer ends it.
 		x.step = 3
+		if x.sess.srv.opts.Service == Gmail {
+			return nil, true, gmailSMTPRefused()
+		}
 		return nil, true, smtpAuthUnsuccessful()
 	}
 	return nil, true, sasl.ErrUnexpectedClientResponse
 }
 
 var errSMTPBadToken = errors.New("bridgetest: token refused")
+
+// challenges reports whether a refused token gets an error challenge.
+func (s *SMTP) challenges() bool { return s.opts.ErrorChallenge || s.opts.Service == Gmail }
+
+// gmailSMTPRefused is Gmail's refusal of a token or a password.
+func gmailSMTPRefused() error {
+	return &smtp.SMTPError{Code: 535, EnhancedCode: smtp.EnhancedCode{5, 7, 8}, Message: gmailSMTPRefusal()}
+}
 
 func smtpAuthUnsuccessful() error {
 	return &smtp.SMTPError{Code: 535, EnhancedCode: smtp.EnhancedCode{5, 7, 3},
@@ -144,12 +171,12 @@ func (x *smtpXOAUTH2) check(resp []byte) error {
 		err = smtpAuthUnsuccessful()
 	case srv.opts.Validate == nil || srv.opts.Validate(user, token) != nil:
 		err = errSMTPBadToken
-	default:
+	case srv.opts.Service == Exchange:
 		err = smtpRefusalAtAuth(Refusal(srv.refusal.Load()))
 	}
 	if err != nil {
 		srv.recordAuth(x.attempt)
-		if errors.Is(err, errSMTPBadToken) && !srv.opts.ErrorChallenge {
+		if errors.Is(err, errSMTPBadToken) && !srv.challenges() {
 			return smtpAuthUnsuccessful()
 		}
 		return err
@@ -199,5 +226,8 @@ func (l *smtpBasicLogin) Next(resp []byte) ([]byte, bool, error) {
 		return []byte("Password:"), false, nil
 	}
 	l.srv.recordAuth(AuthAttempt{Mechanism: sasl.Login})
+	if l.srv.opts.Service == Gmail {
+		return nil, true, gmailSMTPRefused()
+	}
 	return nil, true, &smtp.SMTPError{Code: 535, EnhancedCode: smtp.EnhancedCode{5, 7, 139}, Message: textBasicDisabled}
 }

@@ -1,7 +1,7 @@
 // Package bridgetest imitates Exchange Online's IMAP, POP3 and SMTP servers
 // in process, with SASL XOAUTH2 checked by a caller-supplied function, and
-// can be scripted to fail the way Microsoft fails. Tests and `bridge demo`
-// use it.
+// can be scripted to fail the way Microsoft fails; with Service Gmail it
+// answers as Gmail's servers do. Tests and `bridge demo` use it.
 package bridgetest
 
 import (

@@ -146,6 +146,11 @@ type Account struct {
 	// Tenant is common, organizations, consumers or a tenant id; empty
 	// means common. Only microsoft uses it.
 	Tenant string `toml:"tenant"`
+	// Cloud is the Microsoft cloud the tenant lives in: global, usgov
+	// (Microsoft 365 GCC High and DoD) or china (21Vianet); empty means
+	// global. It sets the sign-in endpoints, the scopes and the mail
+	// servers together. Only microsoft uses it.
+	Cloud string `toml:"cloud"`
 	// ClientID is the app registration to sign in with.
 	ClientID string `toml:"client_id"`
 	// ClientSecret is only for confidential apps (gmail needs one).
@@ -159,6 +164,10 @@ type Account struct {
 	IMAP string `toml:"imap"`
 	SMTP string `toml:"smtp"`
 	POP3 string `toml:"pop3"`
+	// SMTPTLS is how SMTP upstream starts TLS: "implicit" (TLS from the
+	// first byte, RFC 8314) or "starttls" (RFC 3207); empty means implicit
+	// on port 465 and STARTTLS on any other.
+	SMTPTLS string `toml:"smtp_tls"`
 	// AuthURL, TokenURL and DeviceURL override the OAuth endpoints.
 	AuthURL   string `toml:"auth_url"`
 	TokenURL  string `toml:"token_url"`

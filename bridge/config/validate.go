@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -114,7 +115,7 @@ func (c *Config) validateAccounts(bad func(key, msg string, args ...any)) {
 				seen[low] = i
 			}
 		}
-		p, err := tokens.LookupProvider(a.Provider, a.Tenant)
+		p, err := tokens.LookupProvider(a.Provider, a.Tenant, "")
 		if err != nil {
 			bad(key("provider"), "%q is not a provider; want microsoft, gmail or custom", a.Provider)
 		} else if p.Name == "custom" {
@@ -122,6 +123,16 @@ func (c *Config) validateAccounts(bad func(key, msg string, args ...any)) {
 				if need.v == "" {
 					bad(key(need.k), "a custom provider has no default; set %s", need.k)
 				}
+			}
+		}
+		if a.Cloud != "" {
+			switch cloud := strings.ToLower(a.Cloud); {
+			case !slices.Contains(tokens.Clouds(), cloud):
+				bad(key("cloud"), "%q is not a cloud; want %s", a.Cloud, strings.Join(tokens.Clouds(), ", "))
+			case err == nil && p.Name != "microsoft":
+				bad(key("cloud"), "cloud applies to microsoft accounts only; %s has none", p.Name)
+			case cloud != "global" && strings.EqualFold(a.Tenant, "consumers"):
+				bad(key("tenant"), "personal accounts (consumers) exist only in the global cloud; use organizations or the tenant id")
 			}
 		}
 		if err == nil && p.NeedsSecret && a.ClientSecret == "" && a.TokenFrom == "" {
@@ -136,6 +147,11 @@ func (c *Config) validateAccounts(bad func(key, msg string, args ...any)) {
 			} else if host == "" || port == 0 {
 				bad(key(hp.k), "%q needs a host and a port, such as \"imap.example.com:993\"", hp.v)
 			}
+		}
+		switch a.SMTPTLS {
+		case "", "implicit", "starttls":
+		default:
+			bad(key("smtp_tls"), "%q is not a way to start TLS; want \"implicit\" or \"starttls\", or leave it empty for implicit TLS on port 465 and STARTTLS elsewhere", a.SMTPTLS)
 		}
 		for _, u := range []struct{ k, v string }{{"auth_url", a.AuthURL}, {"token_url", a.TokenURL}, {"device_url", a.DeviceURL}} {
 			if u.v == "" {

@@ -17,6 +17,7 @@ func Classify(err error, a Account, at time.Time) Diagnosis {
 		return Diagnosis{}
 	}
 	ev := gather(err)
+	ev.provider = strings.ToLower(a.Provider)
 	if a.Email == "" {
 		a.Email = ev.account
 	}
@@ -47,8 +48,11 @@ func best(ev *evidence) Entry {
 
 // Weights of the fields in score: the more a field narrows the failure
 // down, the more it counts. Words and numbers of Microsoft's own beat the
-// protocol and stage they were seen in.
+// protocol and stage they were seen in. An entry written for the account's
+// provider beats any written for all: Exchange's words and fixes do not
+// explain a Gmail account.
 const (
+	weightProvider = 8
 	weightProto    = 1
 	weightStage    = 1
 	weightCode     = 2
@@ -63,6 +67,12 @@ const (
 // score is how specifically m describes ev; 0 means no match.
 func (m Match) score(ev *evidence) int {
 	s := 0
+	if m.Provider != "" {
+		if m.Provider != ev.provider {
+			return 0
+		}
+		s += weightProvider
+	}
 	if m.Proto != "" {
 		if m.Proto != ev.proto {
 			return 0

@@ -1,8 +1,8 @@
-// Package diag turns what Microsoft answers (identity-platform errors, IMAP,
-// POP3 and SMTP replies, network failures) into a diagnosis a person can act
-// on: a stable identifier, a title, the likely cause and the fix with the
-// user's address filled in. One table serves the protocol replies, the log,
-// `bridge status`, the tray and `bridge doctor`.
+// Package diag turns what Microsoft and Google answer (identity-platform
+// errors, IMAP, POP3 and SMTP replies, network failures) into a diagnosis a
+// person can act on: a stable identifier, a title, the likely cause and the
+// fix with the user's address filled in. One table serves the protocol
+// replies, the log, `bridge status`, the tray and `bridge doctor`.
 package diag
 
 import (
@@ -97,6 +97,10 @@ type Account struct {
 	Delegate string
 	// Personal is true for Outlook.com / consumer accounts.
 	Personal bool
+	// Provider is the account's provider: "microsoft" (or empty), "gmail"
+	// or "custom". Entries made for one provider's words match only its
+	// accounts.
+	Provider string
 	// Tenant is the account's tenant setting, for the admin-consent URL;
 	// empty, "common" and "consumers" show "organizations" there.
 	Tenant string

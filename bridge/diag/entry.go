@@ -27,7 +27,8 @@ const (
 // account whose tokens are used, defaulting to {email}), {host}, {hostname},
 // {port} (the upstream the failure names, else the account's server for
 // its protocol: the mail server, or the token endpoint for the identity
-// platform's entries), {tenant} and {client_id} are filled in by Classify.
+// platform's entries), {tenant}, {client_id} and {service} (who runs the
+// servers: Microsoft, Google, or the provider) are filled in by Classify.
 type Entry struct {
 	// ID is the stable identifier, lower-case words joined by "-".
 	ID string
@@ -43,7 +44,13 @@ type Entry struct {
 	// borrows a delegate's tokens; empty means Fix.
 	SharedFix string
 	// PersonalFix replaces Fix for Outlook.com accounts; empty means Fix.
+	// An Outlook.com account has no administrator: with a PersonalFix, an
+	// entry of KindAdmin is KindUser for it.
 	PersonalFix string
+	// PersonalTitle replaces Title for Outlook.com accounts, so that the
+	// one line a mail client shows already names the setting to change;
+	// empty means Title.
+	PersonalTitle string
 	// Match lists the shapes of failure this entry explains; any one
 	// suffices. An entry without matchers is only reached by ID.
 	Match []Match
@@ -53,6 +60,8 @@ type Entry struct {
 // every field empty matches nothing. When several entries match, the most
 // specific Match wins (see score), then the earlier entry.
 type Match struct {
+	// Provider is the account's provider ("gmail"); empty matches any.
+	Provider string
 	// Proto is the protocol, or ProtoToken for the identity platform.
 	Proto Proto
 	// Stage is the Failure stage or, for the identity platform, the
@@ -93,14 +102,18 @@ const (
 	// match; CondTLS: another TLS handshake failure.
 	CondCert = "tls-cert"
 	CondTLS  = "tls"
+	// CondScopeNotGranted: a sign-in's answer lacked a scope the mail
+	// servers need (tokens.ErrScopeNotGranted).
+	CondScopeNotGranted = "scope-not-granted"
 )
 
 // table is every entry, in the order ties are broken. To explain a new
 // failure, add one Entry to the table file of its area (table_mail.go,
-// table_smtp.go, table_token.go, table_app.go, table_net.go) with a Match
-// built from the upstream's real words, and one case to classifyCases in
-// classify_test.go; TestEveryEntryTested fails until both exist.
-var table = concat(mailEntries, smtpEntries, tokenEntries, appEntries, netEntries, fallbackEntries)
+// table_smtp.go, table_token.go, table_app.go, table_net.go, table_gmail.go)
+// with a Match built from the upstream's real words, and one case to
+// classifyCases in classify_test.go; TestEveryEntryTested fails until both
+// exist.
+var table = concat(mailEntries, smtpEntries, tokenEntries, appEntries, gmailEntries, netEntries, fallbackEntries)
 
 func concat(parts ...[]Entry) []Entry {
 	var all []Entry

@@ -29,7 +29,8 @@ type evidence struct {
 	cond     string
 	account  string // the address the error itself names
 	host     string // host:port dialled, if known
-	raw      string // what Microsoft said, for people
+	raw      string // what the upstream said, for people
+	provider string // the account's provider, lower case
 }
 
 var (
@@ -56,6 +57,8 @@ func gather(err error) evidence {
 		return ev
 	case errors.As(err, &f):
 		return fromFailure(f)
+	case errors.Is(err, tokens.ErrScopeNotGranted):
+		return evidence{proto: ProtoToken, cond: CondScopeNotGranted, text: err.Error(), raw: err.Error()}
 	}
 	ev := evidence{text: err.Error(), raw: err.Error()}
 	if c := netCond(err); c != CondNet || isNetError(err) {

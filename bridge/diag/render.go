@@ -15,19 +15,25 @@ func (e Entry) For(a Account) Diagnosis {
 }
 
 func (e Entry) render(a Account, ev *evidence) Diagnosis {
-	fix := e.Fix
+	fix, title, kind := e.Fix, e.Title, e.Kind
 	switch {
 	case a.Personal && e.PersonalFix != "":
 		fix = e.PersonalFix
+		if kind == KindAdmin {
+			kind = KindUser
+		}
 	case a.shared() && e.SharedFix != "":
 		fix = e.SharedFix
+	}
+	if a.Personal && e.PersonalTitle != "" {
+		title = e.PersonalTitle
 	}
 	r := a.replacer(ev, e.proto())
 	return Diagnosis{
 		ID:    e.ID,
-		Kind:  e.Kind,
+		Kind:  kind,
 		Email: a.Email,
-		Title: r.Replace(e.Title),
+		Title: r.Replace(title),
 		Cause: r.Replace(e.Cause),
 		Fix:   r.Replace(fix),
 	}
@@ -96,6 +102,7 @@ func (a Account) replacer(ev *evidence, home Proto) *strings.Replacer {
 		"{delegate}", orDefault(a.Delegate, email),
 		"{tenant}", tenant,
 		"{client_id}", orDefault(a.ClientID, "YOUR_CLIENT_ID"),
+		"{service}", ServiceName(a.Provider),
 		"{host}", orDefault(host, "the mail server"),
 		"{hostname}", hostname,
 		"{port}", port,
@@ -141,6 +148,19 @@ func hostOf(raw string) string {
 		return ""
 	}
 	return u.Host
+}
+
+// ServiceName names who runs an account's servers, by its provider, at
+// the start of a sentence: "Microsoft", "Google", or "The provider" for a
+// custom one.
+func ServiceName(provider string) string {
+	switch strings.ToLower(provider) {
+	case "", "microsoft":
+		return "Microsoft"
+	case "gmail":
+		return "Google"
+	}
+	return "The provider"
 }
 
 func orDefault(s, def string) string {

@@ -168,3 +168,26 @@ func TestNoPlaceholderLeft(t *testing.T) {
 		}
 	}
 }
+
+// TestPersonalTitleAndKind: for an Outlook.com account the one line a mail
+// client shows names the Outlook.com setting, and an admin entry is the
+// user's to act on.
+func TestPersonalTitleAndKind(t *testing.T) {
+	for _, c := range []struct {
+		err  error
+		want string
+	}{
+		{imapFail("auth", "AUTHENTICATE failed."), "Outlook.com > Settings > Mail > Forwarding and IMAP"},
+		{popFail("auth", "Authentication failure: unknown user name or bad password."), "Outlook.com > Settings > Mail > Forwarding and IMAP"},
+	} {
+		d := Classify(c.err, consumer, seen)
+		if !strings.Contains(d.Short(), c.want) || d.Kind != KindUser || strings.Contains(d.Fix, "Set-CASMailbox") {
+			t.Errorf("personal: short %q kind %s fix %q", d.Short(), d.Kind, d.Fix)
+		}
+		w := Classify(c.err, work, seen)
+		if strings.Contains(w.Short(), "Outlook.com") || w.Kind != KindAdmin {
+			t.Errorf("work: short %q kind %s", w.Short(), w.Kind)
+		}
+		checkShort(t, d.Short())
+	}
+}

@@ -9,9 +9,10 @@ package diag
 // shared mailbox is the delegate: hence {delegate} in the commands.
 var mailEntries = []Entry{
 	{
-		ID:    "imap-auth-failed",
-		Kind:  KindAdmin,
-		Title: "Microsoft refused the IMAP login",
+		ID:            "imap-auth-failed",
+		Kind:          KindAdmin,
+		Title:         "Microsoft refused the IMAP login",
+		PersonalTitle: "Microsoft refused the IMAP login: IMAP may be off in Outlook.com > Settings > Mail > Forwarding and IMAP",
 		Cause: "Exchange gives one generic answer for every refused OAuth login. " +
 			"Most often IMAP is switched off for the account (Microsoft does not document a distinct reply for that), " +
 			"or the tokens were obtained while signed in as a different account than {delegate}.",
@@ -60,9 +61,10 @@ var mailEntries = []Entry{
 		},
 	},
 	{
-		ID:    "pop-auth-failed",
-		Kind:  KindAdmin,
-		Title: "Microsoft refused the POP login: POP may be switched off for this mailbox",
+		ID:            "pop-auth-failed",
+		Kind:          KindAdmin,
+		Title:         "Microsoft refused the POP login: POP may be switched off for this mailbox",
+		PersonalTitle: "Microsoft refused the POP login: POP may be off in Outlook.com > Settings > Mail > Forwarding and IMAP",
 		Cause: "Exchange gives one generic answer (\"unknown user name or bad password\") for every refused OAuth login. " +
 			"Most often POP is switched off for the account (Microsoft does not document a distinct reply for that), " +
 			"or the tokens were obtained while signed in as a different account than {delegate}.",

@@ -5,7 +5,7 @@ var netEntries = []Entry{
 	{
 		ID:    "upstream-unreachable",
 		Kind:  KindTemporary,
-		Title: "The Microsoft mail server could not be reached",
+		Title: "{service}'s mail server could not be reached",
 		Cause: "Connecting to {host} failed (name lookup, refused connection or time-out). " +
 			"Nothing is wrong with the account; the network path is.",
 		Fix: "Check that this machine resolves {hostname} and reaches it on TCP port {port}: " +
@@ -21,7 +21,7 @@ var netEntries = []Entry{
 	{
 		ID:    "upstream-tls",
 		Kind:  KindAdmin,
-		Title: "The secure connection to the Microsoft mail server failed",
+		Title: "{service}'s mail server: the secure connection failed",
 		Cause: "The TLS handshake with {host} failed or its certificate was not trusted. " +
 			"Most often a proxy or antivirus on the network inspects TLS and presents its own certificate; a wrong system clock also does this.",
 		Fix: "If the network inspects TLS, put that proxy's CA certificate (PEM) in a file and set upstream_ca_file in the [tls] section of the config. " +
@@ -40,7 +40,7 @@ var fallbackEntries = []Entry{
 	{
 		ID:    "imap-failed",
 		Kind:  KindUnknown,
-		Title: "Microsoft refused an IMAP request",
+		Title: "{service} refused an IMAP request",
 		Cause: "The IMAP server answered in a way the bridge does not recognise; its own words are below.",
 		Fix:   "Run `bridge doctor {email}` to check each step of the connection, and read the raw answer.",
 		Match: []Match{{Proto: ProtoIMAP}},
@@ -48,7 +48,7 @@ var fallbackEntries = []Entry{
 	{
 		ID:    "pop-failed",
 		Kind:  KindUnknown,
-		Title: "Microsoft refused a POP request",
+		Title: "{service} refused a POP request",
 		Cause: "The POP server answered in a way the bridge does not recognise; its own words are below.",
 		Fix:   "Run `bridge doctor {email}` to check each step of the connection, and read the raw answer.",
 		Match: []Match{{Proto: ProtoPOP3}},
@@ -56,7 +56,7 @@ var fallbackEntries = []Entry{
 	{
 		ID:    "smtp-failed",
 		Kind:  KindUnknown,
-		Title: "Microsoft refused an SMTP request",
+		Title: "{service} refused an SMTP request",
 		Cause: "The SMTP server answered in a way the bridge does not recognise; its own words are below.",
 		Fix:   "Run `bridge doctor {email}` to check each step of the connection, and read the raw answer.",
 		Match: []Match{{Proto: ProtoSMTP}},

@@ -15,15 +15,18 @@ import (
 
 // probe is one protocol's checks for one account.
 type probe struct {
-	proto   bridge.Proto
-	label   string // "IMAP", "POP3", "SMTP"
-	addr    string // upstream host:port
-	user    string // XOAUTH2 user=
-	token   string // access token; "" when the refresh failed
-	roots   *x509.CertPool
-	timeout time.Duration
-	diag    diag.Account
-	now     func() time.Time // the clock a failure is seen by
+	proto bridge.Proto
+	label string // "IMAP", "POP3", "SMTP"
+	addr  string // upstream host:port
+	// implicitTLS: SMTP speaks TLS from the first byte
+	// (Provider.SMTPImplicitTLS).
+	implicitTLS bool
+	user        string // XOAUTH2 user=
+	token       string // access token; "" when the refresh failed
+	roots       *x509.CertPool
+	timeout     time.Duration
+	diag        diag.Account
+	now         func() time.Time // the clock a failure is seen by
 }
 
 // checkAccount runs every step for account a; all is every account, for
@@ -47,15 +50,16 @@ func checkAccount(ctx context.Context, o Options, all []*bridge.Account, a *brid
 	var wg sync.WaitGroup
 	for i, pr := range protos {
 		p := &probe{
-			proto:   pr,
-			label:   strings.ToUpper(string(pr)),
-			addr:    a.Server(pr),
-			user:    a.Mailbox,
-			token:   tc.access,
-			roots:   o.Roots,
-			timeout: o.Timeout,
-			diag:    a.Diag(),
-			now:     o.Now,
+			proto:       pr,
+			label:       strings.ToUpper(string(pr)),
+			addr:        a.Server(pr),
+			implicitTLS: pr == bridge.SMTP && a.Provider.SMTPImplicitTLS,
+			user:        a.Mailbox,
+			token:       tc.access,
+			roots:       o.Roots,
+			timeout:     o.Timeout,
+			diag:        a.Diag(),
+			now:         o.Now,
 		}
 		if pr == bridge.SMTP {
 			// The bridge logs in to SMTP as the token's owner and sends

@@ -16,8 +16,12 @@ import (
 
 // smtp checks the submission server: reach, the greeting and EHLO, STARTTLS
 // (RFC 3207) with the certificate, and the AUTH XOAUTH2 login the bridge
-// does (bridge.SMTPUpstreamLogin). No mail is sent.
+// does (bridge.SMTPUpstreamLogin). No mail is sent. A server on the
+// implicit-TLS port is checked as the bridge dials it (smtpImplicit).
 func (p *probe) smtp(ctx context.Context) []Step {
+	if p.implicitTLS {
+		return p.smtpImplicit(ctx)
+	}
 	const (
 		starttls = "smtp-starttls"
 		tlsStep  = "smtp-tls"
@@ -98,18 +102,23 @@ func (p *probe) smtp(ctx context.Context) []Step {
 	if p.token == "" {
 		return append(steps, skip(login, titles[login], "no access token (see the refresh step)"))
 	}
-	steps = append(steps, timed(login, titles[login], func() Step {
-		if ok, mechs := c.Extension("AUTH"); ok && !hasWord(mechs, xoauth2.Mechanism) {
-			return fail(p.classify(diag.StageAuth, &diag.Failure{Proto: p.proto, Stage: diag.StageAuth, Text: "AUTH " + mechs}),
-				"the server does not offer XOAUTH2 after STARTTLS (it offers %s)", mechs)
-		}
-		if err := bridge.SMTPUpstreamLogin(c, p.user, p.token); err != nil {
-			return p.upstreamFailed(diag.StageAuth, err)
-		}
-		return pass("logged in as %s; no mail was sent", p.user)
-	}))
+	steps = append(steps, timed(login, titles[login], func() Step { return p.smtpLogin(c, "after STARTTLS") }))
 	c.Quit() // a polite end; the answer does not matter
 	return steps
+}
+
+// smtpLogin is the login step on a session that said EHLO over TLS; where
+// names the TLS ("after STARTTLS") for the refusal of a server without
+// XOAUTH2.
+func (p *probe) smtpLogin(c *smtp.Client, where string) Step {
+	if ok, mechs := c.Extension("AUTH"); ok && !hasWord(mechs, xoauth2.Mechanism) {
+		return fail(p.classify(diag.StageAuth, &diag.Failure{Proto: p.proto, Stage: diag.StageAuth, Text: "AUTH " + mechs}),
+			"the server does not offer XOAUTH2 %s (it offers %s)", where, mechs)
+	}
+	if err := bridge.SMTPUpstreamLogin(c, p.user, p.token); err != nil {
+		return p.upstreamFailed(diag.StageAuth, err)
+	}
+	return pass("logged in as %s; no mail was sent", p.user)
 }
 
 // smtpFailed turns a go-smtp error before the login into a step: an SMTP

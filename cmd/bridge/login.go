@@ -60,6 +60,10 @@ func runLogin(ctx context.Context, e *env, args []string) error {
 	set(&ac.ClientSecret, *clientSecret)
 	set(&ac.SignInAs, strings.ToLower(strings.TrimSpace(*signInAs)))
 	if ac.TokenFrom == "" && ac.ClientID == "" && ac.AuthURL == "" {
+		if strings.EqualFold(ac.Provider, "gmail") {
+			fmt.Fprint(e.stderr, gmailRegisterHelp(email))
+			return &exitError{2}
+		}
 		fmt.Fprint(e.stderr, registerHelp(email))
 		return &exitError{2}
 	}
@@ -81,6 +85,11 @@ func runLogin(ctx context.Context, e *env, args []string) error {
 		if a.Email == email {
 			acct = a
 		}
+	}
+	if *device && acct.TokenFrom == "" && acct.Provider.DeviceRefused != "" {
+		fmt.Fprintf(e.stderr, "--device cannot sign %s in: %s.\nOn a machine without a browser, run `bridge login %s --no-browser --port 8400` and forward the port from one with a browser: ssh -L 8400:127.0.0.1:8400 THIS-HOST\n",
+			email, acct.Provider.DeviceRefused, email)
+		return &exitError{2}
 	}
 	st, err := openStore(cfg, e.stderr)
 	if err != nil {
@@ -141,6 +150,7 @@ func runLogin(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintf(e.stdout, "Signed in as %s.\n", email)
 	}
 	printSettings(e.stdout, cfg, email, password)
+	printSentCopyNote(e.stdout, acct.Provider.Name)
 	tellServer(ctx, e, path)
 	return nil
 }

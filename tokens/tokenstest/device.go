@@ -37,6 +37,12 @@ func (s *Server) handleDeviceCode(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "invalid_scope", 70011, msg)
 		return
 	}
+	s.newDevice(w, scope, clientID)
+}
+
+// newDevice records a device authorization and sends its answer (RFC 8628
+// section 3.2); Google names the address verification_url.
+func (s *Server) newDevice(w http.ResponseWriter, scope, clientID string) {
 	o := s.opts
 	dc := "DAQABIQEAAAB" + randB64(200)
 	var uc string
@@ -55,15 +61,20 @@ func (s *Server) handleDeviceCode(w http.ResponseWriter, r *http.Request) {
 	s.userCode[uc] = dc
 	s.mu.Unlock()
 	verify := s.srv.URL + "/devicelogin"
-	writeJSON(w, http.StatusOK, map[string]any{
-		"user_code":        uc,
-		"device_code":      dc,
-		"verification_uri": verify,
-		"expires_in":       o.DeviceExpiresIn,
-		"interval":         o.DeviceInterval,
-		"message": fmt.Sprintf("To sign in, use a web browser to open the page %s and enter the code %s to authenticate.",
-			verify, uc),
-	})
+	answer := map[string]any{
+		"user_code":   uc,
+		"device_code": dc,
+		"expires_in":  o.DeviceExpiresIn,
+		"interval":    o.DeviceInterval,
+	}
+	if o.Google {
+		answer["verification_url"] = verify
+	} else {
+		answer["verification_uri"] = verify
+		answer["message"] = fmt.Sprintf("To sign in, use a web browser to open the page %s and enter the code %s to authenticate.",
+			verify, uc)
+	}
+	writeJSON(w, http.StatusOK, answer)
 }
 
 // userCode makes a nine-character code like Microsoft's, from letters and
@@ -126,10 +137,14 @@ func (s *Server) deviceGrant(w http.ResponseWriter, r *http.Request, clientID st
 	}
 	s.mu.Unlock()
 	if status != 0 {
-		writeError(w, status, code, aadsts, desc)
+		s.writeErr(w, status, code, aadsts, desc)
 		return
 	}
-	writeTokens(w, s.issue(user, scope, clientID))
+	if s.opts.Google {
+		s.writeGoogleTokens(w, s.issue(user, scope, clientID, true))
+		return
+	}
+	writeTokens(w, s.issue(user, scope, clientID, hasOffline(scope)))
 }
 
 // settle approves (user != "") or declines a pending device code.

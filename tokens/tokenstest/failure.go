@@ -29,6 +29,13 @@ func InvalidGrant(aadsts int, desc string) Failure {
 	return Failure{Status: http.StatusBadRequest, Error: "invalid_grant", AADSTS: aadsts, Description: desc}
 }
 
+// ExpiredOrRevoked is Google's answer to a refresh token that expired (7
+// days after consent for an app in "Testing") or was revoked (by the user,
+// or by a password change): the two causes share one text.
+func ExpiredOrRevoked() Failure {
+	return Failure{Status: http.StatusBadRequest, Error: "invalid_grant", Description: googleRevokedText}
+}
+
 // ServerError is an HTTP 500 from the token endpoint.
 func ServerError() Failure {
 	return Failure{Status: http.StatusInternalServerError, Error: "server_error",
@@ -97,12 +104,23 @@ func writeError(w http.ResponseWriter, status int, code string, aadsts int, desc
 	writeJSON(w, status, body)
 }
 
-func writeFailure(w http.ResponseWriter, f Failure) {
+// writeErr sends an OAuth error body in the shape of the platform
+// imitated: Microsoft's (writeError), or Google's bare error and
+// error_description, where aadsts has no place.
+func (s *Server) writeErr(w http.ResponseWriter, status int, code string, aadsts int, desc string) {
+	if s.opts.Google {
+		writeGoogleError(w, status, code, desc)
+		return
+	}
+	writeError(w, status, code, aadsts, desc)
+}
+
+func (s *Server) writeFailure(w http.ResponseWriter, f Failure) {
 	code := f.Error
 	if code == "" {
 		code = "server_error"
 	}
-	writeError(w, f.Status, code, f.AADSTS, f.Description)
+	s.writeErr(w, f.Status, code, f.AADSTS, f.Description)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

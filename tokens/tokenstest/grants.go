@@ -3,6 +3,7 @@ package tokenstest
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -14,6 +15,7 @@ var (
 	ErrWrongUser    = errors.New("tokenstest: access token was issued for another user")
 	ErrRefused      = errors.New("tokenstest: the user's access tokens are refused")
 	ErrRevoked      = errors.New("tokenstest: access token was revoked")
+	ErrNoMailScope  = errors.New("tokenstest: access token does not grant " + GoogleMailScope)
 )
 
 type accessRec struct {
@@ -24,7 +26,13 @@ type accessRec struct {
 
 type refreshRec struct {
 	user, scope, clientID string
-	revoked               int // AADSTS number that refuses it, 0 when good
+	revoked               int       // AADSTS number that refuses it (any for Google), 0 when good
+	issued                time.Time // the sign-in that issued it, for RefreshLifetime
+}
+
+// aged reports whether rec outlived Options.RefreshLifetime.
+func (s *Server) aged(rec *refreshRec) bool {
+	return s.opts.RefreshLifetime > 0 && time.Since(rec.issued) >= s.opts.RefreshLifetime
 }
 
 // issued is one token-endpoint success.
@@ -34,42 +42,53 @@ type issued struct {
 	lifetime                   time.Duration
 }
 
-// issue mints an access token, a refresh token when offline_access was
-// granted, and an ID token when openid was asked for. The caller must not
-// hold s.mu.
-func (s *Server) issue(user, scope, clientID string) issued {
+// issue mints an access token, a refresh token when offline is set, and
+// an ID token when openid was asked for. The caller must not hold s.mu.
+func (s *Server) issue(user, scope, clientID string, offline bool) issued {
 	s.mu.Lock()
 	life := s.lifetime
 	s.mu.Unlock()
 	now := time.Now()
 	exp := now.Add(life)
-	at := s.mintAccess(user, scope, clientID, now, exp)
-	id := s.mintID(user, scope, clientID, now, exp)
-	_, offline := resourceScopes(scope)
-	rt := ""
-	if offline {
-		rt = mintRefresh()
+	at, id, rt := "", "", ""
+	if s.opts.Google {
+		at, id = mintGoogleAccess(), s.mintGoogleID(user, scope, clientID, now, exp)
+		if offline {
+			rt = mintGoogleRefresh()
+		}
+	} else {
+		at, id = s.mintAccess(user, scope, clientID, now, exp), s.mintID(user, scope, clientID, now, exp)
+		if offline {
+			rt = mintRefresh()
+		}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.access[at] = &accessRec{user: user, scope: scope, clientID: clientID, iat: now, exp: exp}
 	if rt != "" {
-		s.refresh[rt] = &refreshRec{user: user, scope: scope, clientID: clientID}
+		s.refresh[rt] = &refreshRec{user: user, scope: scope, clientID: clientID, issued: now}
 		s.latest[strings.ToLower(user)] = rt
 	}
 	return issued{access: at, refresh: rt, id: id, scope: scope, expiry: exp, lifetime: life}
 }
 
 // Issue mints tokens for user directly, as if user had signed in with the
-// three mail scopes and offline_access, for tests that skip sign-in.
+// three mail scopes and offline_access (Google: the mail scope, offline),
+// for tests that skip sign-in.
 func (s *Server) Issue(user string) (access, refresh string, expiry time.Time) {
-	t := s.issue(user, defaultScope, s.opts.ClientID)
+	scope := defaultScope
+	if s.opts.Google {
+		scope = GoogleMailScope
+	}
+	t := s.issue(user, scope, s.opts.ClientID, true)
 	return t.access, t.refresh, t.expiry
 }
 
 // Validate returns nil when token is a live access token issued for user
 // (compared case-insensitively), and otherwise an error wrapping
-// ErrUnknownToken, ErrExpired, ErrWrongUser, ErrRevoked or ErrRefused.
+// ErrUnknownToken, ErrExpired, ErrWrongUser, ErrRevoked or ErrRefused; in
+// Google mode also ErrNoMailScope, as Gmail refuses a token without the
+// mail scope.
 func (s *Server) Validate(user, token string) error {
 	s.mu.Lock()
 	rec, ok := s.access[token]
@@ -86,6 +105,8 @@ func (s *Server) Validate(user, token string) error {
 		return ErrRevoked
 	case refused:
 		return fmt.Errorf("%w: %s", ErrRefused, rec.user)
+	case s.opts.Google && !slices.Contains(strings.Fields(rec.scope), GoogleMailScope):
+		return ErrNoMailScope
 	}
 	return nil
 }
@@ -146,7 +167,9 @@ func (s *Server) RevokeSessions(user string) {
 }
 
 // RevokeRefresh revokes a refresh token, as an admin's "revoke sessions"
-// does: using it then gets invalid_grant with AADSTS50173.
+// does: using it then gets invalid_grant with AADSTS50173. In Google mode
+// it is the user removing the app's access, or a password change: using
+// it gets invalid_grant "Token has been expired or revoked.".
 func (s *Server) RevokeRefresh(refresh string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

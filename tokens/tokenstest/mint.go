@@ -49,6 +49,13 @@ func newUUID() string {
 	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
 
+// hasOffline reports whether a Microsoft scope string asks for a refresh
+// token.
+func hasOffline(scope string) bool {
+	_, offline := resourceScopes(scope)
+	return offline
+}
+
 // resourceScopes splits a requested scope string into the resource scopes
 // (full URIs) and reports whether offline_access was asked for. OpenID
 // scopes are dropped: they mint no access-token permission.
@@ -140,9 +147,17 @@ type accessClaims struct {
 	XmsTcdt int64 `json:"xms_tcdt"`
 }
 
-// mintAccess builds a JWT-shaped access token. The signature is random: the
-// platform recognises its tokens by lookup, not by verifying them.
+// personalTenant is the tenant id of personal Microsoft accounts.
+const personalTenant = "9188040d-6c67-4c5b-b112-36a304b66dad"
+
+// mintAccess builds a JWT-shaped access token, or for personal accounts an
+// opaque one: Microsoft's sample for a consumer account is an "EwB..."
+// string. The signature is random: the platform recognises its tokens by
+// lookup, not by verifying them.
 func (s *Server) mintAccess(user, scope, clientID string, iat, exp time.Time) string {
+	if s.opts.Personal {
+		return "EwB" + randB64(minAccessLen-3+randInt(maxAccessLen-minAccessLen))
+	}
 	local, _, _ := strings.Cut(user, "@")
 	kid := randB64(27)
 	header, _ := json.Marshal(map[string]string{

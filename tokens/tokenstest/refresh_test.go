@@ -253,3 +253,34 @@ func TestConcurrentUse(t *testing.T) {
 		t.Errorf("RefreshRequests = %d, want 10", n)
 	}
 }
+
+// TestRefreshLifetime: a refresh token older than RefreshLifetime is
+// refused as expired.
+func TestRefreshLifetime(t *testing.T) {
+	s := tokenstest.New(tokenstest.Options{ClientID: clientID, RefreshLifetime: time.Second})
+	defer s.Close()
+	_, rt, _ := s.Issue("adele@contoso.example")
+	if st, m := post(t, s.TokenURL("common"), refreshForm(clientID, rt)); st != 200 {
+		t.Fatalf("fresh refresh token refused: %v", m["error_description"])
+	}
+	time.Sleep(time.Second)
+	st, m := post(t, s.TokenURL("common"), refreshForm(clientID, rt))
+	wantError(t, st, m, 400, "invalid_grant", 700082)
+}
+
+// TestPersonalTokensOpaque: the consumers tenant hands out opaque access
+// tokens, which still validate.
+func TestPersonalTokensOpaque(t *testing.T) {
+	s := tokenstest.New(tokenstest.Options{ClientID: clientID, Personal: true})
+	defer s.Close()
+	at, _, _ := s.Issue("bob@outlook.com")
+	if !strings.HasPrefix(at, "EwB") || strings.Count(at, ".") == 2 {
+		t.Errorf("access token %.10s... is not opaque", at)
+	}
+	if err := s.Validate("bob@outlook.com", at); err != nil {
+		t.Errorf("Validate: %v", err)
+	}
+	if s.TenantID() != "9188040d-6c67-4c5b-b112-36a304b66dad" {
+		t.Errorf("tenant %s", s.TenantID())
+	}
+}

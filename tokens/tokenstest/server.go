@@ -1,8 +1,9 @@
 // Package tokenstest imitates the Microsoft identity platform in process:
 // the v2.0 authorize, token and devicecode endpoints, Microsoft-shaped error
 // bodies with AADSTS numbers, JWT-sized access tokens, rotating refresh
-// tokens and an RFC 7662 introspection endpoint. Tests of package tokens and
-// `bridge demo` use it; it does not import package tokens.
+// tokens and an RFC 7662 introspection endpoint. With Options.Google it
+// imitates Google's identity platform instead (google.go). Tests of package
+// tokens and `bridge demo` use it; it does not import package tokens.
 package tokenstest
 
 import (
@@ -54,6 +55,32 @@ type Options struct {
 	DevicePolls int
 	// DeviceDecline makes DevicePolls decline instead of approve.
 	DeviceDecline bool
+
+	// RefreshLifetime, when positive, ends each refresh token that long
+	// after the sign-in that issued it: Google answers invalid_grant "Token
+	// has been expired or revoked." 7 days after the consent of an External
+	// app whose publishing status is "Testing", Microsoft AADSTS700082.
+	// Zero keeps refresh tokens until they are revoked.
+	RefreshLifetime time.Duration
+
+	// Personal imitates the consumers tenant that personal Outlook.com
+	// accounts sign in through: opaque access tokens ("EwB...", not JWTs)
+	// and the tenant id of personal Microsoft accounts.
+	Personal bool
+
+	// Google imitates Google's identity platform instead of Microsoft's
+	// (docs/google-facts.md): its endpoints, error bodies and opaque
+	// tokens, a client that must send its secret, a refresh token only
+	// when access_type=offline is asked and the consent page was shown, no
+	// rotation, and a device flow that refuses the mail scope.
+	Google bool
+	// TestUsers, in Google mode, are the only accounts the app may sign
+	// in, as for an app in "Testing": anyone else is sent back with
+	// error=access_denied. Empty lets every account in.
+	TestUsers []string
+	// Unticked, in Google mode, are the scopes the person leaves unticked
+	// on Google's consent page: sign-ins grant every other scope asked for.
+	Unticked []string
 }
 
 // Server is a running imitation of the identity platform on 127.0.0.1. It is
@@ -77,6 +104,9 @@ type Server struct {
 	failures []Failure
 	authFail *Failure
 	signedIn string // SignInAs
+	// consented holds user+"\x00"+client pairs that saw Google's consent
+	// page once; later sign-ins skip it unless prompt=consent.
+	consented map[string]bool
 
 	tokenReqs, refreshReqs, deviceReqs, devicePolls atomic.Int64
 }
@@ -99,23 +129,34 @@ func New(o Options) *Server {
 	if o.TimeUnit <= 0 {
 		o.TimeUnit = time.Second
 	}
+	tenant := newUUID()
+	if o.Personal {
+		tenant = personalTenant
+	}
 	s := &Server{
-		opts:     o,
-		tenant:   newUUID(),
-		closing:  make(chan struct{}),
-		lifetime: o.Lifetime,
-		access:   map[string]*accessRec{},
-		refresh:  map[string]*refreshRec{},
-		latest:   map[string]string{},
-		refused:  map[string]bool{},
-		codes:    map[string]*codeRec{},
-		devices:  map[string]*deviceRec{},
-		userCode: map[string]string{},
+		opts:      o,
+		tenant:    tenant,
+		closing:   make(chan struct{}),
+		lifetime:  o.Lifetime,
+		access:    map[string]*accessRec{},
+		refresh:   map[string]*refreshRec{},
+		latest:    map[string]string{},
+		refused:   map[string]bool{},
+		codes:     map[string]*codeRec{},
+		devices:   map[string]*deviceRec{},
+		userCode:  map[string]string{},
+		consented: map[string]bool{},
 	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("/{tenant}/oauth2/v2.0/authorize", s.handleAuthorize)
-	mux.HandleFunc("/{tenant}/oauth2/v2.0/token", s.handleToken)
-	mux.HandleFunc("/{tenant}/oauth2/v2.0/devicecode", s.handleDeviceCode)
+	if o.Google {
+		mux.HandleFunc(googleAuthPath, s.handleGoogleAuthorize)
+		mux.HandleFunc(googleTokenPath, s.handleGoogleToken)
+		mux.HandleFunc(googleDevicePath, s.handleGoogleDevice)
+	} else {
+		mux.HandleFunc("/{tenant}/oauth2/v2.0/authorize", s.handleAuthorize)
+		mux.HandleFunc("/{tenant}/oauth2/v2.0/token", s.handleToken)
+		mux.HandleFunc("/{tenant}/oauth2/v2.0/devicecode", s.handleDeviceCode)
+	}
 	mux.HandleFunc("/introspect", s.handleIntrospect)
 	mux.HandleFunc("/devicelogin", s.handleDevicePage)
 	s.srv = httptest.NewServer(mux)
@@ -133,13 +174,14 @@ func (s *Server) Close() {
 // URL is the server's base URL, http://127.0.0.1:PORT.
 func (s *Server) URL() string { return s.srv.URL }
 
-// AuthURL is the authorize endpoint for tenant ("common", a tenant id...).
+// AuthURL is the authorize endpoint for tenant ("common", a tenant id...);
+// Google has no tenants and ignores it.
 func (s *Server) AuthURL(tenant string) string { return s.endpoint(tenant, "authorize") }
 
 // TokenURL is the token endpoint for tenant.
 func (s *Server) TokenURL(tenant string) string { return s.endpoint(tenant, "token") }
 
-// DeviceURL is the devicecode endpoint for tenant.
+// DeviceURL is the devicecode endpoint for tenant (Google's device/code).
 func (s *Server) DeviceURL(tenant string) string { return s.endpoint(tenant, "devicecode") }
 
 // IntrospectURL is the RFC 7662 introspection endpoint, for mail servers
@@ -150,6 +192,9 @@ func (s *Server) IntrospectURL() string { return s.srv.URL + "/introspect" }
 func (s *Server) TenantID() string { return s.tenant }
 
 func (s *Server) endpoint(tenant, name string) string {
+	if s.opts.Google {
+		return s.srv.URL + map[string]string{"authorize": googleAuthPath, "token": googleTokenPath, "devicecode": googleDevicePath}[name]
+	}
 	if tenant == "" {
 		tenant = "common"
 	}

@@ -35,7 +35,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	if f, ok := s.nextFailure(); ok {
 		s.wait(r, f.Delay)
 		if f.Status != 0 {
-			writeFailure(w, f)
+			s.writeFailure(w, f)
 			return
 		}
 	}
@@ -129,8 +129,10 @@ func writeTokens(w http.ResponseWriter, t issued) {
 // codeRec is an issued authorization code.
 type codeRec struct {
 	user, scope, clientID, redirect, challenge string
+	method                                     string // Google's code_challenge_method; "" means S256
 	exp                                        time.Time
 	used                                       bool
+	offline                                    bool // Google: the answer carries a refresh token
 }
 
 // codeGrant redeems an authorization code, checking PKCE (RFC 7636
@@ -163,7 +165,7 @@ func (s *Server) codeGrant(w http.ResponseWriter, r *http.Request, clientID stri
 	case s256(r.PostForm.Get("code_verifier")) != rec.challenge:
 		bad(501481, "The Code_Verifier does not match the code_challenge supplied in the authorization request.")
 	default:
-		writeTokens(w, s.issue(rec.user, rec.scope, clientID))
+		writeTokens(w, s.issue(rec.user, rec.scope, clientID, hasOffline(rec.scope)))
 	}
 }
 
@@ -201,6 +203,9 @@ func (s *Server) refreshGrant(w http.ResponseWriter, r *http.Request, clientID s
 	case cp.revoked != 0:
 		bad(cp.revoked, revokedText[cp.revoked])
 		return
+	case s.aged(&cp):
+		bad(700082, "The refresh token has expired due to inactivity.")
+		return
 	case cp.clientID != "" && cp.clientID != clientID: // Issue without a ClientID fits any client
 		bad(70000, "The provided refresh token was issued to a different client.")
 		return
@@ -232,7 +237,7 @@ func (s *Server) refreshGrant(w http.ResponseWriter, r *http.Request, clientID s
 		}
 		scope = strings.Join(asked, " ")
 	}
-	t := s.issue(cp.user, scope, clientID)
+	t := s.issue(cp.user, scope, clientID, hasOffline(scope))
 	if s.opts.RevokeOnRotate {
 		s.mu.Lock()
 		rec.revoked = 70008
