@@ -69,10 +69,10 @@ func (a *Account) sharedSender() bool {
 // (smtp_via "graph" or "auto"), so its sign-in needs Graph's consent.
 func (a *Account) UsesGraph() bool { return a.SMTPVia == viaGraph || a.SMTPVia == viaAuto }
 
-// graphSendURL is where the account's messages go: /me/sendMail, or
+// GraphSendURL is where the account's messages go: /me/sendMail, or
 // /users/{mailbox}/sendMail when a delegate sends from a shared mailbox,
 // which Graph saves in the shared mailbox's Sent Items.
-func (a *Account) graphSendURL() string {
+func (a *Account) GraphSendURL() string {
 	if a.sharedSender() {
 		return a.GraphURL + "/users/" + url.PathEscape(a.Mailbox) + "/sendMail"
 	}
@@ -105,7 +105,7 @@ func (b *Bridge) graphClient() *http.Client {
 func (b *Bridge) graphSend(ctx context.Context, a *Account, token string, mime []byte) (time.Duration, error) {
 	body := make([]byte, base64.StdEncoding.EncodedLen(len(mime)))
 	base64.StdEncoding.Encode(body, mime)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, a.graphSendURL(), bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, a.GraphSendURL(), bytes.NewReader(body))
 	if err != nil {
 		return 0, fmt.Errorf("bridge: graph_url %q: %w", a.GraphURL, err)
 	}
