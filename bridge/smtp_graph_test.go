@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -39,6 +40,12 @@ func newGraphEnv(t *testing.T, via string, consent bool) *graphEnv {
 	e.B.SetAccounts(accts)
 	if consent {
 		e.Tokens.GrantConsent(smtpUser, a.GraphScopes()[:2]...)
+		t.Cleanup(func() {
+			// No Graph token in the log either.
+			if tok, err := e.B.GraphToken(a).Token(context.Background()); err == nil {
+				e.checkLogs(tok.AccessToken)
+			}
+		})
 	}
 	return &graphEnv{smtpEnv: e, graph: g}
 }
