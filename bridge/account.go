@@ -27,6 +27,11 @@ type Account struct {
 	Tenant string
 	// ClientID and ClientSecret identify the app registration.
 	ClientID, ClientSecret string
+	// SMTPVia is how the SMTP front end submits the account's mail:
+	// "smtp", "graph" or "auto" (config smtp_via, lower case).
+	SMTPVia string
+	// GraphURL is the Microsoft Graph endpoint, without a trailing slash.
+	GraphURL string
 }
 
 // TokenAccount is the account whose tokens this one uses.
@@ -66,7 +71,8 @@ func (a *Account) Personal() bool {
 
 // Diag returns what the diagnosis table needs of the account.
 func (a *Account) Diag() diag.Account {
-	d := diag.Account{Email: a.Email, Personal: a.Personal(), Provider: a.Provider.Name, Tenant: a.Tenant, ClientID: a.ClientID}
+	d := diag.Account{Email: a.Email, Personal: a.Personal(), Provider: a.Provider.Name, Tenant: a.Tenant, ClientID: a.ClientID,
+		ViaGraph: a.SMTPVia == viaGraph || a.SMTPVia == viaAuto}
 	if a.Mailbox != a.Email {
 		d.Mailbox = a.Mailbox
 	}
@@ -76,6 +82,9 @@ func (a *Account) Diag() diag.Account {
 	d.Servers = map[diag.Proto]string{IMAP: a.Provider.IMAP, POP3: a.Provider.POP3, SMTP: a.Provider.SMTP}
 	if u, err := url.Parse(a.Provider.TokenURL); err == nil {
 		d.Servers[diag.ProtoToken] = u.Host
+	}
+	if u, err := url.Parse(a.GraphURL); err == nil && u.Host != "" {
+		d.Servers[diag.ProtoGraph] = u.Host
 	}
 	return d
 }
@@ -113,6 +122,14 @@ func ResolveAccounts(c *config.Config) ([]*Account, error) {
 			Tenant:       a.Tenant,
 			ClientID:     a.ClientID,
 			ClientSecret: a.ClientSecret,
+			SMTPVia:      strings.ToLower(a.SMTPVia),
+			GraphURL:     strings.TrimRight(a.GraphURL, "/"),
+		}
+		if acc.SMTPVia == "" {
+			acc.SMTPVia = viaSMTP
+		}
+		if acc.GraphURL == "" {
+			acc.GraphURL = DefaultGraphURL
 		}
 		if acc.Mailbox == "" {
 			acc.Mailbox = acc.Email

@@ -71,6 +71,7 @@ type Bridge struct {
 	status     map[string]*accountStatus // by email
 	live       [3]int64                  // sessions per protocol, see protoIndex
 	refusals   freshRefusals             // see upstreamLogin
+	graph      graphModes                // accounts on smtp_via "auto" sending through Graph
 }
 
 // New returns a Bridge for the accounts in o. It does no I/O: secrets are
@@ -262,6 +263,18 @@ var ErrAuthFailed = errors.New("bridge: wrong local password or unknown account"
 // login name (and of the peer); an unknown name is counted and paused in
 // the same way, so the reply and its timing do not tell the two apart.
 func (b *Bridge) Login(ctx context.Context, proto Proto, user, pass string, peer net.Addr, client string) (*Login, error) {
+	a, err := b.checkPassword(ctx, proto, user, pass, peer, client)
+	if err != nil {
+		return nil, err
+	}
+	return b.loginToken(ctx, proto, a)
+}
+
+// checkPassword is the local half of Login: the account whose local
+// password pass is, or a *LoginError (ErrAuthFailed, a store error) after
+// the guard's pause. The SMTP front end calls it alone for an account
+// that sends through Graph, whose token is another.
+func (b *Bridge) checkPassword(ctx context.Context, proto Proto, user, pass string, peer net.Addr, client string) (*Account, error) {
 	user = strings.ToLower(strings.TrimSpace(user))
 	a := b.Account(user)
 	want, err := b.password(a)
@@ -279,6 +292,12 @@ func (b *Bridge) Login(ctx context.Context, proto Proto, user, pass string, peer
 		sleep(ctx, d)
 		return nil, &LoginError{Err: ErrAuthFailed}
 	}
+	return a, nil
+}
+
+// loginToken is the token half of Login, for account a whose local
+// password was accepted.
+func (b *Bridge) loginToken(ctx context.Context, proto Proto, a *Account) (*Login, error) {
 	src := b.Source(a)
 	if src == nil {
 		return nil, &LoginError{Account: a, Err: fmt.Errorf("bridge: %s: token account %s is not configured: %w", a.Email, a.TokenAccount(), tokens.ErrNeedsLogin)}

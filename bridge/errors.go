@@ -120,3 +120,12 @@ func (b *Bridge) Refuse(p Proto, err error) Refusal {
 	}
 	return r
 }
+
+// refuseAs is Refuse for a failure of account a's login that the caller
+// classified already as d: it records d and sorts err.
+func (b *Bridge) refuseAs(p Proto, a *Account, err error, d diag.Diagnosis) Refusal {
+	r := Refusal{Outcome: OutcomeOf(err), Account: a, Diagnosis: d}
+	errors.As(err, &r.Failure)
+	b.keep(a, p, d, false)
+	return r
+}

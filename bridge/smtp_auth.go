@@ -79,7 +79,14 @@ func (ss *smtpSession) login(user, pass string) error {
 	}
 	ctx, cancel := context.WithTimeout(s.ctx, smtpLoginTimeout)
 	defer cancel()
-	l, err := s.b.Login(ctx, SMTP, user, pass, ss.peer, ss.conn.Hostname())
+	a, err := s.b.checkPassword(ctx, SMTP, user, pass, ss.peer, ss.conn.Hostname())
+	if err != nil {
+		return ss.refused(diag.StageAuth, err)
+	}
+	if s.b.sendsViaGraph(a) {
+		return ss.loginGraph(ctx, a)
+	}
+	l, err := s.b.loginToken(ctx, SMTP, a)
 	if err != nil {
 		return ss.refused(diag.StageAuth, err)
 	}
@@ -99,7 +106,13 @@ func (ss *smtpSession) login(user, pass string) error {
 	l.Token = ""
 	if err != nil {
 		release()
-		return ss.refused(diag.StageAuth, loginError(l.Account, err))
+		if graph, reply := ss.smtpRefused(a, diag.StageAuth, err); !graph {
+			return reply
+		}
+		return ss.loginGraph(ctx, a)
+	}
+	if a.SMTPVia == viaAuto {
+		s.b.backToSMTP(a)
 	}
 	s.b.Record(l.Account, SMTP, nil)
 	if lc := localConn(ss.conn.Conn()); lc != nil {
@@ -119,7 +132,11 @@ func (ss *smtpSession) login(user, pass string) error {
 // is a 535 at AUTH; anything else is temporary: 454 at AUTH, 451 later,
 // where a permanent code would bounce the message.
 func (ss *smtpSession) refused(stage diag.Stage, err error) error {
-	r := ss.s.b.Refuse(SMTP, err)
+	return ss.reply(stage, ss.s.b.Refuse(SMTP, err))
+}
+
+// reply words a Refusal as refused does.
+func (ss *smtpSession) reply(stage diag.Stage, r Refusal) error {
 	short := r.Diagnosis.Short()
 	switch r.Outcome {
 	case OutcomeBadPassword:

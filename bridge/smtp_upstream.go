@@ -54,6 +54,11 @@ type smtpSession struct {
 	release func() // gives back the upstream slot
 	inTx    bool   // the upstream has a transaction open
 	tx      smtpTx // the message under way, for its log line
+
+	// viaGraph: the session submits through Microsoft Graph, with the
+	// envelope gathered in graphTx (smtp_graph.go); up stays nil.
+	viaGraph bool
+	graphTx  graphTx
 }
 
 // upstream is one authenticated session with the upstream server.
@@ -206,7 +211,11 @@ func (ss *smtpSession) connect() (up *upstream, fresh bool, err error) {
 	})
 	l.Token = ""
 	if err != nil {
-		return nil, false, ss.refused(diag.StageMail, loginError(ss.acct, err))
+		if graph, reply := ss.smtpRefused(ss.acct, diag.StageMail, err); !graph {
+			return nil, false, reply
+		}
+		ss.viaGraph = true
+		return nil, false, errViaGraph
 	}
 	ss.s.b.Record(ss.acct, SMTP, nil)
 	ss.s.log.Debug("upstream session reopened", "account", ss.acct.Email)
@@ -279,8 +288,14 @@ func (ss *smtpSession) Mail(from string, opts *smtp.MailOptions) error {
 	}
 	ss.op.Lock()
 	defer ss.op.Unlock()
+	if ss.viaGraph {
+		return ss.graphMail(from, opts)
+	}
 	for attempt := 0; ; attempt++ {
 		up, fresh, err := ss.connect()
+		if err == errViaGraph {
+			return ss.graphMail(from, opts)
+		}
 		if err != nil {
 			return err
 		}
@@ -315,6 +330,9 @@ func (ss *smtpSession) Mail(from string, opts *smtp.MailOptions) error {
 func (ss *smtpSession) Rcpt(to string, opts *smtp.RcptOptions) error {
 	ss.op.Lock()
 	defer ss.op.Unlock()
+	if ss.viaGraph {
+		return ss.graphRcpt(to)
+	}
 	up := ss.current()
 	if up == nil || !ss.inTx {
 		return errUpstreamLost
@@ -353,6 +371,9 @@ func (ss *smtpSession) Data(r io.Reader) error {
 	if lc := localConn(ss.conn.Conn()); lc != nil {
 		lc.inData.Store(true) // busy for a goodbye until the message is done
 		defer lc.inData.Store(false)
+	}
+	if ss.viaGraph {
+		return ss.graphData(r)
 	}
 	up := ss.current()
 	if up == nil || !ss.inTx {

@@ -53,6 +53,10 @@ type AccountStatus struct {
 	// Refused are the recent wrong local passwords; nil when none came
 	// within the guard's Window.
 	Refused *RefusedLogins `json:"refused_logins,omitempty"`
+	// Graph is set while the SMTP front end sends the account's mail
+	// through Microsoft Graph (smtp_via "graph", or "auto" after Exchange
+	// said SMTP AUTH is off).
+	Graph *GraphUse `json:"graph,omitempty"`
 }
 
 // Status is a snapshot of the bridge.
@@ -142,6 +146,9 @@ func (b *Bridge) Status() Status {
 		}
 		if src := b.Source(a); src != nil {
 			as.Token = src.State()
+		}
+		if u, ok := b.graphStatus(a); ok {
+			as.Graph = &u
 		}
 		b.mu.RLock()
 		if st := b.status[a.Email]; st != nil {

@@ -18,13 +18,19 @@ import (
 // exchangeWithRetry refreshes, trying again after temporary failures. The
 // result's error is an *Error.
 func (s *Source) exchangeWithRetry(ctx context.Context, rt string) (*oauth2.Token, error) {
+	return s.exchangeScopesWithRetry(ctx, rt, s.o.Provider.Scopes, "refresh")
+}
+
+// exchangeScopesWithRetry is exchangeWithRetry for scopes, naming the
+// attempt op in its *Error.
+func (s *Source) exchangeScopesWithRetry(ctx context.Context, rt string, scopes []string, op string) (*oauth2.Token, error) {
 	wait := retryWait
 	for attempt := 1; ; attempt++ {
-		tok, err := s.exchange(ctx, rt)
+		tok, err := s.exchangeScopes(ctx, rt, scopes)
 		if err == nil {
 			return tok, nil
 		}
-		te := FromOAuth(s.o.Account, "refresh", err)
+		te := FromOAuth(s.o.Account, op, err)
 		if !te.Temporary() || attempt >= maxAttempts || ctx.Err() != nil {
 			return nil, te
 		}
@@ -53,6 +59,11 @@ func (s *Source) exchangeWithRetry(ctx context.Context, rt string) (*oauth2.Toke
 // Errors are *oauth2.RetrieveError for answers and transport errors
 // otherwise, as x/oauth2 returns them, so FromOAuth classifies both.
 func (s *Source) exchange(ctx context.Context, rt string) (*oauth2.Token, error) {
+	return s.exchangeScopes(ctx, rt, s.o.Provider.Scopes)
+}
+
+// exchangeScopes is exchange asking for scopes.
+func (s *Source) exchangeScopes(ctx context.Context, rt string, scopes []string) (*oauth2.Token, error) {
 	// The bound covers reading the answer too.
 	ctx, cancel := context.WithTimeout(ctx, s.o.RequestTimeout)
 	defer cancel()
@@ -61,8 +72,8 @@ func (s *Source) exchange(ctx context.Context, rt string) (*oauth2.Token, error)
 		"refresh_token": {rt},
 		"client_id":     {s.o.ClientID},
 	}
-	if len(s.o.Provider.Scopes) > 0 {
-		form.Set("scope", strings.Join(s.o.Provider.Scopes, " "))
+	if len(scopes) > 0 {
+		form.Set("scope", strings.Join(scopes, " "))
 	}
 	if s.o.ClientSecret != "" {
 		form.Set("client_secret", s.o.ClientSecret)

@@ -109,17 +109,23 @@ type Source struct {
 	o     SourceOptions
 	log   *slog.Logger
 	group singleflight.Group
+	// xmu serialises the exchanges of the refresh token: the access token
+	// of the provider's scopes and each Resource's are all minted with it,
+	// and a refresh may rotate it, so each exchange must start from the
+	// newest one the last exchange saved.
+	xmu sync.Mutex
 
 	mu sync.Mutex
 	// gen grows with every Reload and Seed, so a refresh that began before
 	// one does not put back the state it cleared.
 	gen         uint64
 	access      *oauth2.Token
-	loaded      bool      // rt and needsLogin reflect the store
-	rt          string    // newest refresh token known
-	needsLogin  string    // reason; not empty means fail fast
-	needsCause  error     // the failure behind needsLogin, when known
-	lastRefresh time.Time // also when access came from the platform
+	res         map[string]*resToken // Resource access tokens by scopes; they go with access
+	loaded      bool                 // rt and needsLogin reflect the store
+	rt          string               // newest refresh token known
+	needsLogin  string               // reason; not empty means fail fast
+	needsCause  error                // the failure behind needsLogin, when known
+	lastRefresh time.Time            // also when access came from the platform
 	lastErr     string
 	lastUse     time.Time // the last Token call
 	lastAhead   time.Time // the last background refresh tried
@@ -313,7 +319,7 @@ func (s *Source) Seed(t *oauth2.Token) {
 		s.lastRefresh = s.o.Now()
 	}
 	if t.RefreshToken != "" {
-		s.loaded, s.rt, s.needsLogin, s.needsCause = true, t.RefreshToken, "", nil
+		s.loaded, s.rt, s.needsLogin, s.needsCause, s.res = true, t.RefreshToken, "", nil, nil
 		s.dropUnsavedLocked()
 	}
 	s.lastErr = ""
@@ -464,6 +470,8 @@ func (s *Source) fetch(ctx context.Context) (*oauth2.Token, error) {
 
 // refresh runs inside the single flight.
 func (s *Source) refresh(ctx context.Context) (*oauth2.Token, error) {
+	s.xmu.Lock()
+	defer s.xmu.Unlock()
 	s.mu.Lock()
 	loaded, gen, rt := s.loaded, s.gen, s.rt
 	s.mu.Unlock()
@@ -668,7 +676,7 @@ func (s *Source) load(gen uint64) (string, error) {
 	switch {
 	case errors.Is(err, ErrNotFound):
 		s.commit(gen, func() {
-			s.loaded, s.rt, s.needsCause, s.access = true, "", err, nil
+			s.loaded, s.rt, s.needsCause, s.access, s.res = true, "", err, nil, nil
 			s.needsLogin = "no sign-in is stored in the " + s.o.Store.Name() + " store"
 		})
 	case err != nil:
@@ -680,11 +688,13 @@ func (s *Source) load(gen uint64) (string, error) {
 		if reason == "" {
 			reason = "no refresh token is stored"
 		}
-		s.commit(gen, func() { s.loaded, s.rt, s.needsLogin, s.needsCause, s.access = true, e.RefreshToken, reason, nil, nil })
+		s.commit(gen, func() {
+			s.loaded, s.rt, s.needsLogin, s.needsCause, s.access, s.res = true, e.RefreshToken, reason, nil, nil, nil
+		})
 	default:
 		s.commit(gen, func() {
 			if e.RefreshToken != s.rt {
-				s.access = nil
+				s.access, s.res = nil, nil
 			}
 			s.loaded, s.rt = true, e.RefreshToken
 		})

@@ -174,6 +174,14 @@ type Account struct {
 	DeviceURL string `toml:"device_url"`
 	// Scopes replaces the provider's scopes; empty means the defaults.
 	Scopes []string `toml:"scopes"`
+	// SMTPVia is how the account's outgoing mail leaves: "smtp" (empty
+	// means it) relays to the provider's SMTP server; "graph" submits
+	// each message through Microsoft Graph's sendMail; "auto" uses SMTP
+	// until Exchange says authenticated SMTP is switched off, then Graph.
+	SMTPVia string `toml:"smtp_via"`
+	// GraphURL overrides the Microsoft Graph endpoint; empty means
+	// https://graph.microsoft.com/v1.0.
+	GraphURL string `toml:"graph_url"`
 	// SignInAs is the name the account signs in to the identity platform
 	// with, when it is not Email (an alias, or a user name on another
 	// domain); `bridge login --sign-in-as` records it. Empty means Email.

@@ -426,3 +426,22 @@ func TestClosestKey(t *testing.T) {
 		}
 	}
 }
+
+func TestValidateSMTPVia(t *testing.T) {
+	c := Default()
+	c.Accounts = []Account{
+		{Email: "a@example.com", SMTPVia: "graph"},
+		{Email: "b@example.com", SMTPVia: "Auto", GraphURL: "http://127.0.0.1:9/v1.0"},
+		{Email: "c@example.com", SMTPVia: "smtp"},
+		{Email: "d@example.com", SMTPVia: "ews"},
+		{Email: "e@gmail.com", Provider: "gmail", ClientSecret: "s", SMTPVia: "graph"},
+		{Email: "f@example.com", SMTPVia: "graph", GraphURL: "graph.microsoft.com"},
+	}
+	errs := configErrors(t, c.Validate())
+	for _, k := range []string{"account[3].smtp_via", "account[4].smtp_via", "account[5].graph_url"} {
+		findErr(t, errs, k)
+	}
+	if len(errs) != 3 {
+		t.Errorf("got %d errors, want 3: %v", len(errs), errs)
+	}
+}

@@ -153,7 +153,16 @@ func (c *Config) validateAccounts(bad func(key, msg string, args ...any)) {
 		default:
 			bad(key("smtp_tls"), "%q is not a way to start TLS; want \"implicit\" or \"starttls\", or leave it empty for implicit TLS on port 465 and STARTTLS elsewhere", a.SMTPTLS)
 		}
-		for _, u := range []struct{ k, v string }{{"auth_url", a.AuthURL}, {"token_url", a.TokenURL}, {"device_url", a.DeviceURL}} {
+		switch strings.ToLower(a.SMTPVia) {
+		case "", "smtp":
+		case "graph", "auto":
+			if err == nil && p.Name != "microsoft" && a.GraphURL == "" {
+				bad(key("smtp_via"), "%q sends through Microsoft Graph, which a %s account does not have; use \"smtp\", or set graph_url", a.SMTPVia, p.Name)
+			}
+		default:
+			bad(key("smtp_via"), "%q is not a way to send; want \"smtp\", \"graph\" or \"auto\"", a.SMTPVia)
+		}
+		for _, u := range []struct{ k, v string }{{"auth_url", a.AuthURL}, {"token_url", a.TokenURL}, {"device_url", a.DeviceURL}, {"graph_url", a.GraphURL}} {
 			if u.v == "" {
 				continue
 			}

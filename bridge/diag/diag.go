@@ -22,6 +22,11 @@ const (
 	// ProtoToken is the identity platform; a *tokens.Error is classified
 	// as seen there.
 	ProtoToken Proto = "token"
+	// ProtoGraph is Microsoft Graph, which the SMTP front end submits
+	// messages to when the account sends through it (smtp_via). Its
+	// Failure holds the HTTP status as Code and "ErrorCode: message" as
+	// Text.
+	ProtoGraph Proto = "graph"
 )
 
 // Stage names the step of a mail session a failure happened at. For the
@@ -50,6 +55,9 @@ const (
 	// StageCodeExchange is the identity platform's answer to a sign-in's
 	// authorization code (tokens.Error Op "code exchange").
 	StageCodeExchange Stage = "code exchange"
+	// StageGraphToken is the identity platform's answer to a request for
+	// a Microsoft Graph token (tokens.Error Op "graph token").
+	StageGraphToken Stage = "graph token"
 )
 
 // Failure is one refusal seen upstream, before classification. Front ends
@@ -59,7 +67,8 @@ type Failure struct {
 	Proto Proto
 	// Stage is where it happened, one of the Stage constants.
 	Stage Stage
-	// Code is the SMTP reply code (535); 0 for IMAP and POP3.
+	// Code is the SMTP reply code (535), or Graph's HTTP status; 0 for
+	// IMAP and POP3.
 	Code int
 	// Enhanced is the SMTP enhanced status code ("5.7.139"), if any.
 	Enhanced string
@@ -107,8 +116,12 @@ type Account struct {
 	// ClientID is the app registration's client id, for the admin-consent
 	// URL; empty shows a placeholder.
 	ClientID string
+	// ViaGraph is true when the account sends through Microsoft Graph
+	// when SMTP AUTH is off, or always (smtp_via "auto" or "graph").
+	ViaGraph bool
 	// Servers are the account's upstreams: host:port of its IMAP, POP3
-	// and SMTP servers, and the host of its token endpoint (ProtoToken).
+	// and SMTP servers, the host of its token endpoint (ProtoToken) and
+	// of its Graph endpoint (ProtoGraph).
 	// They name the host in a fix when the failure does not; a missing
 	// one is Microsoft's.
 	Servers map[Proto]string

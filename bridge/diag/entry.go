@@ -51,6 +51,9 @@ type Entry struct {
 	// one line a mail client shows already names the setting to change;
 	// empty means Title.
 	PersonalTitle string
+	// GraphFix replaces the others when the account sends through
+	// Microsoft Graph (Account.ViaGraph); empty means they apply.
+	GraphFix string
 	// Match lists the shapes of failure this entry explains; any one
 	// suffices. An entry without matchers is only reached by ID.
 	Match []Match
@@ -109,11 +112,11 @@ const (
 
 // table is every entry, in the order ties are broken. To explain a new
 // failure, add one Entry to the table file of its area (table_mail.go,
-// table_smtp.go, table_token.go, table_app.go, table_net.go, table_gmail.go)
-// with a Match built from the upstream's real words, and one case to
-// classifyCases in classify_test.go; TestEveryEntryTested fails until both
-// exist.
-var table = concat(mailEntries, smtpEntries, tokenEntries, appEntries, gmailEntries, netEntries, fallbackEntries)
+// table_smtp.go, table_graph.go, table_token.go, table_app.go, table_net.go,
+// table_gmail.go) with a Match built from the upstream's real words, and one
+// case to classifyCases in classify_test.go; TestEveryEntryTested fails until
+// both exist.
+var table = concat(mailEntries, smtpEntries, graphEntries, tokenEntries, appEntries, gmailEntries, netEntries, fallbackEntries)
 
 func concat(parts ...[]Entry) []Entry {
 	var all []Entry

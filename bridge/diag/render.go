@@ -17,6 +17,8 @@ func (e Entry) For(a Account) Diagnosis {
 func (e Entry) render(a Account, ev *evidence) Diagnosis {
 	fix, title, kind := e.Fix, e.Title, e.Kind
 	switch {
+	case a.ViaGraph && e.GraphFix != "":
+		fix = e.GraphFix
 	case a.Personal && e.PersonalFix != "":
 		fix = e.PersonalFix
 		if kind == KindAdmin {
@@ -60,7 +62,7 @@ func (e Entry) proto() Proto {
 }
 
 // defaultPorts fill {port} when the failure named a host without one.
-var defaultPorts = map[Proto]string{ProtoIMAP: "993", ProtoPOP3: "995", ProtoSMTP: "587", ProtoToken: "443"}
+var defaultPorts = map[Proto]string{ProtoIMAP: "993", ProtoPOP3: "995", ProtoSMTP: "587", ProtoToken: "443", ProtoGraph: "443"}
 
 // replacer fills the templates. {host}, {hostname} and {port} name what
 // the failure names, else the account's server for the failure's protocol
@@ -126,6 +128,8 @@ func (a Account) server(p Proto) string {
 		return ms.SMTP
 	case ProtoToken:
 		return hostOf(ms.TokenURL)
+	case ProtoGraph:
+		return "graph.microsoft.com"
 	}
 	return ""
 }

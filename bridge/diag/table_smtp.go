@@ -15,6 +15,7 @@ var smtpEntries = []Entry{
 			"Check with `Get-TransportConfig | Format-List SmtpClientAuthenticationDisabled`.",
 		PersonalFix: "Outlook.com has no setting for this. Microsoft may keep SMTP off for some new Outlook.com accounts; " +
 			"reading mail over IMAP or POP still works. Try again later, or ask Microsoft support about SMTP for {email}.",
+		GraphFix: graphInstead,
 		Match: []Match{
 			{Proto: ProtoSMTP, Text: []string{"SmtpClientAuthentication is disabled for the Tenant"}},
 		},
@@ -30,6 +31,7 @@ var smtpEntries = []Entry{
 			"(True = off, False = on, empty = follows the organisation).",
 		PersonalFix: "Outlook.com has no setting for this. Microsoft may keep SMTP off for some new Outlook.com accounts; " +
 			"reading mail over IMAP or POP still works. Try again later, or ask Microsoft support about SMTP for {email}.",
+		GraphFix: graphInstead,
 		Match: []Match{
 			{Proto: ProtoSMTP, Text: []string{"SmtpClientAuthentication is disabled for the Mailbox"}},
 		},

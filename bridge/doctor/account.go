@@ -84,6 +84,9 @@ func checkAccount(ctx context.Context, o Options, all []*bridge.Account, a *brid
 	for _, r := range results {
 		rep.Steps = append(rep.Steps, r...)
 	}
+	if a.SMTPVia == "auto" {
+		graphCovers(rep.Steps)
+	}
 	scrub(rep.Steps, tc.secrets()...)
 	return rep
 }
@@ -100,7 +103,9 @@ func probedProtos(cfg *config.Config, a *bridge.Account) []bridge.Proto {
 	}{
 		{bridge.IMAP, l.IMAP != "" || l.IMAPS != ""},
 		{bridge.POP3, l.POP3 != "" || l.POP3S != ""},
-		{bridge.SMTP, l.SMTP != "" || l.SMTPS != ""},
+		// With smtp_via "graph" no SMTP login happens: the Graph steps
+		// check the way mail leaves.
+		{bridge.SMTP, (l.SMTP != "" || l.SMTPS != "") && a.SMTPVia != "graph"},
 	} {
 		if c.on && a.Server(c.p) != "" {
 			out = append(out, c.p)
@@ -117,6 +122,12 @@ func describeAccount(a *bridge.Account, protos []bridge.Proto) string {
 	}
 	if a.TokenFrom != "" {
 		fmt.Fprintf(&b, "; uses the sign-in of %s", a.TokenFrom)
+	}
+	switch a.SMTPVia {
+	case "graph":
+		b.WriteString("; sends through Microsoft Graph (smtp_via = \"graph\")")
+	case "auto":
+		b.WriteString("; sends through SMTP, or Microsoft Graph while SMTP AUTH is off (smtp_via = \"auto\")")
 	}
 	var checked, off []string
 	for _, p := range []bridge.Proto{bridge.IMAP, bridge.POP3, bridge.SMTP} {
@@ -143,6 +154,18 @@ func containsProto(ps []bridge.Proto, p bridge.Proto) bool {
 		}
 	}
 	return false
+}
+
+// graphCovers turns a failed SMTP login that says SMTP AUTH is off into a
+// warning, for an account on smtp_via "auto": its mail goes through
+// Microsoft Graph then, which the Graph steps check.
+func graphCovers(steps []Step) {
+	for i, s := range steps {
+		if s.Name == "smtp-login" && s.Status == Fail && s.Diagnosis != nil && strings.HasPrefix(s.Diagnosis.ID, "smtp-auth-disabled-") {
+			steps[i].Status, steps[i].OK = Warn, true
+			steps[i].Detail += "; the bridge sends through Microsoft Graph instead"
+		}
+	}
 }
 
 // scrub replaces every secret in the steps' texts. No step should ever

@@ -19,10 +19,13 @@ type tokenCheck struct {
 	a, owner *bridge.Account
 
 	refresh, password, access string
+	graphAccess               string // the Graph token, for accounts that send through Graph
 	expiry                    time.Time
 }
 
-func (tc *tokenCheck) secrets() []string { return []string{tc.access, tc.refresh, tc.password} }
+func (tc *tokenCheck) secrets() []string {
+	return []string{tc.access, tc.refresh, tc.password, tc.graphAccess}
+}
 
 func (tc *tokenCheck) steps(ctx context.Context, protos []bridge.Proto) []Step {
 	stored := timed("stored-token", "Sign-in stored", tc.stored)
@@ -45,7 +48,11 @@ func (tc *tokenCheck) steps(ctx context.Context, protos []bridge.Proto) []Step {
 			return checkClaims(tc.access, tc.a, protos, tc.o.Now())
 		})
 	}
-	return []Step{stored, pw, refresh, claims}
+	steps := []Step{stored, pw, refresh, claims}
+	if tc.a.UsesGraph() {
+		steps = append(steps, tc.graph(ctx, stored)...)
+	}
+	return steps
 }
 
 // diagAccount is the account as the fix texts need it.

@@ -103,15 +103,16 @@ func runLogin(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	var rt string
+	var o tokens.LoginOptions
+	login := tokens.BrowserLogin
+	if *device {
+		login = tokens.DeviceLogin
+	}
 	if acct.TokenFrom == "" {
-		o := tokens.LoginOptions{
+		o = tokens.LoginOptions{
 			Provider: acct.Provider, ClientID: acct.ClientID, ClientSecret: acct.ClientSecret,
 			Email: email, Port: *port, NoBrowser: *noBrowser, Out: e.stdout,
 			Interactive: isTerminal(e.stdout), Timeout: *timeout,
-		}
-		login := tokens.BrowserLogin
-		if *device {
-			login = tokens.DeviceLogin
 		}
 		t, err := login(ctx, o)
 		if err != nil {
@@ -150,9 +151,15 @@ func runLogin(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintf(e.stdout, "Signed in as %s.\n", email)
 	}
 	printSettings(e.stdout, cfg, email, password)
+	var gerr error
+	if acct.TokenFrom == "" {
+		gerr = graphConsent(ctx, e, acct, accts, st, login, &o)
+	} else {
+		gerr = graphConsent(ctx, e, acct, accts, st, login, nil)
+	}
 	printSentCopyNote(e.stdout, acct.Provider.Name)
 	tellServer(ctx, e, path)
-	return nil
+	return gerr
 }
 
 // signInError words a failed sign-in. A refusal of the identity platform
@@ -242,6 +249,8 @@ Register one (free, a few minutes) at https://entra.microsoft.com > App registra
   3. Authentication > Advanced settings > "Allow public client flows": Yes (needed for --device).
   4. API permissions > Add > APIs my organization uses > Office 365 Exchange Online > Delegated:
      IMAP.AccessAsUser.All, POP.AccessAsUser.All, SMTP.Send (and offline_access under Microsoft Graph).
+  5. To send through Microsoft Graph where SMTP AUTH stays off (smtp_via = "graph" or "auto"), also
+     Microsoft Graph > Delegated: Mail.Send and User.Read (Mail.Send.Shared for a shared mailbox).
 Then run:
   bridge login ` + email + ` --client-id <Application (client) ID>
 Personal Outlook.com accounts need --tenant consumers (or common with an app that allows personal accounts).

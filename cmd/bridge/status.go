@@ -47,6 +47,11 @@ type accountStatus struct {
 	// RefusedLogins, from the running server, are the recent wrong local
 	// passwords given for the account.
 	RefusedLogins *bridge.RefusedLogins `json:"refused_logins,omitempty"`
+	// SMTPVia is the config's smtp_via when it is not "smtp"; Graph,
+	// from the running server, says that and why it sends the account's
+	// mail through Microsoft Graph now.
+	SMTPVia string           `json:"smtp_via,omitempty"`
+	Graph   *bridge.GraphUse `json:"graph,omitempty"`
 }
 
 func runStatus(ctx context.Context, e *env, args []string) error {
@@ -69,6 +74,9 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 	doc.Server = liveStatus(ctx, e, cfg)
 	for _, ac := range cfg.Accounts {
 		as := accountStatus{Email: ac.Email, Mailbox: ac.Mailbox, TokenFrom: ac.TokenFrom}
+		if v := strings.ToLower(ac.SMTPVia); v != "" && v != "smtp" {
+			as.SMTPVia = v
+		}
 		ent, err := st.Get(ac.Email)
 		switch {
 		case errors.Is(err, tokens.ErrNotFound):
@@ -84,6 +92,7 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 				if ls.Email == as.Email {
 					as.AccessExpiry, as.NotSaved = ls.Token.AccessExpiry, ls.Token.NotSaved
 					as.LastDiagnosis, as.LastOK, as.RefusedLogins = ls.Last, ls.LastOK, ls.Refused
+					as.Graph = ls.Graph
 					if ls.Token.NeedsLogin != "" && as.NeedsLogin == "" {
 						as.NeedsLogin = ls.Token.NeedsLogin
 					}
@@ -157,12 +166,29 @@ func printStatus(w io.Writer, doc statusDoc, now time.Time) {
 				fmt.Fprintf(w, "  %-14s ok, last login %s\n", p, stamp(t))
 			}
 		}
+		printSending(w, a)
 		if r := a.RefusedLogins; r != nil {
 			fmt.Fprintf(w, "  local logins   %s\n                 %s\n", r.Text(), r.Fix(a.Email))
 		}
 		if !a.HasPassword && a.StoreError == "" {
 			fmt.Fprintf(w, "  local password none; run `bridge password %s`\n", a.Email)
 		}
+	}
+}
+
+// printSending says how the account's outgoing mail leaves when that is
+// not plain SMTP.
+func printSending(w io.Writer, a accountStatus) {
+	switch g := a.Graph; {
+	case g != nil && g.RetrySMTP.IsZero():
+		fmt.Fprintf(w, "  sending        through Microsoft Graph (smtp_via = %q)\n", a.SMTPVia)
+	case g != nil:
+		fmt.Fprintf(w, "  sending        through Microsoft Graph since %s: SMTP AUTH is off [%s]\n"+
+			"                 SMTP is tried again at the first login after %s\n", stamp(g.Since), g.Reason, stamp(g.RetrySMTP))
+	case a.SMTPVia == "auto":
+		fmt.Fprintln(w, "  sending        through SMTP; through Microsoft Graph while SMTP AUTH is off (smtp_via = \"auto\")")
+	case a.SMTPVia == "graph":
+		fmt.Fprintln(w, "  sending        through Microsoft Graph (smtp_via = \"graph\")")
 	}
 }
 

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mailbridge/bridge/bridge"
 )
 
 // TestStatusTimes: every time in the status text has one format, the
@@ -32,5 +34,31 @@ func TestStatusTimes(t *testing.T) {
 	}
 	if strings.Contains(text, "T09:00:00Z") {
 		t.Errorf("a second time format:\n%s", text)
+	}
+}
+
+// TestStatusSendingThroughGraph: an account on smtp_via "auto" that the
+// server switched to Graph shows since when, why, and when SMTP is tried
+// again; one on "graph" says so.
+func TestStatusSendingThroughGraph(t *testing.T) {
+	now := time.Date(2026, 11, 26, 10, 0, 0, 0, time.Local)
+	doc := statusDoc{Config: "/c.toml", Store: "file", Accounts: []accountStatus{
+		{Email: "auto@example.com", HasPassword: true, SMTPVia: "auto",
+			Graph: &bridge.GraphUse{Since: now.Add(-time.Hour), Reason: "smtp-auth-disabled-tenant", RetrySMTP: now.Add(5 * time.Hour)}},
+		{Email: "idle@example.com", HasPassword: true, SMTPVia: "auto"},
+		{Email: "graph@example.com", HasPassword: true, SMTPVia: "graph"},
+	}}
+	var b strings.Builder
+	printStatus(&b, doc, now)
+	text := b.String()
+	for _, want := range []string{
+		"sending        through Microsoft Graph since 2026-11-26 09:00:00: SMTP AUTH is off [smtp-auth-disabled-tenant]\n" +
+			"                 SMTP is tried again at the first login after 2026-11-26 15:00:00\n",
+		"sending        through SMTP; through Microsoft Graph while SMTP AUTH is off (smtp_via = \"auto\")\n",
+		"sending        through Microsoft Graph (smtp_via = \"graph\")\n",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("status text lacks %q:\n%s", want, text)
+		}
 	}
 }

@@ -64,6 +64,7 @@ func (s *Server) issue(user, scope, clientID string, offline bool) issued {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.consentLocked(user, clientID, scope)
 	s.access[at] = &accessRec{user: user, scope: scope, clientID: clientID, iat: now, exp: exp}
 	if rt != "" {
 		s.refresh[rt] = &refreshRec{user: user, scope: scope, clientID: clientID, issued: now}
@@ -82,6 +83,76 @@ func (s *Server) Issue(user string) (access, refresh string, expiry time.Time) {
 	}
 	t := s.issue(user, scope, s.opts.ClientID, true)
 	return t.access, t.refresh, t.expiry
+}
+
+// consentKey names the consent user gave to the app clientID.
+func consentKey(user, clientID string) string { return strings.ToLower(user) + "\x00" + clientID }
+
+// consentLocked records that user consented to scope's resource scopes for
+// clientID, as a sign-in's consent prompt does; s.mu must be held.
+func (s *Server) consentLocked(user, clientID, scope string) {
+	res, _ := resourceScopes(scope)
+	k := consentKey(user, clientID)
+	if s.consent[k] == nil {
+		s.consent[k] = map[string]bool{}
+	}
+	for _, sc := range res {
+		s.consent[k][sc] = true
+	}
+}
+
+// consented reports whether user consented to sc for clientID; consent
+// given through Issue (no client id) counts for every client. s.mu must
+// be held.
+func (s *Server) consentedLocked(user, clientID, sc string) bool {
+	return s.consent[consentKey(user, clientID)][sc] || s.consent[consentKey(user, "")][sc]
+}
+
+// GrantConsent records that user consented to scopes (full scope URIs,
+// such as GraphResource+"/Mail.Send") for every client, as an
+// administrator's consent for the whole organisation does: refresh tokens
+// of user then mint tokens for them. Without it, a refresh for the scopes
+// of a resource the user's sign-ins never asked for gets AADSTS65001.
+func (s *Server) GrantConsent(user string, scopes ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.consentLocked(user, "", strings.Join(scopes, " "))
+}
+
+// TokenInfo is what a resource server learns of an access token.
+type TokenInfo struct {
+	// User is who the token was issued to.
+	User string
+	// Audience is the resource it is for: the Outlook resource or
+	// GraphResource.
+	Audience string
+	// Scopes is the scp claim: permission names without the resource.
+	Scopes []string
+	// ClientID is the app the token was issued to.
+	ClientID string
+}
+
+// Check returns what token grants when it is a live access token, and
+// otherwise an error wrapping ErrUnknownToken, ErrExpired or ErrRevoked,
+// for resource servers other than the mail servers (RefuseMail does not
+// apply).
+func (s *Server) Check(token string) (TokenInfo, error) {
+	s.mu.Lock()
+	rec, ok := s.access[token]
+	var cp accessRec
+	if ok {
+		cp = *rec
+	}
+	s.mu.Unlock()
+	switch {
+	case !ok:
+		return TokenInfo{}, ErrUnknownToken
+	case !time.Now().Before(cp.exp):
+		return TokenInfo{}, fmt.Errorf("%w: expired at %s", ErrExpired, cp.exp.UTC().Format(time.RFC3339))
+	case cp.revoked:
+		return TokenInfo{}, ErrRevoked
+	}
+	return TokenInfo{User: cp.user, Audience: audience(cp.scope), Scopes: strings.Fields(scp(cp.scope)), ClientID: cp.clientID}, nil
 }
 
 // Validate returns nil when token is a live access token issued for user

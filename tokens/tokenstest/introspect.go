@@ -40,7 +40,7 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 		"token_type": "Bearer",
 		"exp":        cp.exp.Unix(),
 		"iat":        cp.iat.Unix(),
-		"aud":        outlookRes,
+		"aud":        audience(cp.scope),
 		"iss":        "https://sts.windows.net/" + s.tenant + "/",
 	})
 }

@@ -21,6 +21,9 @@ const (
 	maxAccessLen = 2300
 	refreshLen   = 1034
 	outlookRes   = "https://outlook.office.com"
+	// GraphResource is Microsoft Graph's resource: the audience of the
+	// access tokens minted for its scopes (Mail.Send and the like).
+	GraphResource = "https://graph.microsoft.com"
 )
 
 // defaultScope is what Issue grants: the three mail scopes plus
@@ -89,6 +92,18 @@ func checkScope(scope string) string {
 		host = u.Host
 	}
 	return ""
+}
+
+// audience is the aud claim of a token for scope: the resource its
+// scopes name, the Outlook resource when they name none.
+func audience(scope string) string {
+	res, _ := resourceScopes(scope)
+	for _, sc := range res {
+		if u, err := url.Parse(sc); err == nil && u.Host != "" {
+			return u.Scheme + "://" + u.Host
+		}
+	}
+	return outlookRes
 }
 
 // scp is the scp claim: the permission names without the resource prefix.
@@ -164,7 +179,7 @@ func (s *Server) mintAccess(user, scope, clientID string, iat, exp time.Time) st
 		"typ": "JWT", "nonce": randB64(43), "alg": "RS256", "x5t": kid, "kid": kid,
 	})
 	c := accessClaims{
-		Aud: outlookRes, Iss: "https://sts.windows.net/" + s.tenant + "/",
+		Aud: audience(scope), Iss: "https://sts.windows.net/" + s.tenant + "/",
 		Iat: iat.Unix(), Nbf: iat.Unix(), Exp: exp.Unix(),
 		Acr: "1", Amr: []string{"pwd", "mfa"}, AppName: "bridge", AppID: clientID, AppIDAcr: "0",
 		FamilyName: "User", GivenName: local, IDType: "user", IPAddr: "127.0.0.1",

@@ -96,8 +96,9 @@ type Server struct {
 	lifetime time.Duration
 	access   map[string]*accessRec
 	refresh  map[string]*refreshRec
-	latest   map[string]string // lower-cased user -> newest refresh token
-	refused  map[string]bool   // lower-cased users whose access tokens mail servers refuse
+	latest   map[string]string          // lower-cased user -> newest refresh token
+	refused  map[string]bool            // lower-cased users whose access tokens mail servers refuse
+	consent  map[string]map[string]bool // consentKey -> resource scopes the user consented to
 	codes    map[string]*codeRec
 	devices  map[string]*deviceRec // device_code -> record
 	userCode map[string]string     // user_code -> device_code
@@ -142,6 +143,7 @@ func New(o Options) *Server {
 		refresh:   map[string]*refreshRec{},
 		latest:    map[string]string{},
 		refused:   map[string]bool{},
+		consent:   map[string]map[string]bool{},
 		codes:     map[string]*codeRec{},
 		devices:   map[string]*deviceRec{},
 		userCode:  map[string]string{},

@@ -223,11 +223,24 @@ func (s *Server) refreshGrant(w http.ResponseWriter, r *http.Request, clientID s
 		}
 		granted, offline := resourceScopes(cp.scope)
 		asked, _ := resourceScopes(scope)
+		s.mu.Lock()
+		var missing []string
 		for _, a := range asked {
-			if !slices.Contains(granted, a) {
-				bad(70000, "The request was denied because one or more scopes requested are unauthorized or expired. The user must first sign in and grant the client application access to the requested scope.")
+			if !slices.Contains(granted, a) && !s.consentedLocked(cp.user, clientID, a) {
+				missing = append(missing, a)
+			}
+		}
+		s.mu.Unlock()
+		if len(missing) > 0 {
+			if audience(scope) != audience(cp.scope) {
+				// Another resource than the refresh token's sign-in asked
+				// for, never consented to: Microsoft wants the consent
+				// prompt first (suberror consent_required).
+				bad(65001, fmt.Sprintf("The user or administrator has not consented to use the application with ID '%s' named 'bridge'. Send an interactive authorization request for this user and resource.", clientID))
 				return
 			}
+			bad(70000, "The request was denied because one or more scopes requested are unauthorized or expired. The user must first sign in and grant the client application access to the requested scope.")
+			return
 		}
 		if len(asked) == 0 {
 			asked = granted
