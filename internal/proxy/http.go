@@ -39,7 +39,9 @@ func (d *Dialer) connect(c net.Conn, addr string, e *Error) (net.Conn, string, e
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		e.Status, e.StatusCode = resp.Status, resp.StatusCode
 		e.Step = StepConnect
-		if resp.StatusCode == http.StatusProxyAuthRequired {
+		// 407 is the proxy's own "credentials, please"; some proxies
+		// (tinyproxy 1.11) answer wrong credentials with a server's 401.
+		if resp.StatusCode == http.StatusProxyAuthRequired || resp.StatusCode == http.StatusUnauthorized {
 			e.Step = StepAuth
 		}
 		return nil, "", e

@@ -24,33 +24,54 @@ const Direct = "direct"
 // "socks5://[user[:password]@]host:port". The port is required; nothing
 // may follow it but a "/".
 func Parse(raw string) (*url.URL, error) {
+	shown := Redact(raw)
 	u, err := url.Parse(strings.TrimSpace(raw))
 	if err != nil || u.Opaque != "" || u.Host == "" {
-		return nil, fmt.Errorf("%q is not a proxy URL; want http://host:port or socks5://host:port", raw)
+		return nil, fmt.Errorf("%q is not a proxy URL; want http://host:port or socks5://host:port", shown)
 	}
 	u.Scheme = strings.ToLower(u.Scheme)
 	switch u.Scheme {
 	case "http", "socks5":
 	case "https":
-		return nil, fmt.Errorf("%q: a proxy spoken to over TLS is not supported; want http://host:port (CONNECT) or socks5://host:port", raw)
+		return nil, fmt.Errorf("%q: a proxy spoken to over TLS is not supported; want http://host:port (CONNECT) or socks5://host:port", shown)
 	default:
-		return nil, fmt.Errorf("%q: the scheme %q is not a proxy the bridge speaks; want http:// (CONNECT) or socks5://", raw, u.Scheme)
+		return nil, fmt.Errorf("%q: the scheme %q is not a proxy the bridge speaks; want http:// (CONNECT) or socks5://", shown, u.Scheme)
 	}
 	if (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
-		return nil, fmt.Errorf("%q: a proxy URL ends after host:port", raw)
+		return nil, fmt.Errorf("%q: a proxy URL ends after host:port", shown)
 	}
 	host, port, err := net.SplitHostPort(u.Host)
 	if err != nil || host == "" {
-		return nil, fmt.Errorf("%q: the proxy needs a host and a port, such as %s://proxy.example.com:%s", raw, u.Scheme, defaultPort(u.Scheme))
+		return nil, fmt.Errorf("%q: the proxy needs a host and a port, such as %s://proxy.example.com:%s", shown, u.Scheme, defaultPort(u.Scheme))
 	}
 	if n, err := strconv.ParseUint(port, 10, 16); err != nil || n == 0 {
-		return nil, fmt.Errorf("%q: port %q is not a number from 1 to 65535", raw, port)
+		return nil, fmt.Errorf("%q: port %q is not a number from 1 to 65535", shown, port)
 	}
 	if u.User != nil && u.User.Username() == "" {
-		return nil, fmt.Errorf("%q: the user name before @ is empty", raw)
+		return nil, fmt.Errorf("%q: the user name before @ is empty", shown)
 	}
 	u.Path = ""
 	return u, nil
+}
+
+// Redact returns the proxy setting raw with its password, if any, replaced
+// by "xxxxx", for messages; it works on text that is not a valid URL too.
+func Redact(raw string) string {
+	at := strings.LastIndexByte(raw, '@')
+	if at < 0 {
+		return raw
+	}
+	start := strings.Index(raw, "://")
+	if start < 0 || start > at {
+		start = 0
+	} else {
+		start += 3
+	}
+	user, _, hasPass := strings.Cut(raw[start:at], ":")
+	if !hasPass {
+		return raw
+	}
+	return raw[:start] + user + ":xxxxx" + raw[at:]
 }
 
 func defaultPort(scheme string) string {
@@ -134,7 +155,7 @@ const (
 	// proxy of its kind (a time-out, a closed connection, bytes that are
 	// not its protocol).
 	StepReach Step = iota + 1
-	// StepAuth: the proxy wants credentials, or other ones (HTTP 407, no
+	// StepAuth: the proxy wants credentials, or other ones (HTTP 407 or 401, no
 	// acceptable SOCKS5 method, a refused RFC 1929 user name and
 	// password).
 	StepAuth

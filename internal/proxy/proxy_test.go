@@ -151,9 +151,9 @@ func TestConnectNoCredentials(t *testing.T) {
 	}
 }
 
-// TestConnectRefusals: 407 asks for credentials, 403 and 502 refuse the
-// tunnel; the status line is kept and the password never appears in the
-// error.
+// TestConnectRefusals: 407 asks for credentials, and so does the 401
+// tinyproxy 1.11 answers wrong ones with; 403 and 500 refuse the tunnel.
+// The status line is kept and the password never appears in the error.
 func TestConnectRefusals(t *testing.T) {
 	for _, tc := range []struct {
 		answer string
@@ -162,7 +162,8 @@ func TestConnectRefusals(t *testing.T) {
 	}{
 		{"HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm=\"corp\"\r\nContent-Length: 5\r\n\r\nnope!", StepAuth, 407},
 		{"HTTP/1.0 403 Access violation\r\n\r\n", StepConnect, 403},
-		{"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n", StepConnect, 502},
+		{"HTTP/1.0 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"Tinyproxy\"\r\nConnection: close\r\n\r\n<html>", StepAuth, 401},
+		{"HTTP/1.1 500 Unable to connect\r\nContent-Type: text/html\r\nConnection: close\r\n\r\n<html>", StepConnect, 500},
 	} {
 		addr := fakeProxy(t, func(c net.Conn) {
 			http.ReadRequest(bufio.NewReader(c))
@@ -376,5 +377,22 @@ func TestParse(t *testing.T) {
 	u, _ := Parse("http://ann:pw@proxy:3128")
 	if u.Scheme != "http" || u.Host != "proxy:3128" || u.User.Username() != "ann" {
 		t.Errorf("Parse = %v", u)
+	}
+}
+
+// TestParseHidesPassword: a setting refused for another reason never
+// shows its password in the message.
+func TestParseHidesPassword(t *testing.T) {
+	for _, raw := range []string{"https://ann:s3cret@proxy:443", "http://ann:s3cret@proxy", "http://ann:s3cret@proxy:3128/x", "ann:s3cret@proxy:3128", "http://ann:s3cret@pro xy:3128"} {
+		_, err := Parse(raw)
+		if err == nil {
+			t.Fatalf("Parse(%q) accepted", raw)
+		}
+		if strings.Contains(err.Error(), "s3cret") || !strings.Contains(err.Error(), "ann:xxxxx@") {
+			t.Errorf("Parse(%q): %v", raw, err)
+		}
+	}
+	if got := Redact("socks5://ann@proxy:1080"); got != "socks5://ann@proxy:1080" {
+		t.Errorf("Redact without a password = %q", got)
 	}
 }
