@@ -7,6 +7,7 @@ import (
 
 	"github.com/mailbridge/bridge/bridge/config"
 	"github.com/mailbridge/bridge/bridge/diag"
+	"github.com/mailbridge/bridge/internal/proxy"
 	"github.com/mailbridge/bridge/tokens"
 )
 
@@ -27,6 +28,12 @@ type Account struct {
 	Tenant string
 	// ClientID and ClientSecret identify the app registration.
 	ClientID, ClientSecret string
+	// Proxy is the proxy setting in force: the account's own, else
+	// [network] proxy. A proxy URL carries the upstream connections and
+	// the token requests; "direct" carries nothing; "" lets the mail go
+	// direct and the token requests follow the environment (see
+	// TokenHTTPClient).
+	Proxy string
 }
 
 // TokenAccount is the account whose tokens this one uses.
@@ -65,6 +72,9 @@ func (a *Account) Diag() diag.Account {
 	if u, err := url.Parse(a.Provider.TokenURL); err == nil {
 		d.Servers[diag.ProtoToken] = u.Host
 	}
+	if u := a.ProxyURL(); u != nil {
+		d.Proxy = u.Host
+	}
 	return d
 }
 
@@ -81,6 +91,16 @@ func ResolveAccounts(c *config.Config) ([]*Account, error) {
 		overlay := func(dst *string, v string) {
 			if v != "" {
 				*dst = v
+			}
+		}
+		proxySetting := c.Network.Proxy
+		key := "network.proxy"
+		if a.Proxy != "" {
+			proxySetting, key = a.Proxy, fmt.Sprintf("account[%d].proxy", i)
+		}
+		if proxySetting != "" && proxySetting != proxy.Direct {
+			if _, err := proxy.Parse(proxySetting); err != nil {
+				return nil, c.ErrorAt(key, err.Error())
 			}
 		}
 		overlay(&p.IMAP, a.IMAP)
@@ -100,6 +120,7 @@ func ResolveAccounts(c *config.Config) ([]*Account, error) {
 			Tenant:       a.Tenant,
 			ClientID:     a.ClientID,
 			ClientSecret: a.ClientSecret,
+			Proxy:        proxySetting,
 		}
 		if acc.Mailbox == "" {
 			acc.Mailbox = acc.Email
