@@ -36,13 +36,48 @@ func ProxyStoreKey(u *url.URL) string {
 // from st (ProxyStoreKey); a missing one is a *proxy.Error at
 // proxy.StepAuth that says how to store it.
 func ProxyDialer(a *Account, st tokens.Store) (*proxy.Dialer, error) {
-	return proxyDialer(a, func(key string) (string, error) {
+	return proxyDialer(a, storePassword(st))
+}
+
+// storePassword reads a proxy password from st; "" when none is stored.
+func storePassword(st tokens.Store) func(key string) (string, error) {
+	return func(key string) (string, error) {
+		if st == nil {
+			return "", errors.New("the token store cannot be used")
+		}
 		e, err := st.Get(key)
 		if errors.Is(err, tokens.ErrNotFound) {
 			return "", nil
 		}
 		return e.Password, err
-	})
+	}
+}
+
+// ProxyDial returns a dial function for a's connections outside a Bridge
+// (`bridge login`, `bridge doctor`): through a's proxy, with its password
+// read from st at each call, or directly. A proxy's failure is a
+// *proxy.Error.
+func ProxyDial(a *Account, st tokens.Store) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return dialVia(a, storePassword(st))
+}
+
+// dialVia returns the dial function for a's connections, with proxy
+// passwords read through password.
+func dialVia(a *Account, password func(key string) (string, error)) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		d, err := proxyDialer(a, password)
+		if err != nil {
+			if pe := (*proxy.Error)(nil); errors.As(err, &pe) {
+				pe.Target = addr
+			}
+			return nil, err
+		}
+		if d == nil {
+			nd := net.Dialer{KeepAlive: keepAlive}
+			return nd.DialContext(ctx, network, addr)
+		}
+		return d.DialContext(ctx, network, addr)
+	}
 }
 
 // proxyDialer is ProxyDialer reading passwords with password, which
@@ -73,18 +108,7 @@ func proxyDialer(a *Account, password func(key string) (string, error)) (*proxy.
 // dial opens a TCP connection to addr for a: through its proxy, or
 // directly. A proxy's failure is a *proxy.Error.
 func (b *Bridge) dial(ctx context.Context, a *Account, addr string) (net.Conn, error) {
-	d, err := proxyDialer(a, b.proxyPassword)
-	if err != nil {
-		if pe := (*proxy.Error)(nil); errors.As(err, &pe) {
-			pe.Target = addr
-		}
-		return nil, err
-	}
-	if d == nil {
-		nd := net.Dialer{KeepAlive: keepAlive}
-		return nd.DialContext(ctx, "tcp", addr)
-	}
-	return d.DialContext(ctx, "tcp", addr)
+	return dialVia(a, b.proxyPassword)(ctx, "tcp", addr)
 }
 
 // proxyPassword returns the stored proxy password under key, read from
