@@ -93,7 +93,7 @@ func proxyDialer(a *Account, password func(key string) (string, error)) (*proxy.
 		user := u.User.Username()
 		pw, err := password(ProxyStoreKey(u))
 		if err == nil && pw == "" {
-			err = fmt.Errorf("no password is stored for the proxy user %s: run `bridge proxy-password %s`", user, u.Redacted())
+			err = fmt.Errorf("no password is stored for the proxy user %s: run `bridge proxy-password %s`", user, a.Email)
 		} else if err != nil {
 			err = fmt.Errorf("reading the password of the proxy user %s: %w", user, err)
 		}

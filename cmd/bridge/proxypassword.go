@@ -66,6 +66,7 @@ func runProxyPassword(ctx context.Context, e *env, args []string) error {
 			return err
 		}
 		fmt.Fprintf(e.stdout, "Forgot the password of %s.\n", who)
+		tellServer(ctx, e, cfg.Path)
 		return nil
 	}
 	pw, err := readSecret(e, "Password of "+who+": ")
