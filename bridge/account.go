@@ -7,6 +7,7 @@ import (
 
 	"github.com/mailbridge/bridge/bridge/config"
 	"github.com/mailbridge/bridge/bridge/diag"
+	"github.com/mailbridge/bridge/internal/proxy"
 	"github.com/mailbridge/bridge/tokens"
 )
 
@@ -32,6 +33,12 @@ type Account struct {
 	SMTPVia string
 	// GraphURL is the Microsoft Graph endpoint, without a trailing slash.
 	GraphURL string
+	// Proxy is the proxy setting in force: the account's own, else
+	// [network] proxy. A proxy URL carries the upstream connections and
+	// the token requests; "direct" carries nothing; "" lets the mail go
+	// direct and the token requests follow the environment (see
+	// TokenHTTPClient).
+	Proxy string
 }
 
 // TokenAccount is the account whose tokens this one uses.
@@ -86,6 +93,9 @@ func (a *Account) Diag() diag.Account {
 	if u, err := url.Parse(a.GraphURL); err == nil && u.Host != "" {
 		d.Servers[diag.ProtoGraph] = u.Host
 	}
+	if u := a.ProxyURL(); u != nil {
+		d.Proxy = u.Host
+	}
 	return d
 }
 
@@ -102,6 +112,16 @@ func ResolveAccounts(c *config.Config) ([]*Account, error) {
 		overlay := func(dst *string, v string) {
 			if v != "" {
 				*dst = v
+			}
+		}
+		proxySetting := c.Network.Proxy
+		key := "network.proxy"
+		if a.Proxy != "" {
+			proxySetting, key = a.Proxy, fmt.Sprintf("account[%d].proxy", i)
+		}
+		if proxySetting != "" && proxySetting != proxy.Direct {
+			if _, err := proxy.Parse(proxySetting); err != nil {
+				return nil, c.ErrorAt(key, err.Error())
 			}
 		}
 		overlay(&p.IMAP, a.IMAP)
@@ -124,6 +144,7 @@ func ResolveAccounts(c *config.Config) ([]*Account, error) {
 			ClientSecret: a.ClientSecret,
 			SMTPVia:      strings.ToLower(a.SMTPVia),
 			GraphURL:     strings.TrimRight(a.GraphURL, "/"),
+			Proxy:        proxySetting,
 		}
 		if acc.SMTPVia == "" {
 			acc.SMTPVia = viaSMTP

@@ -64,7 +64,7 @@ type Bridge struct {
 	accounts map[string]*Account       // by lower-case email
 	sources  map[string]*tokens.Source // by token account
 	srcKeys  map[string]sourceKey      // what each source was built with
-	secrets  map[string]string         // local passwords by email, read once
+	secrets  map[string]string         // local passwords by email and proxy passwords by ProxyStoreKey, read once
 	// secretsGen grows whenever secrets is emptied (SetAccounts, Reload), so
 	// a store read that began before cannot put a replaced password back.
 	secretsGen uint64
@@ -145,7 +145,7 @@ func (b *Bridge) SetAccounts(accts []*Account) {
 			ClientID:     owner.ClientID,
 			ClientSecret: owner.ClientSecret,
 			Store:        b.opts.Store,
-			HTTPClient:   b.opts.HTTPClient,
+			HTTPClient:   b.tokenClient(owner),
 			Now:          b.opts.Now,
 			Logger:       b.log,
 		})
@@ -182,13 +182,14 @@ func (b *Bridge) flush(srcs []*tokens.Source) {
 // any of it (another client_id after `bridge login --client-id`, another
 // tenant's endpoint) needs a new source: the old one would refresh the new
 // sign-in's token as the wrong client and mark the account as needing a
-// sign-in again.
+// sign-in again. Another proxy setting needs a new source too, since the
+// source's HTTP client dials through it.
 type sourceKey struct {
-	clientID, clientSecret, tokenURL, scopes string
+	clientID, clientSecret, tokenURL, scopes, proxy string
 }
 
 func sourceKeyOf(a *Account) sourceKey {
-	return sourceKey{a.ClientID, a.ClientSecret, a.Provider.TokenURL, strings.Join(a.Provider.Scopes, "\x00")}
+	return sourceKey{a.ClientID, a.ClientSecret, a.Provider.TokenURL, strings.Join(a.Provider.Scopes, "\x00"), a.Proxy}
 }
 
 // Accounts returns the accounts, in no particular order.

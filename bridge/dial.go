@@ -3,10 +3,12 @@ package bridge
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"net"
 	"time"
 
 	"github.com/mailbridge/bridge/bridge/diag"
+	"github.com/mailbridge/bridge/internal/proxy"
 	"github.com/mailbridge/bridge/tlsutil"
 )
 
@@ -43,11 +45,13 @@ func SMTPImplicitTLS(hostport string) bool {
 	return err == nil && port == "465"
 }
 
-// DialUpstream connects to a's server for p. IMAP, POP3 and SMTP with
-// Provider.SMTPImplicitTLS get a handshaken *tls.Conn (implicit TLS);
-// other SMTP servers get the plain TCP connection for STARTTLS. Failures
-// are a *LoginError for a wrapping a *diag.Failure with Stage StageDial or
-// StageTLS.
+// DialUpstream connects to a's server for p, through a's proxy when it
+// has one. IMAP, POP3 and SMTP with Provider.SMTPImplicitTLS get a
+// handshaken *tls.Conn (implicit TLS); other SMTP servers get the plain TCP
+// connection (or tunnel) for STARTTLS. TLS always ends at the mail server,
+// whose name the certificate must hold. Failures are a *LoginError for a
+// wrapping a *diag.Failure with Stage StageProxy (the proxy failed, a
+// *proxy.Error), StageDial or StageTLS.
 func (b *Bridge) DialUpstream(ctx context.Context, a *Account, p Proto) (net.Conn, error) {
 	addr := a.Server(p)
 	cfg, err := b.UpstreamTLS(addr)
@@ -56,10 +60,13 @@ func (b *Bridge) DialUpstream(ctx context.Context, a *Account, p Proto) (net.Con
 	}
 	ctx, cancel := context.WithTimeout(ctx, b.opts.DialTimeout)
 	defer cancel()
-	d := net.Dialer{KeepAlive: keepAlive}
-	c, err := d.DialContext(ctx, "tcp", addr)
+	c, err := b.dial(ctx, a, addr)
 	if err != nil {
-		return nil, &LoginError{Account: a, Err: &diag.Failure{Proto: p, Stage: diag.StageDial, Text: addr, Err: err}}
+		stage := diag.StageDial
+		if pe := (*proxy.Error)(nil); errors.As(err, &pe) {
+			stage = diag.StageProxy
+		}
+		return nil, &LoginError{Account: a, Err: &diag.Failure{Proto: p, Stage: stage, Text: addr, Err: err}}
 	}
 	if p == SMTP && !a.Provider.SMTPImplicitTLS {
 		return c, nil

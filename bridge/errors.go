@@ -50,7 +50,7 @@ func OutcomeOf(err error) Outcome {
 		return OutcomeRefused
 	case errors.As(err, &f):
 		switch f.Stage {
-		case diag.StageDial, diag.StageTLS, diag.StageGreeting:
+		case diag.StageProxy, diag.StageDial, diag.StageTLS, diag.StageGreeting:
 			return OutcomeUnavailable
 		}
 		return OutcomeRefused

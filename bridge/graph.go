@@ -89,10 +89,11 @@ func (b *Bridge) GraphToken(a *Account) *tokens.Resource {
 	return src.Resource(string(diag.StageGraphToken), a.GraphScopes())
 }
 
-// graphClient is the bridge's HTTP client for Graph: the token
-// endpoints' transport, with graphTimeout for a whole request.
-func (b *Bridge) graphClient() *http.Client {
-	c := *b.opts.HTTPClient
+// graphClient is the bridge's HTTP client for a's Graph requests: the
+// token endpoints' transport, through a's proxy when it has one, with
+// graphTimeout for a whole request.
+func (b *Bridge) graphClient(a *Account) *http.Client {
+	c := *b.tokenClient(a)
 	c.Timeout = graphTimeout
 	return &c
 }
@@ -111,7 +112,7 @@ func (b *Bridge) graphSend(ctx context.Context, a *Account, token string, mime [
 	}
 	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Content-Type", "text/plain")
-	resp, err := b.graphClient().Do(req)
+	resp, err := b.graphClient(a).Do(req)
 	if err != nil {
 		return 0, err
 	}

@@ -37,6 +37,8 @@ type Config struct {
 	Notify Notify `toml:"notify"`
 	// Log sets the log level and the pre-login wire trace.
 	Log Log `toml:"log"`
+	// Network says how the upstream servers are reached.
+	Network Network `toml:"network"`
 	// Accounts are the mailboxes clients can log in to, in file order.
 	Accounts []Account `toml:"account"`
 
@@ -136,6 +138,19 @@ type Log struct {
 	Trace bool `toml:"trace"`
 }
 
+// Network says how the bridge reaches the mail servers and the identity
+// platform.
+type Network struct {
+	// Proxy is the proxy every account's upstream connections (IMAP, POP3,
+	// SMTP) and token requests go through: "http://[user@]host:port" for
+	// an HTTP proxy (CONNECT) or "socks5://[user@]host:port". The password
+	// of a user named without one is kept in the token store (`bridge
+	// proxy-password`). "direct" uses no proxy, not even for token
+	// requests. Empty means mail connections go direct and token requests
+	// follow HTTPS_PROXY and NO_PROXY from the environment.
+	Proxy string `toml:"proxy"`
+}
+
 // Account is one [[account]] block as written in the file. Empty
 // fields take the provider's defaults.
 type Account struct {
@@ -182,6 +197,9 @@ type Account struct {
 	// GraphURL overrides the Microsoft Graph endpoint; empty means
 	// https://graph.microsoft.com/v1.0.
 	GraphURL string `toml:"graph_url"`
+	// Proxy replaces [network] proxy for this account: a proxy URL, or
+	// "direct" for none. Empty means [network] proxy.
+	Proxy string `toml:"proxy"`
 	// SignInAs is the name the account signs in to the identity platform
 	// with, when it is not Email (an alias, or a user name on another
 	// domain); `bridge login --sign-in-as` records it. Empty means Email.

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/mailbridge/bridge/internal/proxy"
 	"github.com/mailbridge/bridge/tlsutil"
 	"github.com/mailbridge/bridge/tokens"
 )
@@ -38,6 +39,7 @@ func (c *Config) Validate() error {
 	default:
 		bad("log.level", "%q is not a level; want debug, info, warn or error", c.Log.Level)
 	}
+	validateProxy(bad, "network.proxy", c.Network.Proxy)
 	c.validateAccounts(bad)
 	if len(errs) == 0 {
 		return nil
@@ -170,6 +172,7 @@ func (c *Config) validateAccounts(bad func(key, msg string, args ...any)) {
 				bad(key(u.k), "%q is not an http(s) URL", u.v)
 			}
 		}
+		validateProxy(bad, key("proxy"), a.Proxy)
 		if a.SignInAs != "" && !validEmail(a.SignInAs) {
 			bad(key("sign_in_as"), "%q does not look like a sign-in name (an address such as me@example.onmicrosoft.com)", a.SignInAs)
 		}
@@ -221,6 +224,16 @@ func (c *Config) validateTokenFrom(bad func(key, msg string, args ...any)) {
 		} else {
 			bad(key, "%s (account[%d]) itself borrows tokens from %s; name %s directly", d.Email, j, d.TokenFrom, d.TokenFrom)
 		}
+	}
+}
+
+// validateProxy checks a proxy setting: empty, "direct" or a proxy URL.
+func validateProxy(bad func(key, msg string, args ...any), key, v string) {
+	if v == "" || v == proxy.Direct {
+		return
+	}
+	if _, err := proxy.Parse(v); err != nil {
+		bad(key, "%v, or \"direct\" for none", err)
 	}
 }
 

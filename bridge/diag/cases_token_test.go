@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/url"
 
+	"github.com/mailbridge/bridge/internal/proxy"
 	"github.com/mailbridge/bridge/tokens"
 )
 
@@ -125,6 +126,12 @@ var appCases = []classifyCase{
 		work, "tenant-not-found", []string{"Set tenant for " + user}},
 }
 
+// proxyFail is a dial through a proxy that failed, as DialUpstream
+// reports it.
+func proxyFail(p Proto, pe *proxy.Error) *Failure {
+	return &Failure{Proto: p, Stage: StageProxy, Text: pe.Target, Err: pe}
+}
+
 // netCases: reaching the mail servers, and what nothing recognises.
 var netCases = []classifyCase{
 	// Network.
@@ -146,6 +153,33 @@ var netCases = []classifyCase{
 		work, "upstream-tls", []string{"upstream_ca_file"}},
 	{"tls eof", &Failure{Proto: "pop3", Stage: "tls", Text: "outlook.office365.com:995", Err: errors.New("EOF")},
 		work, "upstream-tls", []string{"upstream_ca_file"}},
+
+	// Through a proxy: the proxy's answer, never the mail server's
+	// (tinyproxy 1.11's own words).
+	{"proxy refused", proxyFail("imap", &proxy.Error{Scheme: "http", Proxy: "proxy.corp:3128", Target: "outlook.office365.com:993",
+		Step: proxy.StepConnect, Status: "403 Access violation", StatusCode: 403}),
+		work, "proxy-refused", []string{"CONNECT from this machine to outlook.office365.com on port 993", "ConnectPort 993"}},
+	{"proxy unable to connect", proxyFail("smtp", &proxy.Error{Scheme: "http", Proxy: "proxy.corp:3128", Target: "smtp.office365.com:587",
+		Step: proxy.StepConnect, Status: "500 Unable to connect", StatusCode: 500}),
+		work, "proxy-refused", []string{"smtp.office365.com on port 587"}},
+	{"proxy 407", proxyFail("pop3", &proxy.Error{Scheme: "http", Proxy: "proxy.corp:3128", Target: "outlook.office365.com:995",
+		Step: proxy.StepAuth, Status: "407 Proxy Authentication Required", StatusCode: 407}),
+		work, "proxy-auth-required", []string{"http://USER@proxy.corp:3128", "bridge proxy-password " + user}},
+	{"socks auth refused", proxyFail("imap", &proxy.Error{Scheme: "socks5", Proxy: "10.0.0.1:1080", Target: "outlook.office365.com:993",
+		Step: proxy.StepAuth, Err: errors.New(`it refused the user name "ann" and its password (RFC 1929 status 1)`)}),
+		work, "proxy-auth-required", []string{"bridge proxy-password " + user}},
+	{"proxy unreachable", proxyFail("imap", &proxy.Error{Scheme: "http", Proxy: "proxy.corp:3128", Target: "outlook.office365.com:993",
+		Step: proxy.StepReach, Err: &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connect: connection refused")}}),
+		work, "proxy-unreachable", []string{"reaches proxy.corp:3128", `proxy = "direct"`}},
+	{"socks ruleset", proxyFail("smtp", &proxy.Error{Scheme: "socks5", Proxy: "10.0.0.1:1080", Target: "smtp.office365.com:587",
+		Step: proxy.StepConnect, Reply: 2}),
+		work, "socks-refused", []string{"allow smtp.office365.com on port 587"}},
+	// A token request through the proxy: the *proxy.Error inside the
+	// transport error inside the *tokens.Error.
+	{"token endpoint through a refusing proxy", &tokens.Error{Account: user, Op: "refresh",
+		Err: &url.Error{Op: "Post", URL: "https://login.microsoftonline.com/common/oauth2/v2.0/token", Err: &proxy.Error{Scheme: "http",
+			Proxy: "proxy.corp:3128", Target: "login.microsoftonline.com:443", Step: proxy.StepConnect, Status: "403 Forbidden", StatusCode: 403}}},
+		work, "proxy-refused", []string{"login.microsoftonline.com on port 443"}},
 
 	// Nothing recognisable.
 	{"unknown", errors.New("something odd"), work, "unknown", []string{"bridge doctor " + user}},

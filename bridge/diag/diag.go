@@ -36,6 +36,9 @@ type Stage string
 
 // The stages of a mail session, in the order they happen.
 const (
+	// StageProxy: the proxy the upstream is reached through (its TCP
+	// connection, its authentication, the tunnel it was asked for).
+	StageProxy Stage = "proxy"
 	// StageDial: the TCP connection to the upstream.
 	StageDial Stage = "dial"
 	// StageTLS: the TLS handshake, implicit or after STARTTLS.
@@ -125,6 +128,10 @@ type Account struct {
 	// They name the host in a fix when the failure does not; a missing
 	// one is Microsoft's.
 	Servers map[Proto]string
+	// Proxy is the host:port of the proxy the account's connections go
+	// through; empty for none. It names the proxy in a fix when the
+	// failure does not.
+	Proxy string
 }
 
 // Diagnosis is the verdict on one failure.

@@ -27,8 +27,9 @@ const (
 // account whose tokens are used, defaulting to {email}), {host}, {hostname},
 // {port} (the upstream the failure names, else the account's server for
 // its protocol: the mail server, or the token endpoint for the identity
-// platform's entries), {tenant}, {client_id} and {service} (who runs the
-// servers: Microsoft, Google, or the provider) are filled in by Classify.
+// platform's entries), {proxy} (the proxy that failed, else the account's),
+// {tenant}, {client_id} and {service} (who runs the servers: Microsoft,
+// Google, or the provider) are filled in by Classify.
 type Entry struct {
 	// ID is the stable identifier, lower-case words joined by "-".
 	ID string

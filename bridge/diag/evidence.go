@@ -13,6 +13,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/mailbridge/bridge/internal/proxy"
 	"github.com/mailbridge/bridge/tokens"
 )
 
@@ -29,6 +30,7 @@ type evidence struct {
 	cond     string
 	account  string // the address the error itself names
 	host     string // host:port dialled, if known
+	proxy    string // host:port of the proxy it went through, if one failed
 	raw      string // what the upstream said, for people
 	provider string // the account's provider, lower case
 }
@@ -39,13 +41,17 @@ var (
 	enhancedRE = regexp.MustCompile(`^([245]\.\d{1,3}\.\d{1,3})\s`)
 )
 
-// gather reads err. Token errors come first: a front end that could not get
-// a token wraps the *tokens.Error in its own failure, and the token's story
-// is the one to tell.
+// gather reads err. A failed proxy comes first, wherever it is wrapped: the
+// server behind it never saw the request. Token errors come next: a front
+// end that could not get a token wraps the *tokens.Error in its own
+// failure, and the token's story is the one to tell.
 func gather(err error) evidence {
 	var te *tokens.Error
 	var f *Failure
+	var pe *proxy.Error
 	switch {
+	case errors.As(err, &pe):
+		return fromProxy(pe, err)
 	case errors.As(err, &te):
 		return fromToken(te, err)
 	case errors.Is(err, tokens.ErrNeedsLogin):

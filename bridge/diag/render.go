@@ -108,6 +108,7 @@ func (a Account) replacer(ev *evidence, home Proto) *strings.Replacer {
 		"{host}", orDefault(host, "the mail server"),
 		"{hostname}", hostname,
 		"{port}", port,
+		"{proxy}", orDefault(orDefault(ev.proxy, a.Proxy), "the proxy"),
 	)
 }
 

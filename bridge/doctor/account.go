@@ -27,6 +27,7 @@ type probe struct {
 	timeout     time.Duration
 	diag        diag.Account
 	now         func() time.Time // the clock a failure is seen by
+	hop         *hop             // the proxy in front of the server; nil for none
 }
 
 // checkAccount runs every step for account a; all is every account, for
@@ -43,6 +44,8 @@ func checkAccount(ctx context.Context, o Options, all []*bridge.Account, a *brid
 	rep.Steps = append(rep.Steps, timed("account", "Account in the config", func() Step {
 		return pass("%s", describeAccount(a, protos))
 	}))
+	hp, proxySteps := checkProxy(ctx, o, a)
+	rep.Steps = append(rep.Steps, proxySteps...)
 	tc := &tokenCheck{o: o, a: a, owner: owner}
 	rep.Steps = append(rep.Steps, tc.steps(ctx, protos)...)
 
@@ -60,6 +63,7 @@ func checkAccount(ctx context.Context, o Options, all []*bridge.Account, a *brid
 			timeout:     o.Timeout,
 			diag:        a.Diag(),
 			now:         o.Now,
+			hop:         hp,
 		}
 		if pr == bridge.SMTP {
 			// The bridge logs in to SMTP as the token's owner and sends

@@ -1,12 +1,12 @@
 // Package doctor walks the checklist a person would otherwise walk by hand
 // when mail through the bridge fails: the config, the stored sign-in, a
-// token refresh and what the access token grants, the network path and TLS
-// to each Microsoft server, a real XOAUTH2 login per protocol (plus one
-// mailbox command for IMAP) and the local listeners. Every step runs for
-// real and passes or fails with what was seen; a failure carries the
-// diagnosis table's fix (package diag). A failed step does not hide the
-// others: whatever can still run, runs. `bridge doctor` renders the
-// Report as text or JSON.
+// token refresh and what the access token grants, the network path (through
+// the proxy, when one is set) and TLS to each Microsoft server, a real
+// XOAUTH2 login per protocol (plus one mailbox command for IMAP) and the
+// local listeners. Every step runs for real and passes or fails with what
+// was seen; a failure carries the diagnosis table's fix (package diag). A
+// failed step does not hide the others: whatever can still run, runs.
+// `bridge doctor` renders the Report as text or JSON.
 package doctor
 
 import (

@@ -35,7 +35,7 @@ func (tc *tokenCheck) graph(ctx context.Context, stored Step) []Step {
 		ClientID:     tc.owner.ClientID,
 		ClientSecret: tc.owner.ClientSecret,
 		Store:        tc.o.Store,
-		HTTPClient:   tc.o.HTTPClient,
+		HTTPClient:   bridge.TokenHTTPClient(tc.o.HTTPClient, tc.owner, bridge.ProxyDial(tc.owner, tc.o.Store)),
 		Now:          tc.o.Now,
 	})
 	scopes := tc.a.GraphScopes()
@@ -52,7 +52,7 @@ func (tc *tokenCheck) graph(ctx context.Context, stored Step) []Step {
 		return []Step{tok, skip(meName, meTitle, "no Graph token")}
 	}
 	me := timed(meName, meTitle, func() Step {
-		upn, err := bridge.GraphMe(ctx, tc.o.HTTPClient, tc.a, tc.graphAccess)
+		upn, err := bridge.GraphMe(ctx, bridge.TokenHTTPClient(tc.o.HTTPClient, tc.a, bridge.ProxyDial(tc.a, tc.o.Store)), tc.a, tc.graphAccess)
 		if err != nil {
 			var f *diag.Failure
 			if !errors.As(err, &f) {

@@ -18,9 +18,12 @@ import (
 const maxShownIPs = 4
 
 // reach resolves the host of addr (unless it is an address already) and
-// opens a TCP connection, timing both. The connection is nil when the step
-// failed.
+// opens a TCP connection, timing both; through a proxy, the proxy does both
+// (tunnel). The connection is nil when the step failed.
 func (p *probe) reach(ctx context.Context) (net.Conn, Step) {
+	if p.hop != nil {
+		return p.tunnel(ctx)
+	}
 	var conn net.Conn
 	st := timed(string(p.proto)+"-reach", p.label+" server reachable", func() Step {
 		host, port, err := net.SplitHostPort(p.addr)

@@ -178,7 +178,7 @@ func (tc *tokenCheck) refreshToken(ctx context.Context) Step {
 		ClientID:     tc.owner.ClientID,
 		ClientSecret: tc.owner.ClientSecret,
 		Store:        tc.o.Store,
-		HTTPClient:   tc.o.HTTPClient,
+		HTTPClient:   bridge.TokenHTTPClient(tc.o.HTTPClient, tc.owner, bridge.ProxyDial(tc.owner, tc.o.Store)),
 		Now:          tc.o.Now,
 	})
 	tok, err := src.Token(ctx)

@@ -71,6 +71,7 @@ func checkConfig(cfg *config.Config) (warnings []*config.Error, err error) {
 				fmt.Sprintf("missing, so %s cannot sign in; `bridge login %s --client-id ID` sets it", a.Email, a.Email)))
 		}
 	}
+	warnings = append(warnings, proxyPasswordWarnings(cfg)...)
 	return warnings, errors.Join(errs...)
 }
 

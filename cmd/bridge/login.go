@@ -14,6 +14,7 @@ import (
 	"github.com/mailbridge/bridge/bridge"
 	"github.com/mailbridge/bridge/bridge/config"
 	"github.com/mailbridge/bridge/bridge/diag"
+	"github.com/mailbridge/bridge/internal/proxy"
 	"github.com/mailbridge/bridge/tlsutil"
 	"github.com/mailbridge/bridge/tokens"
 )
@@ -113,6 +114,7 @@ func runLogin(ctx context.Context, e *env, args []string) error {
 			Provider: acct.Provider, ClientID: acct.ClientID, ClientSecret: acct.ClientSecret,
 			Email: email, Port: *port, NoBrowser: *noBrowser, Out: e.stdout,
 			Interactive: isTerminal(e.stdout), Timeout: *timeout,
+			HTTPClient: bridge.TokenHTTPClient(nil, acct, bridge.ProxyDial(acct, st)),
 		}
 		t, err := login(ctx, o)
 		if err != nil {
@@ -162,14 +164,16 @@ func runLogin(ctx context.Context, e *env, args []string) error {
 	return gerr
 }
 
-// signInError words a failed sign-in. A refusal of the identity platform
-// gets its diagnosis, fix included (for a consent only an administrator
-// can give, the admin-consent address), rather than a pointer to `bridge
-// doctor`: the person who must act is reading now. Other failures (no
+// signInError words a failed sign-in. A refusal of the identity platform,
+// or of the proxy in front of it, gets its diagnosis, fix included (for a
+// consent only an administrator can give, the admin-consent address),
+// rather than a pointer to `bridge doctor`: the person who must act is
+// reading now. Other failures (no
 // answer in time, a network error) already say what to do.
 func signInError(acct *bridge.Account, err error) error {
 	var te *tokens.Error
-	if !errors.As(err, &te) || te.Temporary() {
+	var pe *proxy.Error
+	if !errors.As(err, &pe) && (!errors.As(err, &te) || te.Temporary()) {
 		return err
 	}
 	return &signInFailure{email: acct.Email, d: diag.Classify(err, acct.Diag(), time.Now()), err: err}

@@ -35,6 +35,7 @@ func commands() []command {
 		{"login", "EMAIL [--provider P] [--tenant T] [--client-id ID] [--device] [--no-browser] [--port N] [--sign-in-as NAME]", "sign an account in and print its client settings and local password", runLogin},
 		{"logout", "EMAIL [--remove]", "forget an account's tokens and local password; --remove also deletes its [[account]] block", runLogout},
 		{"password", "EMAIL [--reset]", "print the local password (or make a new one)", runPassword},
+		{"proxy-password", "[EMAIL] [--forget]", "store the password of the proxy user named in [network] proxy (or in EMAIL's proxy)", runProxyPassword},
 		{"status", "[--json]", "accounts, token state and the last diagnosis", runStatus},
 		{"doctor", "[EMAIL] [--json]", "check config, sign-in, network, TLS and a real login; say how to fix what fails", runDoctor},
 		{"check-config", "", "validate the config file without starting anything", runCheckConfig},
