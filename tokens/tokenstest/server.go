@@ -1,7 +1,8 @@
 // Package tokenstest imitates the Microsoft identity platform in process:
 // the v2.0 authorize, token and devicecode endpoints, Microsoft-shaped error
 // bodies with AADSTS numbers, JWT-sized access tokens, rotating refresh
-// tokens and an RFC 7662 introspection endpoint. Tests of package tokens and
+// tokens, app registrations for the client credentials grant (RegisterApp)
+// and an RFC 7662 introspection endpoint. Tests of package tokens and
 // `bridge demo` use it; it does not import package tokens.
 package tokenstest
 
@@ -74,11 +75,12 @@ type Server struct {
 	codes    map[string]*codeRec
 	devices  map[string]*deviceRec // device_code -> record
 	userCode map[string]string     // user_code -> device_code
+	apps     map[string]*appRec    // by client id
 	failures []Failure
 	authFail *Failure
 	signedIn string // SignInAs
 
-	tokenReqs, refreshReqs, deviceReqs, devicePolls atomic.Int64
+	tokenReqs, refreshReqs, deviceReqs, devicePolls, appReqs atomic.Int64
 }
 
 // New starts a Server on 127.0.0.1 with a random port. It does I/O (it
@@ -111,6 +113,7 @@ func New(o Options) *Server {
 		codes:    map[string]*codeRec{},
 		devices:  map[string]*deviceRec{},
 		userCode: map[string]string{},
+		apps:     map[string]*appRec{},
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/{tenant}/oauth2/v2.0/authorize", s.handleAuthorize)
