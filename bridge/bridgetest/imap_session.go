@@ -102,13 +102,17 @@ func (s *imapSession) login(resp []byte) error {
 		err = s.srv.opts.Validate(user, token)
 	}
 	mode := Mode(s.srv.mode.Load())
-	if err != nil || mode == Disabled {
+	app := appNone
+	if err == nil {
+		app = s.srv.opts.Apps.check(roleIMAP, user, token)
+	}
+	if err != nil || mode == Disabled || app == appRefused {
 		s.srv.failed.Add(1)
 		return authFailedError()
 	}
 	s.srv.logins.Add(1)
 	s.UserSession = imapmemserver.NewUserSession(s.srv.user(user))
-	s.notConnected = mode == NotConnected
+	s.notConnected = mode == NotConnected || app == appNotConnected
 	if mode == NotConnectedBye && s.wc != nil {
 		s.wc.loginBye.Store(true)
 	}

@@ -20,6 +20,9 @@ type POP3Options struct {
 	// Mode is the initial Mode; the zero value is Normal. Only Disabled
 	// changes POP3's behaviour.
 	Mode Mode
+	// Apps is Exchange's record of app-only access, which app-only
+	// tokens are judged by (see Apps); nil refuses every app-only token.
+	Apps *Apps
 }
 
 // POP3 is an in-process imitation of Exchange Online's POP3 service
