@@ -8,6 +8,8 @@ package diag
 import (
 	"fmt"
 	"time"
+
+	"github.com/mailbridge/bridge/tokens"
 )
 
 // Proto names where a failure was seen: a mail protocol, or the identity
@@ -103,11 +105,32 @@ type Account struct {
 	// ClientID is the app registration's client id, for the admin-consent
 	// URL; empty shows a placeholder.
 	ClientID string
+	// App is true for an app-only account (client credentials): its
+	// mail refusals are explained by the app's setup steps, its fixes name
+	// `bridge login EMAIL --app` (Entry.AppFix).
+	App bool
+	// AppGrant is what the app-only token of the failed login granted
+	// (its roles and service principal); nil when not known.
+	AppGrant *tokens.AppGrant
 	// Servers are the account's upstreams: host:port of its IMAP, POP3
 	// and SMTP servers, and the host of its token endpoint (ProtoToken).
 	// They name the host in a fix when the failure does not; a missing
 	// one is Microsoft's.
 	Servers map[Proto]string
+}
+
+// AppRole is the application permission an app-only token needs for p,
+// as its roles claim names it; "" for the identity platform.
+func AppRole(p Proto) string {
+	switch p {
+	case ProtoIMAP:
+		return "IMAP.AccessAsApp"
+	case ProtoPOP3:
+		return "POP.AccessAsApp"
+	case ProtoSMTP:
+		return "SMTP.SendAsApp"
+	}
+	return ""
 }
 
 // Diagnosis is the verdict on one failure.

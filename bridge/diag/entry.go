@@ -27,7 +27,10 @@ const (
 // account whose tokens are used, defaulting to {email}), {host}, {hostname},
 // {port} (the upstream the failure names, else the account's server for
 // its protocol: the mail server, or the token endpoint for the identity
-// platform's entries), {tenant} and {client_id} are filled in by Classify.
+// platform's entries), {tenant} and {client_id} are filled in by Classify,
+// and for app-only accounts {role} (the application permission the
+// failure's protocol needs) and {sp_id} (the app's service principal, the
+// enterprise application's object id, when the token said it).
 type Entry struct {
 	// ID is the stable identifier, lower-case words joined by "-".
 	ID string
@@ -44,6 +47,8 @@ type Entry struct {
 	SharedFix string
 	// PersonalFix replaces Fix for Outlook.com accounts; empty means Fix.
 	PersonalFix string
+	// AppFix replaces Fix for app-only accounts; empty means Fix.
+	AppFix string
 	// Match lists the shapes of failure this entry explains; any one
 	// suffices. An entry without matchers is only reached by ID.
 	Match []Match
@@ -93,14 +98,23 @@ const (
 	// match; CondTLS: another TLS handshake failure.
 	CondCert = "tls-cert"
 	CondTLS  = "tls"
+	// CondApp: a mail server refused an app-only account (Account.App);
+	// CondAppRole: at the login, and the token's roles lack the
+	// protocol's permission (AppRole). CondAppNeedsLogin: an app-only
+	// account has no usable secret or certificate (in place of
+	// CondNeedsLogin).
+	CondApp           = "app"
+	CondAppRole       = "app-role"
+	CondAppNeedsLogin = "app-needs-login"
 )
 
 // table is every entry, in the order ties are broken. To explain a new
 // failure, add one Entry to the table file of its area (table_mail.go,
-// table_smtp.go, table_token.go, table_app.go, table_net.go) with a Match
+// table_smtp.go, table_token.go, table_app.go, table_apponly.go,
+// table_net.go) with a Match
 // built from the upstream's real words, and one case to classifyCases in
 // classify_test.go; TestEveryEntryTested fails until both exist.
-var table = concat(mailEntries, smtpEntries, tokenEntries, appEntries, netEntries, fallbackEntries)
+var table = concat(appOnlyEntries, mailEntries, smtpEntries, tokenEntries, appEntries, netEntries, fallbackEntries)
 
 func concat(parts ...[]Entry) []Entry {
 	var all []Entry
