@@ -193,7 +193,7 @@ func (c *imapSession) refuse(tag string, err error) bool {
 		alert := "The bridge must sign in to Microsoft again: " + run
 		if r.Account != nil {
 			who := r.Account.TokenAccount()
-			run = "run `bridge login " + who + "`"
+			run = "run `" + r.Account.LoginCommand() + "`"
 			alert = "The bridge must sign in to Microsoft again for " + who + ": " + run
 		}
 		reply = "* OK [ALERT] " + alert + "\r\n" +

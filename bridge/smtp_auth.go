@@ -142,7 +142,7 @@ func (ss *smtpSession) refused(stage diag.Stage, err error) error {
 		return &smtp.SMTPError{Code: 454, EnhancedCode: smtp.EnhancedCode{4, 7, 0}, Message: "Temporary authentication failure"}
 	case r.Outcome == OutcomeNeedsLogin:
 		return &smtp.SMTPError{Code: 535, EnhancedCode: smtp.EnhancedCode{5, 7, 8}, Message: diag.ReplyText(
-			"The bridge must sign in to Microsoft again: run `bridge login "+r.Account.TokenAccount()+"`", 200) + " -- " + short}
+			"The bridge must sign in to Microsoft again: run `"+r.Account.LoginCommand()+"`", 200) + " -- " + short}
 	case r.Failure != nil:
 		return &smtp.SMTPError{Code: 454, EnhancedCode: smtp.EnhancedCode{4, 7, 0},
 			Message: "Cannot log in to Microsoft's SMTP server now; try again later -- " + short}

@@ -50,18 +50,12 @@ func checkAccount(ctx context.Context, o Options, all []*bridge.Account, a *brid
 			proto:   pr,
 			label:   strings.ToUpper(string(pr)),
 			addr:    a.Server(pr),
-			user:    a.Mailbox,
+			user:    a.UpstreamUser(pr),
 			token:   tc.access,
 			roots:   o.Roots,
 			timeout: o.Timeout,
-			diag:    a.Diag(),
+			diag:    a.DiagWith(tc.access),
 			now:     o.Now,
-		}
-		if pr == bridge.SMTP {
-			// The bridge logs in to SMTP as the token's owner and sends
-			// as the shared mailbox; Exchange refuses a shared
-			// mailbox as the SMTP identity.
-			p.user = a.TokenAccount()
 		}
 		wg.Add(1)
 		go func() {
@@ -113,6 +107,9 @@ func describeAccount(a *bridge.Account, protos []bridge.Proto) string {
 	}
 	if a.TokenFrom != "" {
 		fmt.Fprintf(&b, "; uses the sign-in of %s", a.TokenFrom)
+	}
+	if a.App {
+		fmt.Fprintf(&b, "; app-only: app %s in tenant %s", a.ClientID, a.Tenant)
 	}
 	var checked, off []string
 	for _, p := range []bridge.Proto{bridge.IMAP, bridge.POP3, bridge.SMTP} {
