@@ -3,6 +3,7 @@ package integration
 import (
 	"bytes"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -87,4 +88,109 @@ account default : exchange
 	if n := up.idp.RefreshRequests() - before; n != 0 {
 		t.Errorf("the identity platform saw %d refreshes while the server held a fresh token, want 0", n)
 	}
+}
+
+// tokenFiles starts Dovecot and writes the bridge's files; it returns the
+// upstream, the binary, the files and the `bridge token` command line for
+// the account.
+func tokenFiles(t *testing.T) (*upstream, *bridgeFiles, string) {
+	t.Helper()
+	up := startUpstream(t, tokensOptions())
+	bin := buildBridge(t)
+	files := writeBridgeFiles(t, up)
+	return up, files, fmt.Sprintf("%s --config %s token %s", bin, files.config, testUser)
+}
+
+// TestTokenCommandMutt: mutt reads INBOX from Dovecot with XOAUTH2, its
+// token from `imap_oauth_refresh_command`, copying every message into a
+// local Maildir that then matches the seed.
+func TestTokenCommandMutt(t *testing.T) {
+	t.Parallel()
+	mutt := needTool(t, "mutt", "mutt")
+	script := needTool(t, "script", "bsdutils")
+	up, files, tokenCmd := tokenFiles(t)
+	home := filepath.Dir(files.config)
+	out := filepath.Join(home, "copied")
+	rc := fmt.Sprintf(`set ssl_ca_certificates_file = "%s"
+set ssl_force_tls = yes
+set imap_user = "%s"
+set imap_authenticators = "xoauth2"
+set imap_oauth_refresh_command = "%s"
+set imap_check_subscribed = no
+set folder = "imaps://%s@%s/"
+set spoolfile = "+INBOX"
+set record = ""
+set postpone = no
+set mbox_type = Maildir
+set confirmcreate = no
+set confirmappend = no
+set quit = yes
+set move = no
+set wait_key = no
+set header_cache = ""
+set message_cachedir = ""
+set certificate_file = "%s/certificates"
+set timeout = 5
+push "<tag-pattern>~A<enter><tag-prefix><copy-message>%s<enter><quit>"
+`, up.caFile, testUser, tokenCmd, testUser, up.dc.imaps, home, out)
+	writeFile(t, filepath.Join(home, ".muttrc"), []byte(rc), 0o600)
+	cmd := fmt.Sprintf("%s -n -F %s/.muttrc", mutt, home)
+	r := runTool(t, home, []string{"TERM=xterm", "COLUMNS=120", "LINES=40"}, nil, script, "-q", "-e", "-c", cmd, "/dev/null")
+	got, err := maildirFiles(out)
+	if err != nil || r.err != nil {
+		t.Fatalf("mutt did not copy the messages (exit: %v, maildir: %v); terminal output:\n%s", r.err, err, stripANSI(tail(r.stdout, 3000)))
+	}
+	checkFiles(t, "mutt with imap_oauth_refresh_command", got, up.seed)
+}
+
+// TestTokenCommandMbsync: isync's mbsync syncs INBOX from Dovecot with
+// AuthMechs XOAUTH2 (Cyrus SASL's XOAUTH2 plugin) and PassCmd "bridge
+// token ...".
+func TestTokenCommandMbsync(t *testing.T) {
+	t.Parallel()
+	mbsync := needTool(t, "mbsync", "isync")
+	plugins, _ := filepath.Glob("/usr/lib/*/sasl2/lib*xoauth2.so")
+	if len(plugins) == 0 {
+		t.Skip("no XOAUTH2 plugin for Cyrus SASL (Debian package libsasl2-modules-kdexoauth2)")
+	}
+	up, files, tokenCmd := tokenFiles(t)
+	home := filepath.Dir(files.config)
+	local := filepath.Join(home, "mail")
+	if err := os.MkdirAll(local, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	rc := fmt.Sprintf(`IMAPAccount exchange
+Host localhost
+Port %d
+User %s
+PassCmd "%s"
+AuthMechs XOAUTH2
+SSLType IMAPS
+SystemCertificates no
+CertificateFile %s
+Timeout 30
+
+IMAPStore remote
+Account exchange
+
+MaildirStore local
+Path %s/
+Inbox %s/INBOX
+
+Channel inbox
+Far :remote:
+Near :local:
+Patterns INBOX
+Create Near
+Sync Pull
+SyncState *
+`, portOf(up.dc.imaps), testUser, tokenCmd, up.caFile, local, local)
+	rcFile := filepath.Join(home, ".mbsyncrc")
+	writeFile(t, rcFile, []byte(rc), 0o600)
+	mustRun(t, home, nil, nil, mbsync, "-c", rcFile, "inbox")
+	got, err := maildirFiles(filepath.Join(local, "INBOX"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkFiles(t, "mbsync with PassCmd bridge token", got, up.seed)
 }
