@@ -7,15 +7,20 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
-// curlBearer is curl with a bearer token for the account and the test
-// CA, forced to XOAUTH2 (Exchange offers nothing else; Dovecot would also
-// take OAUTHBEARER, which curl prefers).
-func curlBearer(up *upstream, token string) []string {
+// curlBearer is curl for the account with the test CA, forced to
+// XOAUTH2 (Exchange offers nothing else; Dovecot would also take
+// OAUTHBEARER, which curl prefers); the bearer token comes on stdin as
+// curl config (curlToken), the README's way of keeping it out of ps.
+func curlBearer(up *upstream) []string {
 	return []string{"--silent", "--show-error", "--fail", "--disable", "--max-time", "50", "--cacert", up.caFile,
-		"--login-options", "AUTH=XOAUTH2", "--user", testUser + ":", "--oauth2-bearer", token}
+		"--login-options", "AUTH=XOAUTH2", "--user", testUser + ":", "--config", "-"}
 }
+
+// curlToken is the curl config line that gives it the bearer token.
+func curlToken(token string) []byte { return []byte("oauth2-bearer = \"" + token + "\"\n") }
 
 // TestTokenCommandClients: `bridge token` hands clients that speak XOAUTH2
 // themselves the account's token, used straight against Dovecot (standing
@@ -43,7 +48,7 @@ func TestTokenCommandClients(t *testing.T) {
 	}
 	fetch := func(tok string) {
 		t.Helper()
-		got := mustRun(t, home, nil, nil, curl, append(curlBearer(up, tok), "imaps://"+up.dc.imaps+"/INBOX;MAILINDEX=1")...)
+		got := mustRun(t, home, nil, curlToken(tok), curl, append(curlBearer(up), "imaps://"+up.dc.imaps+"/INBOX;MAILINDEX=1")...)
 		if !bytes.Equal(got.stdout, up.seed[0].raw) {
 			t.Errorf("curl --oauth2-bearer fetched %d bytes, want the %d seeded", len(got.stdout), len(up.seed[0].raw))
 		}
@@ -193,4 +198,37 @@ SyncState *
 		t.Fatal(err)
 	}
 	checkFiles(t, "mbsync with PassCmd bridge token", got, up.seed)
+}
+
+// TestTokenCommandMuttSend: mutt sends in batch mode through Dovecot's
+// submission service (STARTTLS) with XOAUTH2, its token from
+// `smtp_oauth_refresh_command`; the message arrives byte-identical.
+func TestTokenCommandMuttSend(t *testing.T) {
+	t.Parallel()
+	mutt := needTool(t, "mutt", "mutt")
+	up, files, tokenCmd := tokenFiles(t)
+	home := filepath.Dir(files.config)
+	rc := fmt.Sprintf(`set ssl_ca_certificates_file = "%s"
+set ssl_force_tls = yes
+set ssl_starttls = yes
+set smtp_url = "smtp://%s@127.0.0.1:%d/"
+set smtp_authenticators = "xoauth2"
+set smtp_oauth_refresh_command = "%s"
+set from = "%s"
+set use_from = yes
+set record = ""
+set copy = no
+set send_charset = "us-ascii"
+set certificate_file = "%s/certificates"
+`, up.caFile, testUser, portOf(up.dc.subm), tokenCmd, testUser, home)
+	rcFile := filepath.Join(home, ".muttrc")
+	writeFile(t, rcFile, []byte(rc), 0o600)
+	const rcpt, subject = "mutt-token@example.net", "Sent by mutt with bridge token"
+	body := "mutt got its XOAUTH2 token from `bridge token`.\n"
+	mustRun(t, home, nil, []byte(body), mutt, "-n", "-F", rcFile, "-s", subject, "--", rcpt)
+	got := up.sink.waitFor(t, subject, 30*time.Second)
+	if want := crlf([]byte(body)); !bytes.Equal(bodyOf(got.data), want) {
+		sameBody(t, "mutt message in the sink", bodyOf(got.data), want)
+		t.Errorf("the message mutt sent is not byte-identical in the sink")
+	}
 }
