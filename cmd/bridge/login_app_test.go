@@ -193,3 +193,29 @@ func TestLoginAppUsage(t *testing.T) {
 		t.Errorf("common tenant: exit %d: %s", code, stderr)
 	}
 }
+
+// TestPasswordAppOnly: `bridge password` counts an app-only account with
+// a stored credential as signed in, and names `--app` when it has none.
+func TestPasswordAppOnly(t *testing.T) {
+	w := newAppWorld(t, tokenstest.App{Secret: appSecret})
+	if _, stderr, code := w.login(t, appSecret+"\n"); code != 0 {
+		t.Fatalf("login: %s", stderr)
+	}
+	ctx := context.Background()
+	out, stderr, code := runCmd(t, ctx, "--config", w.cfg, "password", appMailbox)
+	e, _ := w.entry(t)
+	if code != 0 || strings.TrimSpace(out) != e.Password || strings.Contains(stderr, "not signed in") || strings.Contains(stderr, "made") {
+		t.Errorf("password: exit %d, stderr %q", code, stderr)
+	}
+	st, err := tokens.NewFileStore(w.store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Put(appMailbox, tokens.Entry{}); err != nil {
+		t.Fatal(err)
+	}
+	_, stderr, _ = runCmd(t, ctx, "--config", w.cfg, "password", appMailbox, "--reset")
+	if !strings.Contains(stderr, "bridge login "+appMailbox+" --app") {
+		t.Errorf("without a credential: %q", stderr)
+	}
+}
