@@ -39,6 +39,25 @@ type Account struct {
 	// direct and the token requests follow the environment (see
 	// TokenHTTPClient).
 	Proxy string
+	// App is true for an app-only account (auth = "app"): its tokens come
+	// from the client credentials grant with the app's secret or
+	// certificate in the store, and it logs in upstream as Mailbox on
+	// every protocol, SMTP included.
+	App bool
+}
+
+// SourceOptions returns what a token source for this account refreshes
+// with; the caller adds the store, the HTTP client, the clock and the
+// logger. Only an account that uses its own tokens (TokenFrom empty)
+// has a source.
+func (a *Account) SourceOptions() tokens.SourceOptions {
+	return tokens.SourceOptions{
+		Account:      a.TokenAccount(),
+		Provider:     a.Provider,
+		ClientID:     a.ClientID,
+		ClientSecret: a.ClientSecret,
+		App:          a.App,
+	}
 }
 
 // TokenAccount is the account whose tokens this one uses.
@@ -56,6 +75,27 @@ func (a *Account) Service() string {
 		return diag.ServiceName("custom")
 	}
 	return diag.ServiceName(a.Provider.Name)
+}
+
+// LoginCommand is the command that gives the account a new sign-in:
+// `bridge login` for the account whose tokens it uses, with --app for an
+// app-only account (a new secret or certificate).
+func (a *Account) LoginCommand() string {
+	if a.App {
+		return "bridge login " + a.Email + " --app"
+	}
+	return "bridge login " + a.TokenAccount()
+}
+
+// UpstreamUser is the XOAUTH2 user= for protocol p: the mailbox, except
+// that SMTP logs in as the token's owner (a shared mailbox sends as its
+// delegate; Exchange refuses a shared mailbox as the SMTP identity)
+// unless the account is app-only, whose token names no user.
+func (a *Account) UpstreamUser(p Proto) string {
+	if p == SMTP && !a.App {
+		return a.TokenAccount()
+	}
+	return a.Mailbox
 }
 
 // Personal reports whether this looks like an Outlook.com (consumer)
@@ -79,7 +119,7 @@ func (a *Account) Personal() bool {
 // Diag returns what the diagnosis table needs of the account.
 func (a *Account) Diag() diag.Account {
 	d := diag.Account{Email: a.Email, Personal: a.Personal(), Provider: a.Provider.Name, Tenant: a.Tenant, ClientID: a.ClientID,
-		ViaGraph: a.SMTPVia == viaGraph || a.SMTPVia == viaAuto}
+		ViaGraph: a.SMTPVia == viaGraph || a.SMTPVia == viaAuto, App: a.App}
 	if a.Mailbox != a.Email {
 		d.Mailbox = a.Mailbox
 	}
@@ -108,6 +148,9 @@ func ResolveAccounts(c *config.Config) ([]*Account, error) {
 		p, err := tokens.LookupProvider(a.Provider, a.Tenant, a.Cloud)
 		if err != nil {
 			return nil, c.ErrorAt(fmt.Sprintf("account[%d].provider", i), err.Error())
+		}
+		if a.IsApp() {
+			p = p.ForApp()
 		}
 		overlay := func(dst *string, v string) {
 			if v != "" {
@@ -145,6 +188,7 @@ func ResolveAccounts(c *config.Config) ([]*Account, error) {
 			SMTPVia:      strings.ToLower(a.SMTPVia),
 			GraphURL:     strings.TrimRight(a.GraphURL, "/"),
 			Proxy:        proxySetting,
+			App:          a.IsApp(),
 		}
 		if acc.SMTPVia == "" {
 			acc.SMTPVia = viaSMTP

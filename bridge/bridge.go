@@ -139,16 +139,9 @@ func (b *Bridge) SetAccounts(accts []*Account) {
 			b.sources[ta] = s
 			continue
 		}
-		b.sources[ta] = tokens.NewSource(tokens.SourceOptions{
-			Account:      ta,
-			Provider:     owner.Provider,
-			ClientID:     owner.ClientID,
-			ClientSecret: owner.ClientSecret,
-			Store:        b.opts.Store,
-			HTTPClient:   b.tokenClient(owner),
-			Now:          b.opts.Now,
-			Logger:       b.log,
-		})
+		so := owner.SourceOptions()
+		so.Store, so.HTTPClient, so.Now, so.Logger = b.opts.Store, b.tokenClient(owner), b.opts.Now, b.log
+		b.sources[ta] = tokens.NewSource(so)
 	}
 	for ta, s := range old {
 		if b.sources[ta] != s {
@@ -186,10 +179,11 @@ func (b *Bridge) flush(srcs []*tokens.Source) {
 // source's HTTP client dials through it.
 type sourceKey struct {
 	clientID, clientSecret, tokenURL, scopes, proxy string
+	app                                             bool
 }
 
 func sourceKeyOf(a *Account) sourceKey {
-	return sourceKey{a.ClientID, a.ClientSecret, a.Provider.TokenURL, strings.Join(a.Provider.Scopes, "\x00"), a.Proxy}
+	return sourceKey{a.ClientID, a.ClientSecret, a.Provider.TokenURL, strings.Join(a.Provider.Scopes, "\x00"), a.Proxy, a.App}
 }
 
 // Accounts returns the accounts, in no particular order.
@@ -234,7 +228,9 @@ type Login struct {
 	// Account is the account logged in to.
 	Account *Account
 	// User is the XOAUTH2 user= to send upstream: the mailbox for IMAP and
-	// POP3, the token owner for SMTP (shared mailboxes send as a delegate).
+	// POP3, the token owner for SMTP (shared mailboxes send as a delegate);
+	// the mailbox on every protocol for an app-only account, whose token
+	// names no user.
 	User string
 	// Token is the access token. Never log it.
 	Token string
@@ -303,12 +299,9 @@ func (b *Bridge) loginToken(ctx context.Context, proto Proto, a *Account) (*Logi
 	if src == nil {
 		return nil, &LoginError{Account: a, Err: fmt.Errorf("bridge: %s: token account %s is not configured: %w", a.Email, a.TokenAccount(), tokens.ErrNeedsLogin)}
 	}
-	l, err := b.takeToken(ctx, src, a, a.Mailbox)
+	l, err := b.takeToken(ctx, src, a, a.UpstreamUser(proto))
 	if err != nil {
 		return nil, &LoginError{Account: a, Err: err}
-	}
-	if proto == SMTP {
-		l.User = a.TokenAccount()
 	}
 	return l, nil
 }

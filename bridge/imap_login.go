@@ -193,7 +193,7 @@ func (c *imapSession) refuse(tag string, err error) bool {
 		alert := "The bridge must sign in to Microsoft again: " + run
 		if r.Account != nil {
 			who := r.Account.TokenAccount()
-			run = "run `bridge login " + who + "`"
+			run = "run `" + r.Account.LoginCommand() + "`"
 			alert = "The bridge must sign in to " + r.Account.Service() + " again for " + who + ": " + run
 		}
 		if d.Title != "" {

@@ -102,7 +102,7 @@ func (w *imapWatch) line(l []byte) {
 	}
 	w.seen = true
 	code, msg := splitRespCode(string(text))
-	w.b.Record(w.acct, IMAP, &diag.Failure{Proto: IMAP, Stage: diag.StageMailbox, RespCode: code, Text: msg})
+	w.b.Record(w.acct, IMAP, withGrant(w.acct, w.token, &diag.Failure{Proto: IMAP, Stage: diag.StageMailbox, RespCode: code, Text: msg}))
 }
 
 // Ended implements Watcher: the last bytes tell whether the upstream ended

@@ -194,7 +194,7 @@ func (s *POP3Server) refusal(err error) string {
 			return "-ERR [AUTH] The account must sign in again: run `bridge login`"
 		}
 		who := diag.ReplyText(r.Account.TokenAccount(), 0)
-		return fmt.Sprintf("-ERR [AUTH] %s must sign in again: run `bridge login %s` -- %s", who, who, diag.ReplyText(r.Diagnosis.Title, 0))
+		return fmt.Sprintf("-ERR [AUTH] %s must sign in again: run `%s` -- %s", who, diag.ReplyText(r.Account.LoginCommand(), 0), diag.ReplyText(r.Diagnosis.Title, 0))
 	case OutcomeUnavailable:
 		return "-ERR [SYS/TEMP] " + r.Diagnosis.Short()
 	}

@@ -159,7 +159,7 @@ func (ss *smtpSession) reply(stage diag.Stage, r Refusal) error {
 		return &smtp.SMTPError{Code: 454, EnhancedCode: smtp.EnhancedCode{4, 7, 0}, Message: "Temporary authentication failure"}
 	case r.Outcome == OutcomeNeedsLogin:
 		return &smtp.SMTPError{Code: 535, EnhancedCode: smtp.EnhancedCode{5, 7, 8}, Message: diag.ReplyText(
-			"The bridge must sign in to "+r.Account.Service()+" again: run `bridge login "+r.Account.TokenAccount()+"`", 200) + " -- " + short}
+			"The bridge must sign in to "+r.Account.Service()+" again: run `"+r.Account.LoginCommand()+"`", 200) + " -- " + short}
 	case r.Failure != nil:
 		return &smtp.SMTPError{Code: 454, EnhancedCode: smtp.EnhancedCode{4, 7, 0},
 			Message: "Cannot log in to " + r.Account.Service() + "'s SMTP server now; try again later -- " + short}

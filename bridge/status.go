@@ -102,7 +102,7 @@ func (b *Bridge) Record(a *Account, p Proto, err error) diag.Diagnosis {
 // diagnose classifies err for account a, at the bridge's clock; a nil err
 // gives the zero Diagnosis.
 func (b *Bridge) diagnose(a *Account, err error) diag.Diagnosis {
-	return diag.Classify(err, a.Diag(), b.opts.Now())
+	return diag.Classify(err, diagAccount(a, err), b.opts.Now())
 }
 
 // keep is Record after the classification: d (zero for a success) becomes

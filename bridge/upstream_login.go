@@ -23,7 +23,8 @@ import (
 // account and protocol until a login there works, so that the next
 // logins with it are refused without a refresh each: one refresh per
 // token, not per login. The log says which happened. The error is
-// login's, or the refresh's as a *LoginError.
+// login's (for an app-only account carrying what its token granted, see
+// withGrant), or the refresh's as a *LoginError.
 func (b *Bridge) upstreamLogin(ctx context.Context, p Proto, l *Login, login func() error) error {
 	err := login()
 	if err == nil {
@@ -32,11 +33,12 @@ func (b *Bridge) upstreamLogin(ctx context.Context, p Proto, l *Login, login fun
 	}
 	src := b.Source(l.Account)
 	if !tokenRefused(err) || src == nil {
-		return err
+		return withGrant(l.Account, l.Token, err)
 	}
 	if l.Fresh || b.refusals.known(l.Account, p, l.Token) {
 		b.refusals.keep(l.Account, p, l.Token)
-		return err
+		b.dropRoleless(p, l, src)
+		return withGrant(l.Account, l.Token, err)
 	}
 	log := b.log.With("account", l.Account.Email, "proto", p)
 	src.Invalidate(l.Token)
@@ -52,11 +54,27 @@ func (b *Bridge) upstreamLogin(ctx context.Context, p Proto, l *Login, login fun
 		log.Info("token refused; refreshed and retried: ok")
 	case tokenRefused(err):
 		b.refusals.keep(l.Account, p, l.Token)
+		b.dropRoleless(p, l, src)
 		log.Info("token refused; refreshed and retried: refused again")
 	default:
 		log.Info("token refused; refreshed and retried: failed", "err", err)
 	}
-	return err
+	return withGrant(l.Account, l.Token, err)
+}
+
+// dropRoleless drops an app-only token the upstream refused that lacks
+// the role p needs: only a new token can carry the permission once an
+// administrator grants it, so the next login asks for one rather than
+// waiting for this one to near its expiry. That is one token request per
+// refused login while the role is missing; an app-only token costs the
+// platform a request, not a rotation.
+func (b *Bridge) dropRoleless(p Proto, l *Login, src *tokens.Source) {
+	if !l.Account.App {
+		return
+	}
+	if g, ok := tokens.ReadAppGrant(l.Token); ok && !g.HasRole(diag.AppRole(p)) {
+		src.Invalidate(l.Token)
+	}
 }
 
 // takeToken returns a Login for account a as user with a token from src,

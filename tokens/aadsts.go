@@ -46,6 +46,8 @@ var aadstsMeaning = map[int]string{
 	700025:  "a public client must not send a client secret",
 	7000215: "the client secret is invalid",
 	7000222: "the client secret has expired",
+	700027:  "the client assertion's signature did not verify: the certificate is not registered for the app, or has expired",
+	700024:  "the client assertion is not within its valid time range",
 
 	// Account type and tenant.
 	50020:   "the account is not in this app's tenant",
@@ -56,6 +58,7 @@ var aadstsMeaning = map[int]string{
 	90130:   "the app is not supported over the common or consumers endpoint",
 	90124:   "the resource is not supported over the common or consumers endpoint",
 	9001023: "the grant type is not supported over the common or consumers endpoint",
+	1002012: "client credentials need a scope ending in /.default",
 	90002:   "the tenant was not found",
 	50059:   "no tenant was identified in the request",
 	50134:   "the request went to the wrong data centre",

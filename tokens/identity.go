@@ -58,18 +58,25 @@ type nameClaims struct {
 // maxJWT bounds what jwtClaims decodes; Microsoft's tokens are a few KB.
 const maxJWT = 64 << 10
 
-// jwtClaims decodes the payload of a compact JWS (RFC 7515 section 7.1)
-// without checking it; ok is false for anything that is not one.
+// jwtClaims decodes the name claims of a JWT without checking it; ok is
+// false for anything that is not one.
 func jwtClaims(tok string) (nameClaims, bool) {
 	var c nameClaims
+	if !jwtPayload(tok, &c) {
+		return nameClaims{}, false
+	}
+	return c, true
+}
+
+// jwtPayload decodes the payload of a compact JWS (RFC 7515 section 7.1)
+// into v without checking the signature; it reports false for anything
+// that is not one.
+func jwtPayload(tok string, v any) bool {
 	if len(tok) > maxJWT || strings.Count(tok, ".") != 2 {
-		return c, false
+		return false
 	}
 	_, payload, _ := strings.Cut(tok, ".")
 	payload, _, _ = strings.Cut(payload, ".")
 	b, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(payload, "="))
-	if err != nil || json.Unmarshal(b, &c) != nil {
-		return nameClaims{}, false
-	}
-	return c, true
+	return err == nil && json.Unmarshal(b, v) == nil
 }

@@ -15,18 +15,19 @@ import (
 	"golang.org/x/oauth2"
 )
 
-// exchangeWithRetry refreshes, trying again after temporary failures. The
-// result's error is an *Error.
-func (s *Source) exchangeWithRetry(ctx context.Context, rt string) (*oauth2.Token, error) {
-	return s.exchangeScopesWithRetry(ctx, rt, s.o.Provider.Scopes, "refresh")
+// exchangeWithRetry gets a new access token with grant (a refresh token,
+// or in app mode the stored credential), trying again after temporary
+// failures. The result's error is an *Error.
+func (s *Source) exchangeWithRetry(ctx context.Context, grant string) (*oauth2.Token, error) {
+	return s.exchangeScopesWithRetry(ctx, grant, s.o.Provider.Scopes, s.op())
 }
 
-// exchangeScopesWithRetry is exchangeWithRetry for scopes, naming the
-// attempt op in its *Error.
-func (s *Source) exchangeScopesWithRetry(ctx context.Context, rt string, scopes []string, op string) (*oauth2.Token, error) {
+// exchangeScopesWithRetry is exchangeWithRetry for scopes (another
+// resource's, with a refresh token), naming the attempt op in its *Error.
+func (s *Source) exchangeScopesWithRetry(ctx context.Context, grant string, scopes []string, op string) (*oauth2.Token, error) {
 	wait := retryWait
 	for attempt := 1; ; attempt++ {
-		tok, err := s.exchangeScopes(ctx, rt, scopes)
+		tok, err := s.exchangeScopes(ctx, grant, scopes)
 		if err == nil {
 			return tok, nil
 		}
@@ -41,7 +42,7 @@ func (s *Source) exchangeScopesWithRetry(ctx context.Context, rt string, scopes 
 			}
 			d = max(d, ra)
 		}
-		s.log.Warn("refresh failed; retrying", "attempt", attempt, "wait", d, "err", te)
+		s.log.Warn("token request failed; retrying", "attempt", attempt, "wait", d, "err", te)
 		t := time.NewTimer(d)
 		select {
 		case <-t.C:
@@ -53,38 +54,68 @@ func (s *Source) exchangeScopesWithRetry(ctx context.Context, rt string, scopes 
 	}
 }
 
-// exchange makes one refresh request (RFC 6749 section 6). It posts the
-// form itself rather than through oauth2.TokenSource because Microsoft
-// wants the scopes on every refresh and x/oauth2's refresher sends none.
-// Errors are *oauth2.RetrieveError for answers and transport errors
-// otherwise, as x/oauth2 returns them, so FromOAuth classifies both.
-func (s *Source) exchange(ctx context.Context, rt string) (*oauth2.Token, error) {
-	return s.exchangeScopes(ctx, rt, s.o.Provider.Scopes)
+// op names the source's token requests in errors.
+func (s *Source) op() string {
+	if s.o.App {
+		return opAppToken
+	}
+	return "refresh"
 }
 
-// exchangeScopes is exchange asking for scopes.
-func (s *Source) exchangeScopes(ctx context.Context, rt string, scopes []string) (*oauth2.Token, error) {
+// exchange makes one token request: a refresh (RFC 6749 section 6), or in
+// app mode a client credentials request (section 4.4). It posts the form
+// itself rather than through oauth2.TokenSource because Microsoft wants
+// the scopes on every refresh and x/oauth2's refresher sends none.
+// Errors are *oauth2.RetrieveError for answers and transport errors
+// otherwise, as x/oauth2 returns them, so FromOAuth classifies both.
+func (s *Source) exchange(ctx context.Context, grant string) (*oauth2.Token, error) {
+	return s.exchangeScopes(ctx, grant, s.o.Provider.Scopes)
+}
+
+// exchangeScopes is exchange asking for scopes; an app-only source asks
+// for its app scope whatever scopes says.
+func (s *Source) exchangeScopes(ctx context.Context, grant string, scopes []string) (*oauth2.Token, error) {
 	// The bound covers reading the answer too.
 	ctx, cancel := context.WithTimeout(ctx, s.o.RequestTimeout)
 	defer cancel()
-	form := url.Values{
-		"grant_type":    {"refresh_token"},
-		"refresh_token": {rt},
-		"client_id":     {s.o.ClientID},
+	var form url.Values
+	if s.o.App {
+		cred, err := ParseAppCredential(grant)
+		if err != nil {
+			return nil, err
+		}
+		// The assertion's times are judged by the platform's clock, so
+		// they come from the wall clock, not the source's.
+		if form, err = appForm(s.o.Provider, s.o.ClientID, cred, time.Now()); err != nil {
+			return nil, err
+		}
+	} else {
+		form = url.Values{
+			"grant_type":    {"refresh_token"},
+			"refresh_token": {grant},
+			"client_id":     {s.o.ClientID},
+		}
+		if len(scopes) > 0 {
+			form.Set("scope", strings.Join(scopes, " "))
+		}
+		if s.o.ClientSecret != "" {
+			form.Set("client_secret", s.o.ClientSecret)
+		}
 	}
-	if len(scopes) > 0 {
-		form.Set("scope", strings.Join(scopes, " "))
-	}
-	if s.o.ClientSecret != "" {
-		form.Set("client_secret", s.o.ClientSecret)
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.o.Provider.TokenURL, strings.NewReader(form.Encode()))
+	return postToken(ctx, s.o.HTTPClient, s.o.Provider.TokenURL, form, s.o.Now)
+}
+
+// postToken posts a token request and reads the answer (RFC 6749 sections
+// 5.1 and 5.2). Errors are *oauth2.RetrieveError for answers and
+// transport errors otherwise; none quotes the request or a token.
+func postToken(ctx context.Context, client *http.Client, tokenURL string, form url.Values, now func() time.Time) (*oauth2.Token, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, tokenURL, strings.NewReader(form.Encode()))
 	if err != nil {
 		return nil, fmt.Errorf("bad token URL: %w", err)
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Accept", "application/json")
-	resp, err := s.o.HTTPClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return nil, err
 	}
@@ -93,7 +124,6 @@ func (s *Source) exchangeScopes(ctx context.Context, rt string, scopes []string)
 	if err != nil {
 		return nil, fmt.Errorf("reading the token response: %w", err)
 	}
-	// RFC 6749 sections 5.1 and 5.2.
 	var r struct {
 		AccessToken  string          `json:"access_token"`
 		TokenType    string          `json:"token_type"`
@@ -119,7 +149,7 @@ func (s *Source) exchangeScopes(ctx context.Context, rt string, scopes []string)
 		AccessToken:  r.AccessToken,
 		TokenType:    r.TokenType,
 		RefreshToken: r.RefreshToken,
-		Expiry:       s.o.Now().Add(time.Duration(secs) * time.Second),
+		Expiry:       now().Add(time.Duration(secs) * time.Second),
 		ExpiresIn:    int64(secs),
 	}, nil
 }

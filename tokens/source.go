@@ -61,6 +61,13 @@ type SourceOptions struct {
 	// ClientID is the OAuth client; ClientSecret is empty for public
 	// clients.
 	ClientID, ClientSecret string
+	// App makes the source get its tokens with the client credentials
+	// grant (RFC 6749 section 4.4), for an app-only account: the store
+	// holds the app's secret or certificate (Entry.AppCredential) instead
+	// of a refresh token, and a new token is requested the same way when
+	// the current one nears expiry. ClientSecret is not used; Provider
+	// should come from Provider.ForApp.
+	App bool
 	// Store holds the refresh token and receives rotated ones.
 	Store Store
 	// HTTPClient makes the token requests; nil means a client with a
@@ -84,7 +91,8 @@ type SourceOptions struct {
 
 // SourceState is a Source's state for `bridge status` and the tray.
 type SourceState struct {
-	// HasRefreshToken is true when a refresh token is known.
+	// HasRefreshToken is true when a refresh token is known, or for an
+	// app-only account its secret or certificate.
 	HasRefreshToken bool `json:"has_refresh_token"`
 	// AccessExpiry is when the access token in memory expires; zero when
 	// there is none.
@@ -122,7 +130,7 @@ type Source struct {
 	access      *oauth2.Token
 	res         map[string]*resToken // Resource access tokens by scopes; they go with access
 	loaded      bool                 // rt and needsLogin reflect the store
-	rt          string               // newest refresh token known
+	rt          string               // newest refresh token known; in app mode the credential
 	needsLogin  string               // reason; not empty means fail fast
 	needsCause  error                // the failure behind needsLogin, when known
 	lastRefresh time.Time            // also when access came from the platform
@@ -402,10 +410,10 @@ func (s *Source) recheckNeedsLogin() {
 	refused := s.rt
 	s.mu.Unlock()
 	e, err := s.o.Store.Get(s.o.Account)
-	if err != nil || e.RefreshToken == "" || e.RefreshToken == refused || e.NeedsLogin != "" {
+	if err != nil || s.grantOf(e) == "" || s.grantOf(e) == refused || e.NeedsLogin != "" {
 		return
 	}
-	s.log.Info("the store holds another refresh token than the one refused; trying it")
+	s.log.Info("the store holds another grant than the one refused; trying it")
 	s.Reload()
 }
 
@@ -485,14 +493,14 @@ func (s *Source) refresh(ctx context.Context) (*oauth2.Token, error) {
 	// with strict rotation that burns the stored one: make sure the store
 	// can take the new one first. A token already waiting to be saved has
 	// no stored one left to protect.
-	if rt != s.unsavedToken() {
+	if !s.o.App && rt != s.unsavedToken() {
 		if err := checkWrite(s.o.Store); err != nil {
 			return s.fallback(fmt.Errorf("tokens: not refreshing %s, as the %s store cannot save a new refresh token: %w", s.o.Account, s.o.Store.Name(), err))
 		}
 	}
 	tok, err := s.exchangeWithRetry(ctx, rt)
 	var te *Error
-	if errors.As(err, &te) && te.NeedsLogin() {
+	if errors.As(err, &te) && s.grantRefused(te) {
 		s.mu.Lock()
 		if s.unsaved == rt { // the platform no longer takes it: nothing to save
 			s.dropUnsavedLocked()
@@ -500,15 +508,15 @@ func (s *Source) refresh(ctx context.Context) (*oauth2.Token, error) {
 		s.mu.Unlock()
 		// Another process may have signed in again since the store was
 		// read; its refresh token deserves one try before giving up.
-		if e, gerr := s.o.Store.Get(s.o.Account); gerr == nil && e.RefreshToken != "" && e.RefreshToken != rt && e.NeedsLogin == "" {
-			s.log.Info("refresh token refused; trying the newer one in the store", "code", te.Code, "aadsts", te.AADSTS)
-			rt = e.RefreshToken
+		if e, gerr := s.o.Store.Get(s.o.Account); gerr == nil && s.grantOf(e) != "" && s.grantOf(e) != rt && e.NeedsLogin == "" {
+			s.log.Info("grant refused; trying the newer one in the store", "code", te.Code, "aadsts", te.AADSTS)
+			rt = s.grantOf(e)
 			s.commit(gen, func() { s.rt = rt })
 			tok, err = s.exchangeWithRetry(ctx, rt)
 		}
 	}
 	if err != nil {
-		if errors.As(err, &te) && te.NeedsLogin() {
+		if errors.As(err, &te) && s.grantRefused(te) {
 			return nil, s.markNeedsLogin(gen, rt, te)
 		}
 		return s.fallback(err)
@@ -524,6 +532,27 @@ func (s *Source) refresh(ctx context.Context) (*oauth2.Token, error) {
 	s.mu.Unlock()
 	s.log.Info("access token refreshed", "expires", tok.Expiry, "rotated", rotated)
 	return tok, nil
+}
+
+// grantOf is what e holds for this source to get tokens with: the refresh
+// token, or in app mode the app's credential.
+func (s *Source) grantOf(e Entry) string {
+	if s.o.App {
+		return e.AppCredential
+	}
+	return e.RefreshToken
+}
+
+// grantRefused reports whether te refuses the grant itself, which only
+// `bridge login` replaces: a refresh token's invalid_grant or
+// interaction_required, or in app mode the credential's invalid_client
+// (a wrong, expired or unregistered secret or certificate) or
+// unauthorized_client (no such app in the tenant).
+func (s *Source) grantRefused(te *Error) bool {
+	if s.o.App {
+		return !te.Temporary() && (te.Code == "invalid_client" || te.Code == "unauthorized_client")
+	}
+	return te.NeedsLogin()
 }
 
 // saveRotated writes a rotated refresh token before its access token is
@@ -673,6 +702,7 @@ func (s *Source) load(gen uint64) (string, error) {
 	s.mu.Unlock()
 	// The access token in memory came with the sign-in the source knew;
 	// a logout, a needs-login mark or another sign-in in the store ends it.
+	grant := s.grantOf(e)
 	switch {
 	case errors.Is(err, ErrNotFound):
 		s.commit(gen, func() {
@@ -680,25 +710,31 @@ func (s *Source) load(gen uint64) (string, error) {
 			s.needsLogin = "no sign-in is stored in the " + s.o.Store.Name() + " store"
 		})
 	case err != nil:
-		err = fmt.Errorf("tokens: refresh for %s: %w", s.o.Account, err)
+		err = fmt.Errorf("tokens: %s for %s: %w", s.op(), s.o.Account, err)
 		s.setLastErr(err)
 		return "", err
-	case e.NeedsLogin != "" || e.RefreshToken == "":
+	case e.NeedsLogin != "" || grant == "" || s.o.App && !parses(grant):
 		reason := e.NeedsLogin
-		if reason == "" {
+		switch {
+		case reason != "":
+		case grant != "":
+			reason = "the stored app credential cannot be read"
+		case s.o.App:
+			reason = "no app secret or certificate is stored"
+		default:
 			reason = "no refresh token is stored"
 		}
 		s.commit(gen, func() {
-			s.loaded, s.rt, s.needsLogin, s.needsCause, s.access, s.res = true, e.RefreshToken, reason, nil, nil, nil
+			s.loaded, s.rt, s.needsLogin, s.needsCause, s.access, s.res = true, grant, reason, nil, nil, nil
 		})
 	default:
 		s.commit(gen, func() {
-			if e.RefreshToken != s.rt {
+			if grant != s.rt {
 				s.access, s.res = nil, nil
 			}
-			s.loaded, s.rt = true, e.RefreshToken
+			s.loaded, s.rt = true, grant
 		})
-		return e.RefreshToken, nil
+		return grant, nil
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -713,7 +749,7 @@ func (s *Source) load(gen uint64) (string, error) {
 func (s *Source) markNeedsLogin(gen uint64, rt string, te *Error) error {
 	reason := needsLoginReason(te, s.o.Now())
 	err := Update(s.o.Store, s.o.Account, func(e *Entry) error {
-		if e.RefreshToken != rt {
+		if s.grantOf(*e) != rt {
 			return errStoreMoved
 		}
 		e.NeedsLogin = reason
@@ -725,14 +761,14 @@ func (s *Source) markNeedsLogin(gen uint64, rt string, te *Error) error {
 		// read; leave it alone and let the next call read it again.
 		s.commit(gen, func() { s.loaded, s.rt = false, "" })
 		s.setLastErr(te)
-		return &needsLoginError{account: s.o.Account, reason: reason, cause: te}
+		return &needsLoginError{account: s.o.Account, reason: reason, cause: te, app: s.o.App}
 	case err != nil:
 		s.log.Warn("could not record needs-login in the store", "err", err)
 	}
 	s.commit(gen, func() { s.needsLogin, s.needsCause, s.loaded = reason, te, true })
 	s.setLastErr(te)
 	s.log.Error("account needs a new sign-in", "reason", reason)
-	return &needsLoginError{account: s.o.Account, reason: reason, cause: te}
+	return &needsLoginError{account: s.o.Account, reason: reason, cause: te, app: s.o.App}
 }
 
 // errStoreMoved stops an Update whose entry no longer holds the refresh
@@ -776,7 +812,7 @@ func (s *Source) setLastErr(err error) {
 
 // needsLoginErr builds the fast failure; s.mu must be held.
 func (s *Source) needsLoginErr() error {
-	return &needsLoginError{account: s.o.Account, reason: s.needsLogin, cause: s.needsCause}
+	return &needsLoginError{account: s.o.Account, reason: s.needsLogin, cause: s.needsCause, app: s.o.App}
 }
 
 // publicToken copies what callers need, leaving the refresh token out.
@@ -789,10 +825,20 @@ func publicToken(t *oauth2.Token) *oauth2.Token {
 type needsLoginError struct {
 	account, reason string
 	cause           error
+	app             bool // an app-only account: `bridge login --app`
 }
 
 func (e *needsLoginError) Error() string {
+	if e.app {
+		return fmt.Sprintf("tokens: %s has no usable app secret or certificate: %s; run `bridge login %s --app`", e.account, e.reason, e.account)
+	}
 	return fmt.Sprintf("tokens: %s must sign in again: %s; run `bridge login %s`", e.account, e.reason, e.account)
+}
+
+// parses reports whether an app credential can be read.
+func parses(cred string) bool {
+	_, err := ParseAppCredential(cred)
+	return err == nil
 }
 
 func (e *needsLoginError) Unwrap() []error {

@@ -35,10 +35,11 @@ const chunkHeader = "chunked:v1:"
 
 // KeyringStore keeps each account's entry in the OS keyring (Secret
 // Service on Linux, Keychain on macOS, Credential Manager on Windows) as
-// three items, each JSON and split into parts when larger than Windows
-// allows: "<account>/refresh" (the refresh token and when it was written),
+// items, each JSON and split into parts when larger than Windows allows:
+// "<account>/refresh" (the refresh token and when it was written),
+// "<account>/app" (an app-only account's secret or certificate and key),
 // "<account>/password" (the local password) and "<account>/needs-login"
-// (why a sign-in is needed, and for which refresh token). The keyring has
+// (why a sign-in is needed, and for which refresh token or credential). The keyring has
 // no transactions, so items are what makes changes from two processes
 // safe: `bridge password --reset` writes only the password item and a
 // server saving a rotated refresh token only the refresh item, so neither
@@ -61,11 +62,14 @@ type (
 		RT      string    `json:"rt"`
 		Updated time.Time `json:"updated,omitzero"`
 	}
+	appItem struct {
+		Cred string `json:"cred"`
+	}
 	passwordItem struct {
 		PW string `json:"pw"`
 	}
 	needsLoginItem struct {
-		For    string `json:"for"` // rtHash of the refresh token refused
+		For    string `json:"for"` // rtHash of the refresh token (or app credential) refused
 		Reason string `json:"reason"`
 	}
 )
@@ -73,6 +77,7 @@ type (
 // Item name suffixes after the account.
 const (
 	refreshSuffix    = "/refresh"
+	appSuffix        = "/app"
 	passwordSuffix   = "/password"
 	needsLoginSuffix = "/needs-login"
 )
@@ -146,15 +151,26 @@ func (k *KeyringStore) Update(account string, change func(*Entry) error) error {
 			return err
 		}
 	}
+	if e.AppCredential != old.AppCredential {
+		if e.AppCredential != "" {
+			err = k.setJSON(account, account+appSuffix, appItem{Cred: e.AppCredential})
+		} else {
+			err = k.deleteValue(account, account+appSuffix)
+		}
+		if err != nil {
+			return err
+		}
+	}
 	if e.Password != old.Password || (st.legacy && !st.hasPW) {
 		if err := k.setJSON(account, account+passwordSuffix, passwordItem{PW: e.Password}); err != nil {
 			return err
 		}
 	}
-	if e.NeedsLogin != old.NeedsLogin || rtChanged || (st.legacy && !st.hasNL) {
+	grantChanged := rtChanged || e.AppCredential != old.AppCredential
+	if e.NeedsLogin != old.NeedsLogin || grantChanged || (st.legacy && !st.hasNL) {
 		switch {
 		case e.NeedsLogin != "":
-			err = k.setJSON(account, account+needsLoginSuffix, needsLoginItem{For: rtHash(e.RefreshToken), Reason: e.NeedsLogin})
+			err = k.setJSON(account, account+needsLoginSuffix, needsLoginItem{For: rtHash(e.grant()), Reason: e.NeedsLogin})
 		case st.hasNL:
 			err = k.deleteValue(account, account+needsLoginSuffix)
 		}
@@ -172,7 +188,7 @@ func (k *KeyringStore) Update(account string, change func(*Entry) error) error {
 func (k *KeyringStore) Delete(account string) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	for _, item := range []string{account + refreshSuffix, account + passwordSuffix, account + needsLoginSuffix, account} {
+	for _, item := range []string{account + refreshSuffix, account + appSuffix, account + passwordSuffix, account + needsLoginSuffix, account} {
 		if err := k.deleteValue(account, item); err != nil {
 			return err
 		}
@@ -182,12 +198,12 @@ func (k *KeyringStore) Delete(account string) error {
 
 // storedEntry is an account's entry as read, with which items exist.
 type storedEntry struct {
-	e                   Entry
-	legacy              bool // the single item of earlier versions
-	hasRT, hasPW, hasNL bool
+	e                           Entry
+	legacy                      bool // the single item of earlier versions
+	hasRT, hasApp, hasPW, hasNL bool
 }
 
-func (s storedEntry) any() bool { return s.legacy || s.hasRT || s.hasPW || s.hasNL }
+func (s storedEntry) any() bool { return s.legacy || s.hasRT || s.hasApp || s.hasPW || s.hasNL }
 
 // read reads every item of the account; fields without their own item
 // come from the single item of earlier versions, when there is one.
@@ -199,9 +215,13 @@ func (k *KeyringStore) read(account string) (storedEntry, error) {
 		return st, err
 	}
 	var rt refreshItem
+	var app appItem
 	var pw passwordItem
 	var nl needsLoginItem
 	if st.hasRT, err = k.getJSON(account, account+refreshSuffix, &rt); err != nil {
+		return st, err
+	}
+	if st.hasApp, err = k.getJSON(account, account+appSuffix, &app); err != nil {
 		return st, err
 	}
 	if st.hasPW, err = k.getJSON(account, account+passwordSuffix, &pw); err != nil {
@@ -215,12 +235,15 @@ func (k *KeyringStore) read(account string) (storedEntry, error) {
 	if st.hasRT {
 		st.e.RefreshToken, st.e.Updated = rt.RT, rt.Updated
 	}
+	if st.hasApp {
+		st.e.AppCredential = app.Cred
+	}
 	if st.hasPW {
 		st.e.Password = pw.PW
 	}
 	switch {
 	case st.hasNL:
-		if nl.For == rtHash(st.e.RefreshToken) {
+		if nl.For == rtHash(st.e.grant()) {
 			st.e.NeedsLogin = nl.Reason
 		}
 	case st.legacy && old.RefreshToken == st.e.RefreshToken:

@@ -294,3 +294,44 @@ func TestKeyringReadsAndMovesTheSingleItem(t *testing.T) {
 		}
 	}
 }
+
+// TestKeyringAppCredential: an app-only account's credential (a PEM
+// certificate and key, larger than one keyring item may be) has an item
+// of its own, split into parts; a needs-login mark holds for the
+// credential it was made for and goes when another one is stored;
+// Delete removes it all.
+func TestKeyringAppCredential(t *testing.T) {
+	keyring.MockInit()
+	k := NewKeyringStore()
+	const acct = "scanner@example.com"
+	cred := "-----BEGIN CERTIFICATE-----\n" + filler(3000) + "\n-----END CERTIFICATE-----\n"
+	if err := k.Put(acct, Entry{AppCredential: cred, Password: "pw"}); err != nil {
+		t.Fatal(err)
+	}
+	if n := countParts(t, acct+appSuffix, 5); n != 2 {
+		t.Errorf("%d parts for the credential, want 2", n)
+	}
+	if err := k.Update(acct, func(e *Entry) error { e.NeedsLogin = "AADSTS7000222 (expired)"; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	e, err := k.Get(acct)
+	if err != nil || e.AppCredential != cred || e.Password != "pw" || e.NeedsLogin == "" {
+		t.Fatalf("read back: %v, same credential %v, needs-login %q", err, e.AppCredential == cred, e.NeedsLogin)
+	}
+	// Another process stores a new secret without touching the mark.
+	if err := keyring.Set(keyringService, acct+appSuffix, `{"cred":"new~secret"}`); err != nil {
+		t.Fatal(err)
+	}
+	if e, _ := k.Get(acct); e.AppCredential != "new~secret" || e.NeedsLogin != "" {
+		t.Errorf("after a new credential: %q, needs-login %q; the mark was for the old one", e.AppCredential, e.NeedsLogin)
+	}
+	if err := k.Delete(acct); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := k.Get(acct); !errors.Is(err, ErrNotFound) {
+		t.Errorf("after Delete: %v", err)
+	}
+	if n := countParts(t, acct+appSuffix, 5); n != 0 {
+		t.Errorf("%d parts left", n)
+	}
+}

@@ -51,13 +51,28 @@ type Provider struct {
 type Entry struct {
 	// RefreshToken is the newest refresh token.
 	RefreshToken string `json:"rt,omitempty"`
+	// AppCredential is what an app-only account proves itself with
+	// instead of a refresh token: its client secret, or its certificate
+	// and private key as PEM (see ParseAppCredential). Empty for a
+	// delegated account.
+	AppCredential string `json:"app,omitempty"`
 	// Password is the local password mail clients log in with.
 	Password string `json:"pw,omitempty"`
-	// Updated is when RefreshToken was last written.
+	// Updated is when RefreshToken (or AppCredential) was last written.
 	Updated time.Time `json:"updated,omitempty"`
 	// NeedsLogin, when not empty, says why the account must run
 	// `bridge login` again (for example an AADSTS700082 expiry).
 	NeedsLogin string `json:"needs_login,omitempty"`
+}
+
+// grant is what the entry's account gets access tokens with: the refresh
+// token, or an app-only account's credential. An account has one or the
+// other.
+func (e Entry) grant() string {
+	if e.RefreshToken != "" {
+		return e.RefreshToken
+	}
+	return e.AppCredential
 }
 
 // Store keeps account entries. Implementations are safe for concurrent use.

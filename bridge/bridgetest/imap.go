@@ -30,6 +30,9 @@ type IMAPOptions struct {
 	// Archive. A user that logs in or receives Append without being listed
 	// is created the same way on first use.
 	Users []string
+	// Apps is Exchange's record of app-only access, which app-only
+	// tokens are judged by (see Apps); nil refuses every app-only token.
+	Apps *Apps
 	// ExpireAfter is how long after login a session is ended with
 	// "* BYE Session invalidated - AccessTokenExpired" in Mode
 	// TokenExpiredMidSession. Zero means only ExpireSessions ends it.

@@ -108,6 +108,10 @@ func (s *imapSession) login(resp []byte) ([]byte, error) {
 		err = s.srv.opts.Validate(user, token)
 	}
 	mode := Mode(s.srv.mode.Load())
+	app := appNone
+	if err == nil {
+		app = s.srv.opts.Apps.check(roleIMAP, user, token)
+	}
 	gmail := s.srv.opts.Service == Gmail
 	switch {
 	case err != nil && gmail:
@@ -116,7 +120,7 @@ func (s *imapSession) login(resp []byte) ([]byte, error) {
 	case mode == Disabled && gmail:
 		s.srv.failed.Add(1)
 		return nil, &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeAlert, Text: gmailIMAPDisabled}
-	case err != nil || mode == Disabled:
+	case err != nil || mode == Disabled || app == appRefused:
 		s.srv.failed.Add(1)
 		return nil, authFailedError()
 	}
@@ -125,7 +129,7 @@ func (s *imapSession) login(resp []byte) ([]byte, error) {
 	}
 	s.srv.logins.Add(1)
 	s.UserSession = imapmemserver.NewUserSession(s.srv.user(user))
-	s.notConnected = mode == NotConnected
+	s.notConnected = mode == NotConnected || app == appNotConnected
 	if mode == NotConnectedBye && s.wc != nil {
 		s.wc.loginBye.Store(true)
 	}

@@ -22,6 +22,9 @@ type POP3Options struct {
 	Mode Mode
 	// Service is the service imitated; the zero value is Exchange.
 	Service Service
+	// Apps is Exchange's record of app-only access, which app-only
+	// tokens are judged by (see Apps); nil refuses every app-only token.
+	Apps *Apps
 }
 
 // POP3 is an in-process imitation of Exchange Online's POP3 service

@@ -188,7 +188,7 @@ func (p *pop3Session) handleAuth(arg string) error {
 	if err == nil {
 		err = p.srv.opts.Validate(user, token)
 	}
-	if err != nil || Mode(p.srv.mode.Load()) == Disabled {
+	if err != nil || Mode(p.srv.mode.Load()) == Disabled || p.srv.opts.Apps.check(rolePOP3, user, token) == appRefused {
 		return p.refuseToken()
 	}
 	p.srv.logins.Add(1)

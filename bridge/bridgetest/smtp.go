@@ -86,6 +86,9 @@ type SMTPOptions struct {
 	// Seed seeds the random choice of DropMidData, so a failing run can be
 	// repeated.
 	Seed int64
+	// Apps is Exchange's record of app-only access, which app-only
+	// tokens are judged by (see Apps); nil refuses every app-only token.
+	Apps *Apps
 	// ErrorChallenge makes a refused token first get a 334 challenge with a
 	// JSON error document (as Gmail and Exchange's IMAP do) before the 535,
 	// so clients must answer it with an empty line. Gmail always does.

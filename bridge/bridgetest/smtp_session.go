@@ -169,7 +169,8 @@ func (x *smtpXOAUTH2) check(resp []byte) error {
 	switch {
 	case err != nil:
 		err = smtpAuthUnsuccessful()
-	case srv.opts.Validate == nil || srv.opts.Validate(user, token) != nil:
+	case srv.opts.Validate == nil || srv.opts.Validate(user, token) != nil,
+		srv.opts.Apps.check(roleSMTP, user, token) == appRefused:
 		err = errSMTPBadToken
 	case srv.opts.Service == Exchange:
 		err = smtpRefusalAtAuth(Refusal(srv.refusal.Load()))

@@ -170,6 +170,12 @@ type Account struct {
 	ClientID string `toml:"client_id"`
 	// ClientSecret is only for confidential apps (gmail needs one).
 	ClientSecret string `toml:"client_secret"`
+	// Auth is how the account gets its tokens: "delegated" (a person
+	// signs in once, the bridge refreshes) or "app" (app-only: the app
+	// registration's own secret or certificate, kept in the token store,
+	// with the client credentials grant, for a mailbox nobody signs in
+	// to, such as a scanner's); empty means delegated.
+	Auth string `toml:"auth"`
 	// Mailbox is the XOAUTH2 user= for IMAP and POP3; empty means Email.
 	Mailbox string `toml:"mailbox"`
 	// TokenFrom names another account whose tokens this one uses (the

@@ -173,6 +173,9 @@ func (c *Config) validateAccounts(bad func(key, msg string, args ...any)) {
 			}
 		}
 		validateProxy(bad, key("proxy"), a.Proxy)
+		if err == nil {
+			c.validateAuth(i, a, p.Name, bad)
+		}
 		if a.SignInAs != "" && !validEmail(a.SignInAs) {
 			bad(key("sign_in_as"), "%q does not look like a sign-in name (an address such as me@example.onmicrosoft.com)", a.SignInAs)
 		}
@@ -183,6 +186,50 @@ func (c *Config) validateAccounts(bad func(key, msg string, args ...any)) {
 		}
 	}
 	c.validateTokenFrom(bad)
+}
+
+// AuthApp is Account.Auth for an app-only account.
+const AuthApp = "app"
+
+// IsApp reports whether the account is app-only (auth = "app").
+func (a *Account) IsApp() bool { return strings.EqualFold(strings.TrimSpace(a.Auth), AuthApp) }
+
+// validateAuth checks auth and, for an app-only account, what the client
+// credentials grant needs: a Microsoft tenant's own endpoint (the grant
+// is refused at common and consumers, and organizations names no tenant)
+// and the app's client id, with its secret or certificate in the token
+// store rather than here. account[i] is a, of the provider named pname.
+func (c *Config) validateAuth(i int, a Account, pname string, bad func(key, msg string, args ...any)) {
+	key := func(k string) string { return fmt.Sprintf("account[%d].%s", i, k) }
+	switch strings.ToLower(strings.TrimSpace(a.Auth)) {
+	case "", "delegated":
+		return
+	case AuthApp:
+	default:
+		bad(key("auth"), "%q is not a way to get tokens; want \"delegated\" (a person signs in) or \"app\" (the app's own secret or certificate)", a.Auth)
+		return
+	}
+	if pname != "microsoft" {
+		bad(key("auth"), "app-only access is Microsoft 365's client credentials grant; provider %s has none", pname)
+		return
+	}
+	switch t := strings.ToLower(strings.TrimSpace(a.Tenant)); t {
+	case "", "common", "organizations", "consumers":
+		what := "is not set"
+		if t != "" {
+			what = fmt.Sprintf("is %q", a.Tenant)
+		}
+		bad(key("tenant"), "tenant %s; an app-only account needs its organisation's own tenant: the tenant id (a GUID) or a verified domain such as contoso.onmicrosoft.com", what)
+	}
+	if a.ClientID == "" {
+		bad(key("client_id"), "an app-only account needs the app registration's Application (client) ID")
+	}
+	if a.ClientSecret != "" {
+		bad(key("client_secret"), "an app-only account keeps its secret in the token store, not in the config; remove client_secret and run `bridge login %s --app`", a.Email)
+	}
+	if a.TokenFrom != "" {
+		bad(key("token_from"), "an app-only account uses the app's own tokens; remove token_from (give each mailbox the app serves its own [[account]] with auth = \"app\")")
+	}
 }
 
 // validateTokenFrom checks that every token_from names another account
@@ -201,6 +248,10 @@ func (c *Config) validateTokenFrom(bad func(key, msg string, args ...any)) {
 		d, j := c.Account(a.TokenFrom)
 		if d == nil {
 			bad(key, "%s is not an account in this file; add it (bridge login %s) or fix the name", a.TokenFrom, a.TokenFrom)
+			continue
+		}
+		if d.IsApp() && !a.IsApp() {
+			bad(key, "%s (account[%d]) is app-only; a mailbox the app serves gets its own [[account]] with auth = \"app\" instead of token_from", d.Email, j)
 			continue
 		}
 		if d.TokenFrom == "" {

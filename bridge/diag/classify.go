@@ -21,11 +21,34 @@ func Classify(err error, a Account, at time.Time) Diagnosis {
 	if a.Email == "" {
 		a.Email = ev.account
 	}
+	if a.App {
+		ev.appCond(a)
+	}
 	e := best(&ev)
 	d := e.render(a, &ev)
 	d.Raw = ev.raw
 	d.At = at
 	return d
+}
+
+// appCond sets the conditions of an app-only account's failures: a mail
+// server's refusal is the app's setup (CondApp), at the login with a
+// token lacking the protocol's role most likely that role (CondAppRole);
+// a needs-login is a missing or refused credential (CondAppNeedsLogin).
+func (ev *evidence) appCond(a Account) {
+	switch ev.cond {
+	case CondNeedsLogin:
+		ev.cond = CondAppNeedsLogin
+	case "":
+		role := AppRole(ev.proto)
+		if role == "" {
+			return
+		}
+		ev.cond = CondApp
+		if ev.stage == StageAuth && a.AppGrant != nil && !a.AppGrant.HasRole(role) {
+			ev.cond = CondAppRole
+		}
+	}
 }
 
 // best returns the entry whose matcher scores highest; ties go to the

@@ -53,7 +53,7 @@ type classifyCase struct {
 
 // classifyCases holds one case or more per table entry, each built from the
 // upstream's real words (docs/microsoft-facts.md §1, §2).
-var classifyCases = concatCases(mailCases, smtpCases, graphCases, tokenCases, appCases, gmailCases, netCases)
+var classifyCases = concatCases(mailCases, smtpCases, graphCases, tokenCases, appCases, appOnlyCases, gmailCases, netCases)
 
 func concatCases(parts ...[]classifyCase) []classifyCase {
 	var all []classifyCase

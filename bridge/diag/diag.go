@@ -8,6 +8,8 @@ package diag
 import (
 	"fmt"
 	"time"
+
+	"github.com/mailbridge/bridge/tokens"
 )
 
 // Proto names where a failure was seen: a mail protocol, or the identity
@@ -122,6 +124,13 @@ type Account struct {
 	// ViaGraph is true when the account sends through Microsoft Graph
 	// when SMTP AUTH is off, or always (smtp_via "auto" or "graph").
 	ViaGraph bool
+	// App is true for an app-only account (client credentials): its
+	// mail refusals are explained by the app's setup steps, its fixes name
+	// `bridge login EMAIL --app` (Entry.AppFix).
+	App bool
+	// AppGrant is what the app-only token of the failed login granted
+	// (its roles and service principal); nil when not known.
+	AppGrant *tokens.AppGrant
 	// Servers are the account's upstreams: host:port of its IMAP, POP3
 	// and SMTP servers, the host of its token endpoint (ProtoToken) and
 	// of its Graph endpoint (ProtoGraph).
@@ -132,6 +141,20 @@ type Account struct {
 	// through; empty for none. It names the proxy in a fix when the
 	// failure does not.
 	Proxy string
+}
+
+// AppRole is the application permission an app-only token needs for p,
+// as its roles claim names it; "" for the identity platform.
+func AppRole(p Proto) string {
+	switch p {
+	case ProtoIMAP:
+		return "IMAP.AccessAsApp"
+	case ProtoPOP3:
+		return "POP.AccessAsApp"
+	case ProtoSMTP:
+		return "SMTP.SendAsApp"
+	}
+	return ""
 }
 
 // Diagnosis is the verdict on one failure.

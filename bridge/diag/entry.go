@@ -29,7 +29,10 @@ const (
 // its protocol: the mail server, or the token endpoint for the identity
 // platform's entries), {proxy} (the proxy that failed, else the account's),
 // {tenant}, {client_id} and {service} (who runs the servers: Microsoft,
-// Google, or the provider) are filled in by Classify.
+// Google, or the provider) are filled in by Classify, and for app-only
+// accounts {role} (the application permission the failure's protocol
+// needs) and {sp_id} (the app's service principal, the enterprise
+// application's object id, when the token said it).
 type Entry struct {
 	// ID is the stable identifier, lower-case words joined by "-".
 	ID string
@@ -55,6 +58,8 @@ type Entry struct {
 	// GraphFix replaces the others when the account sends through
 	// Microsoft Graph (Account.ViaGraph); empty means they apply.
 	GraphFix string
+	// AppFix replaces Fix for app-only accounts; empty means Fix.
+	AppFix string
 	// Match lists the shapes of failure this entry explains; any one
 	// suffices. An entry without matchers is only reached by ID.
 	Match []Match
@@ -109,15 +114,23 @@ const (
 	// CondScopeNotGranted: a sign-in's answer lacked a scope the mail
 	// servers need (tokens.ErrScopeNotGranted).
 	CondScopeNotGranted = "scope-not-granted"
+	// CondApp: a mail server refused an app-only account (Account.App);
+	// CondAppRole: at the login, and the token's roles lack the
+	// protocol's permission (AppRole). CondAppNeedsLogin: an app-only
+	// account has no usable secret or certificate (in place of
+	// CondNeedsLogin).
+	CondApp           = "app"
+	CondAppRole       = "app-role"
+	CondAppNeedsLogin = "app-needs-login"
 )
 
 // table is every entry, in the order ties are broken. To explain a new
 // failure, add one Entry to the table file of its area (table_mail.go,
-// table_smtp.go, table_graph.go, table_token.go, table_app.go, table_net.go,
-// table_gmail.go) with a Match built from the upstream's real words, and one
-// case to classifyCases in classify_test.go; TestEveryEntryTested fails until
-// both exist.
-var table = concat(mailEntries, smtpEntries, graphEntries, tokenEntries, appEntries, gmailEntries, netEntries, fallbackEntries)
+// table_smtp.go, table_graph.go, table_token.go, table_app.go,
+// table_apponly.go, table_net.go, table_gmail.go) with a Match built from the
+// upstream's real words, and one case to classifyCases in classify_test.go;
+// TestEveryEntryTested fails until both exist.
+var table = concat(appOnlyEntries, mailEntries, smtpEntries, graphEntries, tokenEntries, appEntries, gmailEntries, netEntries, fallbackEntries)
 
 func concat(parts ...[]Entry) []Entry {
 	var all []Entry

@@ -17,6 +17,8 @@ func (e Entry) For(a Account) Diagnosis {
 func (e Entry) render(a Account, ev *evidence) Diagnosis {
 	fix, title, kind := e.Fix, e.Title, e.Kind
 	switch {
+	case a.App && e.AppFix != "":
+		fix = e.AppFix
 	case a.ViaGraph && e.GraphFix != "":
 		fix = e.GraphFix
 	case a.Personal && e.PersonalFix != "":
@@ -98,7 +100,13 @@ func (a Account) replacer(ev *evidence, home Proto) *strings.Replacer {
 			hostname, port = orDefault(hostname, h), orDefault(port, p)
 		}
 	}
+	spID := "ENTERPRISE_APP_OBJECT_ID"
+	if a.AppGrant != nil && a.AppGrant.ServicePrincipal != "" {
+		spID = a.AppGrant.ServicePrincipal
+	}
 	return strings.NewReplacer(
+		"{role}", orDefault(AppRole(proto), "the protocol's permission"),
+		"{sp_id}", spID,
 		"{email}", email,
 		"{mailbox}", orDefault(a.Mailbox, email),
 		"{delegate}", orDefault(a.Delegate, email),

@@ -13,6 +13,9 @@ var appEntries = []Entry{
 			"(App registrations > the app > Authentication > Supported account types) or register one in this tenant; " +
 			"an administrator may add it by consenting at https://login.microsoftonline.com/{tenant}/adminconsent?client_id={client_id}. " +
 			"Then run `bridge login {delegate}`.",
+		AppFix: "Check client_id and tenant for {email}: the app ({client_id}) must be registered in the tenant {tenant} " +
+			"(Microsoft Entra admin centre > App registrations > All applications, or Enterprise applications for an app registered elsewhere " +
+			"that an administrator added). Then run `bridge login {email} --app`.",
 		Match: []Match{
 			aad(700016),
 		},
@@ -71,6 +74,9 @@ var appEntries = []Entry{
 		Fix: "Create a new secret (App registrations > the app > Certificates & secrets > New client secret) and put its Value, " +
 			"not its Secret ID, in client_secret for {email}; or remove client_secret and allow public client flows. " +
 			"Then run `bridge login {delegate}`.",
+		AppFix: "Create a new client secret (App registrations > the app ({client_id}) > Certificates & secrets > New client secret) " +
+			"and store its Value, not its Secret ID: `bridge login {email} --app`. " +
+			"A certificate sends nothing secret and may live longer: `bridge login {email} --app --certificate FILE`.",
 		Match: []Match{
 			aad(7000215, 7000222),
 		},
@@ -110,6 +116,8 @@ var appEntries = []Entry{
 		Fix: "In App registrations > the app > API permissions, add the delegated permissions IMAP.AccessAsUser.All, POP.AccessAsUser.All " +
 			"and SMTP.Send and grant consent; check that {delegate} has a licence that includes Exchange Online. " +
 			"Then run `bridge login {delegate}`.",
+		AppFix: "App-only tokens are asked for with the scope https://outlook.office365.com/.default: remove scopes from the config for {email}. " +
+			"Check that the organisation has Exchange Online. Then run `bridge login {email} --app`.",
 		Match: []Match{
 			aad(500011, 650052, 650057),
 		},
@@ -141,6 +149,9 @@ var appEntries = []Entry{
 			"but the account signs in through common or consumers.",
 		Fix: "Set tenant for {email} to the organisation's tenant id or domain, or make the app multi-tenant. " +
 			"Then run `bridge login {delegate}`.",
+		AppFix: "App-only tokens come only from the organisation's own endpoint: set tenant for {email} to the tenant id " +
+			"(Microsoft Entra admin centre > Overview > Tenant ID) or a verified domain, and remove token_url if it names common, " +
+			"organizations or consumers. Then run `bridge login {email} --app`.",
 		Match: []Match{
 			aad(50194, 90130, 90124, 9001023),
 		},

@@ -57,19 +57,13 @@ func checkAccount(ctx context.Context, o Options, all []*bridge.Account, a *brid
 			label:       strings.ToUpper(string(pr)),
 			addr:        a.Server(pr),
 			implicitTLS: pr == bridge.SMTP && a.Provider.SMTPImplicitTLS,
-			user:        a.Mailbox,
+			user:        a.UpstreamUser(pr),
 			token:       tc.access,
 			roots:       o.Roots,
 			timeout:     o.Timeout,
-			diag:        a.Diag(),
+			diag:        a.DiagWith(tc.access),
 			now:         o.Now,
 			hop:         hp,
-		}
-		if pr == bridge.SMTP {
-			// The bridge logs in to SMTP as the token's owner and sends
-			// as the shared mailbox; Exchange refuses a shared
-			// mailbox as the SMTP identity.
-			p.user = a.TokenAccount()
 		}
 		wg.Add(1)
 		go func() {
@@ -126,6 +120,9 @@ func describeAccount(a *bridge.Account, protos []bridge.Proto) string {
 	}
 	if a.TokenFrom != "" {
 		fmt.Fprintf(&b, "; uses the sign-in of %s", a.TokenFrom)
+	}
+	if a.App {
+		fmt.Fprintf(&b, "; app-only: app %s in tenant %s", a.ClientID, a.Tenant)
 	}
 	switch a.SMTPVia {
 	case "graph":

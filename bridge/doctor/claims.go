@@ -98,6 +98,9 @@ var wantScope = map[bridge.Proto]string{
 // checkClaims shows what the access token grants and to whom, and warns
 // when the logins below are bound to fail because of it.
 func checkClaims(token string, a *bridge.Account, protos []bridge.Proto, now time.Time) Step {
+	if a.App {
+		return checkAppClaims(token, a, protos, now)
+	}
 	c, ok := ParseClaims(token)
 	switch {
 	case !ok && a.Provider.Name != "microsoft":

@@ -73,6 +73,9 @@ func (tc *tokenCheck) stored() Step {
 	case err != nil:
 		return fail(fromDiag(diag.Classify(err, tc.diagAccount(), tc.o.Now())), "reading the %s store: %v", st.Name(), err)
 	}
+	if tc.a.App {
+		return tc.storedApp(e)
+	}
 	tc.refresh = e.RefreshToken
 	switch {
 	case e.NeedsLogin != "":
@@ -100,6 +103,13 @@ func (tc *tokenCheck) needsLogin(reason string) *Diagnosis {
 // needs-login entry gives the ID and the fix; its cause speaks of a
 // refusal, which this is not.
 func (tc *tokenCheck) notSignedIn(who, store string) *Diagnosis {
+	if tc.a.App {
+		e, _ := diag.Lookup("app-credential-missing")
+		d := fromDiag(e.For(tc.diagAccount()))
+		d.Cause = "No app secret or certificate for " + who + " is in the " + store + " store: `bridge login " + who +
+			" --app` has not run for it, ran with another config or store, or `bridge logout` removed it."
+		return d
+	}
 	e, _ := diag.Lookup("token-needs-login")
 	d := fromDiag(e.For(tc.diagAccount()))
 	d.Title = "The account has not signed in"
@@ -172,15 +182,9 @@ func (tc *tokenCheck) refreshToken(ctx context.Context) Step {
 			return fail(fromDiag(diag.Classify(err, tc.diagAccount(), tc.o.Now())), "the running bridge: %v", err)
 		}
 	}
-	src := tokens.NewSource(tokens.SourceOptions{
-		Account:      tc.a.TokenAccount(),
-		Provider:     tc.owner.Provider,
-		ClientID:     tc.owner.ClientID,
-		ClientSecret: tc.owner.ClientSecret,
-		Store:        tc.o.Store,
-		HTTPClient:   bridge.TokenHTTPClient(tc.o.HTTPClient, tc.owner, bridge.ProxyDial(tc.owner, tc.o.Store)),
-		Now:          tc.o.Now,
-	})
+	so := tc.owner.SourceOptions()
+	so.Store, so.HTTPClient, so.Now = tc.o.Store, bridge.TokenHTTPClient(tc.o.HTTPClient, tc.owner, bridge.ProxyDial(tc.owner, tc.o.Store)), tc.o.Now
+	src := tokens.NewSource(so)
 	tok, err := src.Token(ctx)
 	if err != nil {
 		return fail(fromDiag(diag.Classify(err, tc.diagAccount(), tc.o.Now())), "%v", err)

@@ -30,6 +30,8 @@ func runLogin(ctx context.Context, e *env, args []string) error {
 	port := fs.Int("port", 0, "fixed port for the sign-in redirect listener (for ssh -L)")
 	timeout := fs.Duration("timeout", 5*time.Minute, "how long to wait for the sign-in")
 	signInAs := fs.String("sign-in-as", "", "the name you sign in with when it is not EMAIL (an alias, a user name on another domain)")
+	app := fs.Bool("app", false, "app-only: the app's own client secret (asked for, or read from stdin) instead of a person's sign-in")
+	certificate := fs.String("certificate", "", "with --app: a PEM file with the app's certificate and its private key, instead of a secret")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -60,6 +62,16 @@ func runLogin(ctx context.Context, e *env, args []string) error {
 	set(&ac.ClientID, *clientID)
 	set(&ac.ClientSecret, *clientSecret)
 	set(&ac.SignInAs, strings.ToLower(strings.TrimSpace(*signInAs)))
+	if *app || *certificate != "" || ac.IsApp() {
+		switch {
+		case *clientSecret != "":
+			return usagef("bridge login --app: give the client secret when asked (or on stdin), not on the command line, where other users may see it")
+		case *device || *noBrowser || *port != 0 || *signInAs != "":
+			return usagef("bridge login --app: no person signs in for an app-only account; --device, --no-browser, --port and --sign-in-as do not apply")
+		}
+		ac.Auth = config.AuthApp
+		return loginApp(ctx, e, path, cfg, ac, *certificate)
+	}
 	if ac.TokenFrom == "" && ac.ClientID == "" && ac.AuthURL == "" {
 		if strings.EqualFold(ac.Provider, "gmail") {
 			fmt.Fprint(e.stderr, gmailRegisterHelp(email))

@@ -81,10 +81,16 @@ func runPassword(ctx context.Context, e *env, args []string) error {
 }
 
 // missingSignIn says which sign-in account ac lacks, or "" when it has
-// one: its own refresh token (in ent), or, with token_from, the one it
-// borrows.
+// one: its own refresh token (in ent), an app-only account's secret or
+// certificate, or, with token_from, the one it borrows.
 func missingSignIn(st tokens.Store, ac *config.Account, ent tokens.Entry) (string, error) {
 	email, from := strings.ToLower(ac.Email), strings.ToLower(ac.TokenFrom)
+	if ac.IsApp() {
+		if ent.AppCredential != "" {
+			return "", nil
+		}
+		return fmt.Sprintf("%s has no app secret or certificate stored: `bridge login %s --app` stores one and prints its local password", email, email), nil
+	}
 	if from == "" {
 		if ent.RefreshToken != "" {
 			return "", nil

@@ -1,15 +1,11 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/url"
 	"strings"
-
-	"golang.org/x/term"
 
 	"github.com/mailbridge/bridge/bridge"
 	"github.com/mailbridge/bridge/bridge/config"
@@ -70,6 +66,9 @@ func runProxyPassword(ctx context.Context, e *env, args []string) error {
 		return nil
 	}
 	pw, err := readSecret(e, "Password of "+who+": ")
+	if err == nil {
+		pw, err = nonEmpty(pw)
+	}
 	if err != nil {
 		return err
 	}
@@ -103,25 +102,6 @@ func proxyUser(setting, key, path string) (*url.URL, error) {
 			"remove it there (keep %s://%s@%s) to use a stored one", key, path, u.Scheme, u.User.Username(), u.Host)
 	}
 	return u, nil
-}
-
-// readSecret reads a secret from the terminal without echo, prompting on
-// stderr, or one line of standard input when that is not a terminal.
-func readSecret(e *env, prompt string) (string, error) {
-	if f, ok := e.stdin.(interface{ Fd() uintptr }); ok && term.IsTerminal(int(f.Fd())) {
-		fmt.Fprint(e.stderr, prompt)
-		b, err := term.ReadPassword(int(f.Fd()))
-		fmt.Fprintln(e.stderr)
-		if err != nil {
-			return "", err
-		}
-		return nonEmpty(string(b))
-	}
-	line, err := bufio.NewReader(e.stdin).ReadString('\n')
-	if err != nil && !errors.Is(err, io.EOF) {
-		return "", err
-	}
-	return nonEmpty(strings.TrimRight(line, "\r\n"))
 }
 
 func nonEmpty(pw string) (string, error) {

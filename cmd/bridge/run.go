@@ -32,12 +32,13 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"serve", "", "run the listeners in the foreground (SIGHUP reloads the config)", runServe},
-		{"login", "EMAIL [--provider P] [--tenant T] [--client-id ID] [--device] [--no-browser] [--port N] [--sign-in-as NAME]", "sign an account in and print its client settings and local password", runLogin},
+		{"login", "EMAIL [--provider P] [--tenant T] [--client-id ID] [--device] [--no-browser] [--port N] [--sign-in-as NAME] [--app [--certificate FILE]]", "sign an account in (--app: an app-only account) and print its client settings and local password", runLogin},
 		{"logout", "EMAIL [--remove]", "forget an account's tokens and local password; --remove also deletes its [[account]] block", runLogout},
 		{"password", "EMAIL [--reset]", "print the local password (or make a new one)", runPassword},
 		{"proxy-password", "[EMAIL] [--forget]", "store the password of the proxy user named in [network] proxy (or in EMAIL's proxy)", runProxyPassword},
 		{"status", "[--json]", "accounts, token state and the last diagnosis", runStatus},
 		{"doctor", "[EMAIL] [--json]", "check config, sign-in, network, TLS and a real login; say how to fix what fails", runDoctor},
+		{"token", "EMAIL [--xoauth2] [--json]", "print a fresh access token, for mail clients that speak XOAUTH2 themselves", runToken},
 		{"check-config", "", "validate the config file without starting anything", runCheckConfig},
 		{"cert", "", "print the local certificate's path and fingerprint", runCert},
 		{"service", "install|uninstall|status [--print]", "start the bridge at every login (systemd, launchd, Windows Run key)", runService},

@@ -28,9 +28,12 @@ type statusDoc struct {
 }
 
 type accountStatus struct {
-	Email        string    `json:"email"`
-	Mailbox      string    `json:"mailbox,omitempty"`
-	TokenFrom    string    `json:"token_from,omitempty"`
+	Email     string `json:"email"`
+	Mailbox   string `json:"mailbox,omitempty"`
+	TokenFrom string `json:"token_from,omitempty"`
+	// App is "secret" or "certificate" for an app-only account whose
+	// credential is stored, "none" for one without; empty otherwise.
+	App          string    `json:"app,omitempty"`
 	SignedIn     bool      `json:"signed_in"`
 	HasPassword  bool      `json:"has_password"`
 	TokenUpdated time.Time `json:"token_updated,omitzero"`
@@ -74,6 +77,9 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 	doc.Server = liveStatus(ctx, e, cfg)
 	for _, ac := range cfg.Accounts {
 		as := accountStatus{Email: ac.Email, Mailbox: ac.Mailbox, TokenFrom: ac.TokenFrom}
+		if ac.IsApp() {
+			as.App = "none"
+		}
 		if v := strings.ToLower(ac.SMTPVia); v != "" && v != "smtp" {
 			as.SMTPVia = v
 		}
@@ -86,6 +92,15 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 			as.HasPassword = ent.Password != ""
 			as.SignedIn = ent.RefreshToken != "" && ent.NeedsLogin == ""
 			as.TokenUpdated, as.NeedsLogin = ent.Updated, ent.NeedsLogin
+			if ac.IsApp() {
+				as.SignedIn = ent.AppCredential != "" && ent.NeedsLogin == ""
+				if c, err := tokens.ParseAppCredential(ent.AppCredential); err == nil {
+					as.App = "secret"
+					if c.Cert != nil {
+						as.App = "certificate"
+					}
+				}
+			}
 		}
 		if doc.Server != nil {
 			for _, ls := range doc.Server.Accounts {
@@ -141,6 +156,14 @@ func printStatus(w io.Writer, doc statusDoc, now time.Time) {
 			fmt.Fprintf(w, "  token          unreadable: %s\n", a.StoreError)
 		case a.TokenFrom != "":
 			fmt.Fprintf(w, "  token          uses the sign-in of %s\n", a.TokenFrom)
+		case a.App != "" && a.NeedsLogin != "":
+			fmt.Fprintf(w, "  token          APP CREDENTIAL REFUSED: %s\n                 run `bridge login %s --app`\n", needsLoginText(a.NeedsLogin), a.Email)
+		case a.App == "none":
+			fmt.Fprintf(w, "  token          app-only, no secret or certificate stored; run `bridge login %s --app`\n", a.Email)
+		case a.App == "secret":
+			fmt.Fprintf(w, "  token          app-only, client secret saved %s\n", stamp(a.TokenUpdated))
+		case a.App != "":
+			fmt.Fprintf(w, "  token          app-only, %s saved %s\n", a.App, stamp(a.TokenUpdated))
 		case a.NeedsLogin != "":
 			fmt.Fprintf(w, "  token          NEEDS SIGN-IN: %s\n                 run `bridge login %s`\n", needsLoginText(a.NeedsLogin), a.Email)
 		case a.SignedIn:

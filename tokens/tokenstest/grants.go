@@ -20,6 +20,8 @@ var (
 
 type accessRec struct {
 	user, scope, clientID string
+	app                   string   // client id of an app-only token; user is then ""
+	roles                 []string // an app-only token's roles claim
 	iat, exp              time.Time
 	revoked               bool // InvalidateAccess
 }
@@ -156,19 +158,20 @@ func (s *Server) Check(token string) (TokenInfo, error) {
 }
 
 // Validate returns nil when token is a live access token issued for user
-// (compared case-insensitively), and otherwise an error wrapping
-// ErrUnknownToken, ErrExpired, ErrWrongUser, ErrRevoked or ErrRefused; in
-// Google mode also ErrNoMailScope, as Gmail refuses a token without the
-// mail scope.
+// (compared case-insensitively), or a live app-only token (which names
+// no user: which mailboxes it opens is the mail server's business), and
+// otherwise an error wrapping ErrUnknownToken, ErrExpired, ErrWrongUser,
+// ErrRevoked or ErrRefused; in Google mode also ErrNoMailScope, as Gmail
+// refuses a token without the mail scope.
 func (s *Server) Validate(user, token string) error {
 	s.mu.Lock()
 	rec, ok := s.access[token]
-	refused := ok && s.refused[strings.ToLower(rec.user)]
+	refused := ok && rec.app == "" && s.refused[strings.ToLower(rec.user)]
 	s.mu.Unlock()
 	switch {
 	case !ok:
 		return ErrUnknownToken
-	case !strings.EqualFold(rec.user, user):
+	case rec.app == "" && !strings.EqualFold(rec.user, user):
 		return fmt.Errorf("%w: issued for %s, presented for %s", ErrWrongUser, rec.user, user)
 	case !time.Now().Before(rec.exp):
 		return fmt.Errorf("%w: expired at %s", ErrExpired, rec.exp.UTC().Format(time.RFC3339))

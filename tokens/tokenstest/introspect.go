@@ -24,10 +24,19 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 	if ok {
 		cp = *rec
 	}
-	refused := ok && s.refused[strings.ToLower(cp.user)]
+	refused := ok && cp.app == "" && s.refused[strings.ToLower(cp.user)]
 	s.mu.Unlock()
 	if !ok || !time.Now().Before(cp.exp) || cp.revoked || refused {
 		writeJSON(w, http.StatusOK, map[string]any{"active": false})
+		return
+	}
+	if cp.app != "" {
+		// An app-only token names no user; its roles say what it may do.
+		writeJSON(w, http.StatusOK, map[string]any{
+			"active": true, "client_id": cp.clientID, "roles": cp.roles, "token_type": "Bearer",
+			"exp": cp.exp.Unix(), "iat": cp.iat.Unix(), "aud": appResource,
+			"iss": "https://sts.windows.net/" + s.tenant + "/",
+		})
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{

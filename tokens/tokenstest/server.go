@@ -1,9 +1,10 @@
 // Package tokenstest imitates the Microsoft identity platform in process:
 // the v2.0 authorize, token and devicecode endpoints, Microsoft-shaped error
 // bodies with AADSTS numbers, JWT-sized access tokens, rotating refresh
-// tokens and an RFC 7662 introspection endpoint. With Options.Google it
-// imitates Google's identity platform instead (google.go). Tests of package
-// tokens and `bridge demo` use it; it does not import package tokens.
+// tokens, app registrations for the client credentials grant (RegisterApp)
+// and an RFC 7662 introspection endpoint. With Options.Google it imitates
+// Google's identity platform instead (google.go). Tests of package tokens
+// and `bridge demo` use it; it does not import package tokens.
 package tokenstest
 
 import (
@@ -102,6 +103,7 @@ type Server struct {
 	codes    map[string]*codeRec
 	devices  map[string]*deviceRec // device_code -> record
 	userCode map[string]string     // user_code -> device_code
+	apps     map[string]*appRec    // by client id
 	failures []Failure
 	authFail *Failure
 	signedIn string // SignInAs
@@ -109,7 +111,7 @@ type Server struct {
 	// page once; later sign-ins skip it unless prompt=consent.
 	consented map[string]bool
 
-	tokenReqs, refreshReqs, deviceReqs, devicePolls atomic.Int64
+	tokenReqs, refreshReqs, deviceReqs, devicePolls, appReqs atomic.Int64
 }
 
 // New starts a Server on 127.0.0.1 with a random port. It does I/O (it
@@ -148,6 +150,7 @@ func New(o Options) *Server {
 		devices:   map[string]*deviceRec{},
 		userCode:  map[string]string{},
 		consented: map[string]bool{},
+		apps:      map[string]*appRec{},
 	}
 	mux := http.NewServeMux()
 	if o.Google {

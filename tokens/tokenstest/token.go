@@ -17,6 +17,7 @@ const (
 	grantCode    = "authorization_code"
 	grantRefresh = "refresh_token"
 	grantDevice  = "urn:ietf:params:oauth:grant-type:device_code"
+	grantApp     = "client_credentials"
 )
 
 // handleToken is the token endpoint (RFC 6749 section 3.2): a form POST
@@ -31,6 +32,8 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		s.refreshReqs.Add(1)
 	case grantDevice, "device_code":
 		s.devicePolls.Add(1)
+	case grantApp:
+		s.appReqs.Add(1)
 	}
 	if f, ok := s.nextFailure(); ok {
 		s.wait(r, f.Delay)
@@ -47,6 +50,12 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct != "application/x-www-form-urlencoded" {
 		writeError(w, http.StatusBadRequest, "invalid_request", 900144,
 			"The request body must contain the following parameter: 'grant_type'.")
+		return
+	}
+	if grant == grantApp {
+		// Registered apps authenticate themselves (RegisterApp); the
+		// public-client rules of checkClient are not theirs.
+		s.clientCredentials(w, r)
 		return
 	}
 	clientID, ok := s.checkClient(w, r, true)
