@@ -36,7 +36,7 @@ echo "installed $(basename "$deb") ($(wc -c <"$deb") bytes)"
 v=$(/usr/bin/bridge version)
 echo "$v" | sed 's/^/  /'
 commit=$(git rev-parse HEAD)
-case $v in "bridge v"*-snapshot.*"commit $commit"*"date   20"*) ;; *) fail "bridge version does not show the stamped version, commit $commit and date" ;; esac
+case $v in "bridge v"*+snapshot.*"commit $commit"*"date   20"*) ;; *) fail "bridge version does not show the stamped version, commit $commit and date" ;; esac
 
 unit=/usr/lib/systemd/user/bridge.service
 if command -v systemd-analyze >/dev/null; then

@@ -7,9 +7,9 @@
 #   container/                             the build context of packaging/container/Containerfile
 #
 # usage: sh scripts/release.sh [--snapshot] [--out DIR] [--targets "OS/ARCH ..."] [--only "KIND ..."]
-#   --snapshot  build an untagged commit, as VERSION-snapshot.DATE.COMMIT (VERSION: the last
-#               vX.Y.Z tag, or v0.0.0); without it, HEAD must carry a vX.Y.Z tag and the work
-#               tree must be clean
+#   --snapshot  build an untagged commit, as VERSION+snapshot.DATE.COMMIT (VERSION: the last
+#               vX.Y.Z tag, or v0.0.0; "+" so that packages sort it after VERSION); without
+#               it, HEAD must carry a vX.Y.Z tag and the work tree must be clean
 #   --only      some of: bin archive deb rpm brew scoop container (default: all of them)
 #
 # The same commit gives the same bytes: binaries are built with -trimpath and no build id,
@@ -46,7 +46,7 @@ date=$(TZ=UTC git log -1 --date=format-local:%Y-%m-%dT%H:%M:%SZ --format=%cd HEA
 tag=$(git describe --tags --exact-match --match 'v[0-9]*' HEAD 2>/dev/null || true)
 if $snapshot; then
   base=$(git describe --tags --abbrev=0 --match 'v[0-9]*' HEAD 2>/dev/null || echo v0.0.0)
-  version=$base-snapshot.$(TZ=UTC git log -1 --date=format-local:%Y%m%d%H%M%S --format=%cd HEAD).$(git rev-parse --short=12 HEAD)
+  version=$base+snapshot.$(TZ=UTC git log -1 --date=format-local:%Y%m%d%H%M%S --format=%cd HEAD).$(git rev-parse --short=12 HEAD)
   git diff --quiet HEAD -- || version=$version.dirty
 else
   if [ -z "$tag" ]; then echo "release: HEAD has no vX.Y.Z tag; tag it, or build with --snapshot" >&2; exit 2; fi

@@ -163,3 +163,76 @@ func TestCompletionAccountsWithoutConfig(t *testing.T) {
 		t.Fatalf("completion tcsh: code %d, stderr %q", code, stderr)
 	}
 }
+
+// TestFishCompletion completes with fish's own engine (complete -C), where
+// fish is installed.
+func TestFishCompletion(t *testing.T) {
+	fish, err := exec.LookPath("fish")
+	if err != nil {
+		t.Skip("fish is not installed")
+	}
+	bin := buildBridge(t)
+	out, _, _ := runCmd(t, context.Background(), "completion", "fish")
+	script := filepath.Join(t.TempDir(), "bridge.fish")
+	if err := os.WriteFile(script, []byte(out), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := writeConfig(t, "[[account]]\nemail = \"me@example.com\"\nclient_id = \"x\"\n")
+	for line, want := range map[string]string{
+		"bridge lo":                             "login logout",
+		"bridge --config " + cfg + " password ": "me@example.com",
+		"bridge service un":                     "uninstall",
+		"bridge login --dev":                    "--device",
+	} {
+		c := exec.Command(fish, "--no-config", "-c", `source $argv[1]; complete -C $argv[2] | string replace -r '\t.*' '' | string join ' '; true`, script, line)
+		c.Env = append(os.Environ(), "PATH="+filepath.Dir(bin)+":"+os.Getenv("PATH"))
+		b, err := c.CombinedOutput()
+		if got := strings.TrimSpace(string(b)); err != nil || got != want {
+			t.Errorf("fish: %s<TAB>: %q (%v), want %q", line, got, err, want)
+		}
+	}
+}
+
+// TestZshCompletion runs the zsh function with zsh's completion builtins
+// (_describe, compadd, _files, _message) replaced by ones that print what
+// they were given, where zsh is installed: it checks which candidates the
+// script offers; zsh itself filters them by the typed prefix.
+func TestZshCompletion(t *testing.T) {
+	zsh, err := exec.LookPath("zsh")
+	if err != nil {
+		t.Skip("zsh is not installed")
+	}
+	bin := buildBridge(t)
+	out, _, _ := runCmd(t, context.Background(), "completion", "zsh")
+	script := filepath.Join(t.TempDir(), "_bridge")
+	if err := os.WriteFile(script, []byte(out), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := writeConfig(t, "[[account]]\nemail = \"me@example.com\"\nclient_id = \"x\"\n")
+	const harness = `compdef() { :; }
+_describe() { local a; for a in ${(P)${@[-1]}}; do print -rn -- "${a%%:*} "; done; print }
+compadd() { print -r -- ${(P)2} }
+_files() { print "<files>" }
+_message() { print "<value>" }
+source $1; shift
+words=("$@"); CURRENT=$#; _bridge; true`
+	for _, tc := range []struct {
+		words []string
+		want  string
+	}{
+		{[]string{"bridge", "--config", cfg, "doctor", ""}, "me@example.com"},
+		{[]string{"bridge", "--config", cfg, "doctor", "me@example.com", ""}, ""},
+		{[]string{"bridge", "service", ""}, "install uninstall status"},
+		{[]string{"bridge", "--config", ""}, "<files>"},
+		{[]string{"bridge", "login", "--tenant", ""}, "<value>"},
+		{[]string{"bridge", "password", "-"}, "--reset --help"},
+		{[]string{"bridge", "s"}, "serve login logout password status doctor check-config cert service tray demo version completion man"},
+	} {
+		c := exec.Command(zsh, append([]string{"-f", "-c", harness, "zsh", script}, tc.words...)...)
+		c.Env = append(os.Environ(), "PATH="+filepath.Dir(bin)+":"+os.Getenv("PATH"))
+		b, err := c.CombinedOutput()
+		if got := strings.TrimSpace(string(b)); err != nil || got != tc.want {
+			t.Errorf("zsh: %s<TAB>: %q (%v), want %q", strings.Join(tc.words, " "), got, err, tc.want)
+		}
+	}
+}
