@@ -172,6 +172,9 @@ maintainer: bridge developers <$homepage>
 description: $summary
 homepage: $homepage
 recommends: [ca-certificates]
+rpm:
+  # The build machine's name would make the bytes differ between machines.
+  buildhost: reproducible
 contents:
   - {src: $r/usr/bin/bridge, dst: /usr/bin/bridge, file_info: {mode: 0755}}
   - {src: $r/usr/lib/systemd/user/bridge.service, dst: /usr/lib/systemd/user/bridge.service}
