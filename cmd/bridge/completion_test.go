@@ -226,7 +226,7 @@ words=("$@"); CURRENT=$#; _bridge; true`
 		{[]string{"bridge", "--config", ""}, "<files>"},
 		{[]string{"bridge", "login", "--tenant", ""}, "<value>"},
 		{[]string{"bridge", "password", "-"}, "--reset --help"},
-		{[]string{"bridge", "s"}, "serve login logout password status doctor check-config cert service tray demo version completion man"},
+		{[]string{"bridge", "s"}, commandNames()},
 	} {
 		c := exec.Command(zsh, append([]string{"-f", "-c", harness, "zsh", script}, tc.words...)...)
 		c.Env = append(os.Environ(), "PATH="+filepath.Dir(bin)+":"+os.Getenv("PATH"))
@@ -235,4 +235,13 @@ words=("$@"); CURRENT=$#; _bridge; true`
 			t.Errorf("zsh: %s<TAB>: %q (%v), want %q", strings.Join(tc.words, " "), got, err, tc.want)
 		}
 	}
+}
+
+// commandNames is every command, in the order of `bridge help`.
+func commandNames() string {
+	var names []string
+	for _, c := range commands() {
+		names = append(names, c.name)
+	}
+	return strings.Join(names, " ")
 }
