@@ -35,6 +35,9 @@ GOOS=darwin CGO_ENABLED=0 go vet ./cmd/bridge/... ./bridge/control/
 # The server must never link the tray's GUI library.
 if go list -deps ./bridge/... | grep -q systray; then echo "bridge/... links systray"; exit 1; fi
 
+echo "== release: a snapshot .deb installed and checked, and the container image"
+sh scripts/release-check.sh
+
 echo "== fuzz targets, briefly"
 # A count, not a duration: a duration races the fuzz coordinator's own deadline
 # in Go 1.26 and can fail with "context deadline exceeded" on a busy machine.

@@ -44,7 +44,9 @@ func commands() []command {
 		{"service", "install|uninstall|status [--print]", "start the bridge at every login (systemd, launchd, Windows Run key)", runService},
 		{"tray", "", "show the bridge's state in the system tray", runTray},
 		{"demo", "", "run the bridge against a built-in imitation of Microsoft 365", runDemo},
-		{"version", "", "print the version", runVersion},
+		{"version", "", "print the version, commit and build date", runVersion},
+		{"completion", "bash|zsh|fish", "print the shell completion script", runCompletion},
+		{"man", "", "print the manual page (roff)", runMan},
 	}
 }
 
@@ -143,8 +145,12 @@ func newFlags(name string) *flag.FlagSet {
 }
 
 // helpError is -h or --help given to a subcommand: run prints the
-// command's usage and its flags.
-type helpError struct{ flags string }
+// command's usage and its flags. fs is the command's flag set, which the
+// completion scripts and the man page read.
+type helpError struct {
+	flags string
+	fs    *flag.FlagSet
+}
 
 func (e *helpError) Error() string { return "help requested" }
 
@@ -158,7 +164,7 @@ func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
 				var b strings.Builder
 				fs.SetOutput(&b)
 				fs.PrintDefaults()
-				return nil, &helpError{b.String()}
+				return nil, &helpError{b.String(), fs}
 			}
 			if misplacedConfig(fs, args) {
 				return nil, usagef("%s: --config goes before the command: bridge --config FILE %s", fs.Name(), strings.TrimPrefix(fs.Name(), "bridge "))

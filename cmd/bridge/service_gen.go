@@ -36,10 +36,16 @@ const passphraseCredential = "bridge-store-passphrase"
 // passFile, systemd copies that file into the service's credentials
 // directory (LoadCredential=, readable by the service alone, not in the
 // unit or its environment) and the bridge reads the passphrase from there
-// (%d is that directory).
+// (%d is that directory). With config "", the unit runs the default
+// config: that is the unit the packages install in /usr/lib/systemd/user
+// (packaging/bridge.service).
 func systemdUnit(exe, config, passFile string) (string, error) {
 	if err := oneLine(exe, config, passFile); err != nil {
 		return "", err
+	}
+	args := systemdQuote(exe)
+	if config != "" {
+		args += " --config " + systemdQuote(config)
 	}
 	cred := ""
 	if passFile != "" {
@@ -51,7 +57,7 @@ Description=OAuth mail bridge for password-only mail clients
 
 [Service]
 Type=simple
-ExecStart=%s --config %s serve
+ExecStart=%s serve
 ExecReload=kill -HUP $MAINPID
 %sRestart=on-failure
 RestartSec=5
@@ -59,7 +65,7 @@ RestartPreventExitStatus=2
 
 [Install]
 WantedBy=default.target
-`, systemdQuote(exe), systemdQuote(config), cred), nil
+`, args, cred), nil
 }
 
 // launchdPlist is the LaunchAgent for ~/Library/LaunchAgents/<label>.plist.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 
 	"golang.org/x/sys/windows/registry"
 )
@@ -13,14 +15,34 @@ import (
 // tokens (an SCM service would run in session 0 without them).
 type runKeyHost struct {
 	command string
+	// log is the launcher's log file; "" when the Run key starts bridge
+	// in a minimised console window instead.
+	log string
 }
 
+// newServiceHost starts the bridge through the launcher (cmd/bridgew),
+// without a console window, when bridgew.exe is next to bridge.exe, as in
+// the release archive; otherwise in a minimised console window.
 func newServiceHost(e *env, s serviceSpec) (serviceHost, error) {
-	c, err := windowsRunCommand(s.Exe, s.Config)
+	launcher := filepath.Join(filepath.Dir(s.Exe), windowsLauncher)
+	if _, err := os.Stat(launcher); err != nil {
+		fmt.Fprintf(e.stderr, "note: %s is not next to %s: the bridge starts in a minimised console window, and closing it stops the bridge\n", windowsLauncher, s.Exe)
+		c, err := windowsRunCommand(s.Exe, s.Config)
+		if err != nil {
+			return nil, err
+		}
+		return &runKeyHost{command: c}, nil
+	}
+	local, err := localAppData(e)
 	if err != nil {
 		return nil, err
 	}
-	return &runKeyHost{command: c}, nil
+	log := windowsLogFile(local)
+	c, err := windowsLauncherCommand(launcher, log, s.Exe, s.Config)
+	if err != nil {
+		return nil, err
+	}
+	return &runKeyHost{command: c, log: log}, nil
 }
 
 func (h *runKeyHost) where() string {
@@ -53,6 +75,9 @@ func (h *runKeyHost) install(e *env) error {
 		return fmt.Errorf("service: writing %s: %w", h.where(), err)
 	}
 	fmt.Fprintf(e.stdout, "wrote %s\nthe bridge starts at your next logon; run `bridge serve` to start it now\n", h.where())
+	if h.log != "" {
+		fmt.Fprintf(e.stdout, "it runs without a window; its log: %s (stop it with: taskkill /F /IM bridge.exe)\n", h.log)
+	}
 	return nil
 }
 

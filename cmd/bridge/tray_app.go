@@ -205,9 +205,17 @@ func (a *trayApp) diagnose(ctx context.Context, email string) {
 }
 
 // openLog shows the server's recent log: journald's on Linux (where
-// `bridge service install` sends it), the LaunchAgent's file on macOS.
+// `bridge service install` sends it), the LaunchAgent's file on macOS,
+// the launcher's (cmd/bridgew) file on Windows.
 func (a *trayApp) openLog(ctx context.Context) {
 	switch runtime.GOOS {
+	case "windows":
+		if local, err := localAppData(a.e); err == nil {
+			if p := windowsLogFile(local); fileExists(p) {
+				openFile(ctx, p)
+				return
+			}
+		}
 	case "darwin":
 		home, err := homeDir(a.e)
 		if err == nil {
@@ -229,6 +237,11 @@ func (a *trayApp) openLog(ctx context.Context) {
 		}
 	}
 	a.setNotice("No log file: the bridge logs where it runs (its terminal, or journald after `bridge service install`)")
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }
 
 // writeReport saves text under the user cache dir, readable only by the
