@@ -322,8 +322,15 @@ func TestAbuseSMTP(t *testing.T) {
 		if len(lines) == 0 || lines[len(lines)-1] != strings.TrimSpace(smtpTooMuch) {
 			t.Errorf("last replies %q", tail(lines, 3))
 		}
-		if n := len(lines); n > smtpPreLoginBytes/len("NOOP\r\n")+1 {
-			t.Errorf("%d replies before the cut-off", n)
+		// The greeting and the closing 421 are not answers to a NOOP.
+		noops := 0
+		for _, l := range lines {
+			if strings.HasPrefix(l, "250 ") {
+				noops++
+			}
+		}
+		if noops > smtpPreLoginBytes/len("NOOP\r\n")+1 {
+			t.Errorf("%d NOOPs answered before the cut-off", noops)
 		}
 	})
 	t.Run("AUTH storm on one connection", func(t *testing.T) {
