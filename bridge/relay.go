@@ -13,17 +13,22 @@ import (
 
 // Relay buffer sizes. A session waits for its next command with only the
 // small buffers (one per direction), so thousands of idle IMAP IDLE
-// sessions cost little; a read that fills its buffer means a burst is under
-// way, and the next reads borrow a large buffer from the pool until one
-// comes back short.
+// sessions cost little; a read that fills the small buffer means a burst is
+// under way, and the reads borrow a large buffer from the pool until
+// relayHold passes without a byte. An upstream that sends its records
+// further apart than the relay takes to pass one on (any real network)
+// would otherwise have each record read into the small buffer first and
+// written to the client in two pieces. 128 KB lets one write carry eight
+// 16 KB records that arrived together.
 const (
 	relaySmall = 1 << 10
-	relayLarge = 32 << 10
+	relayLarge = 128 << 10
+	relayHold  = 20 * time.Millisecond
 )
 
 // relayClientSendBuf is the client leg's socket send buffer. Linux starts
 // a socket at 16 KB and grows it only as acknowledgements come back, so in
-// a burst the relay's 32 KB writes would block on the client's reader
+// a burst the relay's large writes would block on the client's reader
 // again and again; a fixed 256 KB lets a write land while the client is
 // still reading the last. It is a limit, not an allocation: an idle session
 // has nothing queued and costs nothing for it. The README's performance
@@ -126,13 +131,18 @@ func (r *relayState) drain(dst net.Conn, br *bufio.Reader, watch Watcher, count 
 }
 
 // pipe copies src to dst until an error. The idle deadline is not moved per
-// chunk (that would cost a timer update each time): each chunk only stamps
-// r.last, and when src's deadline fires while the other direction was busy,
-// the deadline is set again from the stamp.
+// chunk while the session is quiet (that would cost a timer update each
+// time): each chunk only stamps r.last, and when src's deadline fires while
+// the other direction was busy, the deadline is set again from the stamp.
+// During a burst the deadline is relayHold after the last chunk instead, so
+// that the large buffer goes back to the pool when the burst ends.
 func (r *relayState) pipe(dst, src net.Conn, watch Watcher, count *int64) {
 	small := make([]byte, relaySmall)
 	var large *[]byte
 	var q *queueProbe // made at the first burst; idle sessions never need it
+	// A TLS source hands out one record per Read however much it holds;
+	// a socket hands out all it has.
+	_, records := src.(*tls.Conn)
 	defer func() {
 		if large != nil {
 			relayPool.Put(large)
@@ -147,15 +157,19 @@ func (r *relayState) pipe(dst, src net.Conn, watch Watcher, count *int64) {
 			buf = *large
 		}
 		n, err := src.Read(buf)
-		// In a burst, take in what has already arrived before writing:
-		// tls.Conn.Read returns one record (16 KB at most) per call, and a
-		// write per record costs the client leg a syscall and a wakeup
-		// each. Only bytes the kernel already holds are waited for, so
-		// nothing is delayed behind data that has not come.
-		for large != nil && err == nil && n < len(buf) && q.queued() > 0 {
-			var k int
-			k, err = src.Read(buf[n:])
-			n += k
+		if err == nil && large == nil && n == len(small) {
+			// A burst, or a record longer than the small buffer: what is
+			// left of it (crypto/tls decrypts a whole record and hands out
+			// what fits) goes out in the same write.
+			large = relayPool.Get().(*[]byte)
+			buf = *large
+			copy(buf, small)
+			if q == nil {
+				q = newQueueProbe(src)
+			}
+			n, err = gather(src, buf, n, q, records)
+		} else if err == nil && large != nil && records {
+			n, err = gather(src, buf, n, q, records)
 		}
 		if n > 0 {
 			r.touch()
@@ -167,27 +181,74 @@ func (r *relayState) pipe(dst, src net.Conn, watch Watcher, count *int64) {
 			}
 			atomic.AddInt64(count, int64(n))
 		}
+		if err == nil && large != nil {
+			err = src.SetReadDeadline(time.Now().Add(relayHold))
+		}
 		if err != nil {
 			if !errors.Is(err, os.ErrDeadlineExceeded) {
 				return
+			}
+			if large != nil {
+				// relayHold without a byte: the burst is over.
+				relayPool.Put(large)
+				large = nil
 			}
 			next := time.Unix(0, r.last.Load()).Add(r.idle)
 			if !time.Now().Before(next) || src.SetReadDeadline(next) != nil {
 				return // idle both ways for the whole limit
 			}
-			continue
-		}
-		switch {
-		case large == nil && n == len(small):
-			large = relayPool.Get().(*[]byte)
-			if q == nil {
-				q = newQueueProbe(src)
-			}
-		case large != nil && n < len(*large):
-			// Caught up: wait for the next chunk holding only the small
-			// buffer.
-			relayPool.Put(large)
-			large = nil
 		}
 	}
+}
+
+// aLongTimeAgo is a read deadline already past: a Read then returns only
+// what the connection holds in memory, without a system call.
+var aLongTimeAgo = time.Unix(1, 0)
+
+// tlsRecordMax is the most bytes a TLS record takes on the wire: header,
+// 2^14 bytes of data and the largest expansion TLS 1.2 allows (RFC 5246
+// section 6.2.3; TLS 1.3 allows less).
+const tlsRecordMax = 5 + 1<<14 + 2048
+
+// gather reads into buf[n:] what src has already received, without
+// waiting for bytes still to come, and returns the new n. First the
+// records crypto/tls holds whole (the rest of one partly read, and any it
+// read from the socket with it): a read past its deadline returns only
+// those. Then, while the kernel holds enough of src (q) for the next read
+// to return at once (a whole record of a TLS source; any byte of a
+// socket), that read. It leaves src's read deadline for the caller to set.
+func gather(src net.Conn, buf []byte, n int, q *queueProbe, records bool) (int, error) {
+	ready := 1
+	if records {
+		ready = tlsRecordMax
+	}
+	if err := src.SetReadDeadline(aLongTimeAgo); err != nil {
+		return n, err
+	}
+	for n < len(buf) {
+		k, err := src.Read(buf[n:])
+		n += k
+		if err == nil {
+			continue
+		}
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			return n, err
+		}
+		if q.queued() < ready {
+			return n, nil
+		}
+		// A deadline to come, so that the read is made at all.
+		if err := src.SetReadDeadline(time.Now().Add(relayHold)); err != nil {
+			return n, err
+		}
+		k, err = src.Read(buf[n:])
+		n += k
+		if err != nil {
+			return n, err
+		}
+		if err := src.SetReadDeadline(aLongTimeAgo); err != nil {
+			return n, err
+		}
+	}
+	return n, nil
 }
