@@ -157,7 +157,8 @@ func (r *relayState) pipe(dst, src net.Conn, watch Watcher, count *int64) {
 			buf = *large
 		}
 		n, err := src.Read(buf)
-		if err == nil && large == nil && n == len(small) {
+		burst := err == nil && large == nil && n == len(small)
+		if burst {
 			// A burst, or a record longer than the small buffer: what is
 			// left of it (crypto/tls decrypts a whole record and hands out
 			// what fits) goes out in the same write.
@@ -167,8 +168,9 @@ func (r *relayState) pipe(dst, src net.Conn, watch Watcher, count *int64) {
 			if q == nil {
 				q = newQueueProbe(src)
 			}
-			n, err = gather(src, buf, n, q, records)
-		} else if err == nil && large != nil && records {
+			n, err = readHeld(src, buf, n)
+		}
+		if err == nil && large != nil && (records || burst) {
 			n, err = gather(src, buf, n, q, records)
 		}
 		if n > 0 {
@@ -205,48 +207,44 @@ func (r *relayState) pipe(dst, src net.Conn, watch Watcher, count *int64) {
 // what the connection holds in memory, without a system call.
 var aLongTimeAgo = time.Unix(1, 0)
 
-// tlsRecordMax is the most bytes a TLS record takes on the wire: header,
-// 2^14 bytes of data and the largest expansion TLS 1.2 allows (RFC 5246
-// section 6.2.3; TLS 1.3 allows less).
-const tlsRecordMax = 5 + 1<<14 + 2048
-
-// gather reads into buf[n:] what src has already received, without
-// waiting for bytes still to come, and returns the new n. First the
-// records crypto/tls holds whole (the rest of one partly read, and any it
-// read from the socket with it): a read past its deadline returns only
-// those. Then, while the kernel holds enough of src (q) for the next read
-// to return at once (a whole record of a TLS source; any byte of a
-// socket), that read. It leaves src's read deadline for the caller to set.
-func gather(src net.Conn, buf []byte, n int, q *queueProbe, records bool) (int, error) {
-	ready := 1
-	if records {
-		ready = tlsRecordMax
-	}
+// readHeld reads into buf[n:] what src holds in memory already (the rest of
+// a record crypto/tls decrypted whole but handed out only in part, and any
+// whole records it read with it) and returns the new n. src's read deadline
+// is then relayHold away. A plain socket holds nothing in memory.
+func readHeld(src net.Conn, buf []byte, n int) (int, error) {
 	if err := src.SetReadDeadline(aLongTimeAgo); err != nil {
 		return n, err
 	}
 	for n < len(buf) {
 		k, err := src.Read(buf[n:])
 		n += k
-		if err == nil {
-			continue
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			break
 		}
-		if !errors.Is(err, os.ErrDeadlineExceeded) {
-			return n, err
-		}
-		if q.queued() < ready {
-			return n, nil
-		}
-		// A deadline to come, so that the read is made at all.
-		if err := src.SetReadDeadline(time.Now().Add(relayHold)); err != nil {
-			return n, err
-		}
-		k, err = src.Read(buf[n:])
-		n += k
 		if err != nil {
 			return n, err
 		}
-		if err := src.SetReadDeadline(aLongTimeAgo); err != nil {
+	}
+	return n, src.SetReadDeadline(time.Now().Add(relayHold))
+}
+
+// tlsRecordMax is the most bytes a TLS record takes on the wire: header,
+// 2^14 bytes of data and the largest expansion TLS 1.2 allows (RFC 5246
+// section 6.2.3; TLS 1.3 allows less).
+const tlsRecordMax = 5 + 1<<14 + 2048
+
+// gather reads into buf[n:] while the kernel holds enough of src (q) for
+// the read to return at once: a whole record of a TLS source, any byte of a
+// socket. It never waits for bytes still to come. It returns the new n.
+func gather(src net.Conn, buf []byte, n int, q *queueProbe, records bool) (int, error) {
+	ready := 1
+	if records {
+		ready = tlsRecordMax
+	}
+	for n < len(buf) && q.queued() >= ready {
+		k, err := src.Read(buf[n:])
+		n += k
+		if err != nil {
 			return n, err
 		}
 	}
