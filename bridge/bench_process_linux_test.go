@@ -41,17 +41,20 @@ type bridgeProcConfig struct {
 // procStats is what the bridge process counts about itself.
 type procStats struct {
 	CPU time.Duration // user and system time, from getrusage
+	// Wakeups are the times a thread of the process went to sleep and was
+	// woken (voluntary context switches, from getrusage).
+	Wakeups int64
 	// Reads and Writes are read and write system calls (syscr and syscw
 	// of /proc/self/io), whether or not they moved a byte.
 	Reads, Writes int64
 }
 
 func (a procStats) sub(b procStats) procStats {
-	return procStats{CPU: a.CPU - b.CPU, Reads: a.Reads - b.Reads, Writes: a.Writes - b.Writes}
+	return procStats{CPU: a.CPU - b.CPU, Wakeups: a.Wakeups - b.Wakeups, Reads: a.Reads - b.Reads, Writes: a.Writes - b.Writes}
 }
 
 func (a procStats) add(b procStats) procStats {
-	return procStats{CPU: a.CPU + b.CPU, Reads: a.Reads + b.Reads, Writes: a.Writes + b.Writes}
+	return procStats{CPU: a.CPU + b.CPU, Wakeups: a.Wakeups + b.Wakeups, Reads: a.Reads + b.Reads, Writes: a.Writes + b.Writes}
 }
 
 // selfStats measures this process.
@@ -60,7 +63,7 @@ func selfStats() (procStats, error) {
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		return procStats{}, err
 	}
-	st := procStats{CPU: time.Duration(ru.Utime.Nano() + ru.Stime.Nano())}
+	st := procStats{CPU: time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), Wakeups: ru.Nvcsw}
 	b, err := os.ReadFile("/proc/self/io")
 	if err != nil {
 		return st, err
@@ -227,9 +230,9 @@ func TestBridgeProcess(t *testing.T) {
 // with the same FETCH straight from the upstream and reports both rates
 // and their ratio; it adds the bridge process's CPU time per GB relayed,
 // its writes to the client per MB (its write system calls less the one
-// that sends each FETCH command upstream) and its read system calls per
-// MB. Asking the process for its figures costs a little of each; that cost,
-// measured at the start, is taken off.
+// that sends each FETCH command upstream), its read system calls per MB
+// and its threads' wakeups per MB. Asking the process for its figures
+// costs a little of each; that cost, measured at the start, is taken off.
 func BenchmarkIMAPFetchRecords(b *testing.B) {
 	for _, bc := range []struct {
 		name string
@@ -301,4 +304,5 @@ func benchFetchProcess(b *testing.B, size int, pace benchPace) {
 	b.ReportMetric(work.CPU.Seconds()/(mb/1000), "bridge-cpu-s/GB")
 	b.ReportMetric(float64(work.Writes-int64(b.N))/mb, "client-writes/MB")
 	b.ReportMetric(float64(work.Reads)/mb, "bridge-reads/MB")
+	b.ReportMetric(float64(work.Wakeups)/mb, "bridge-wakeups/MB")
 }
