@@ -85,7 +85,7 @@ func (e *benchEnv) dialClientBridge() (*clientFetcher, error) {
 // reports both rates and their ratio. The client's own parsing now sets
 // the pace, as it does for a mail program on the same machine.
 func BenchmarkIMAPFetchClient(b *testing.B) {
-	e := newBenchEnv(b, benchFetchSize)
+	e := newBenchEnv(b, benchFetchSize, benchPace{})
 	direct, err := e.dialClientDirect(e.token())
 	if err != nil {
 		b.Fatalf("direct login: %v", err)

@@ -168,7 +168,7 @@ func BenchmarkSMTPRelay(b *testing.B) {
 }
 
 func benchSMTP(b *testing.B, size int) {
-	e := newBenchEnv(b, 1<<10)
+	e := newBenchEnv(b, 1<<10, benchPace{})
 	sink := e.startSMTPSink()
 	srv := NewSMTPServer(e.b, FrontOptions{})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

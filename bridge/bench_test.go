@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"log/slog"
@@ -45,14 +46,16 @@ type benchEnv struct {
 	pass     string
 	upTLS    *tls.Config // the upstreams' certificate
 	clientUp *tls.Config // a direct client's view of the upstreams
+	caPEM    []byte      // the CA behind upTLS
+	store    string      // the token file
 	imapUp   *benchIMAP
 	imapAddr string // the bridge's IMAP listener
 }
 
 // newBenchEnv starts the identity platform, an IMAP upstream serving a
-// literal of fetchSize bytes, the bridge and its IMAP front end. All of
-// them stop at the end of the benchmark.
-func newBenchEnv(tb testing.TB, fetchSize int) *benchEnv {
+// literal of fetchSize bytes at pace, the bridge and its IMAP front end.
+// All of them stop at the end of the benchmark.
+func newBenchEnv(tb testing.TB, fetchSize int, pace benchPace) *benchEnv {
 	tb.Helper()
 	ca, err := tlsutil.NewTestCA()
 	if err != nil {
@@ -66,16 +69,18 @@ func newBenchEnv(tb testing.TB, fetchSize int) *benchEnv {
 		tb:       tb,
 		upTLS:    &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
 		clientUp: &tls.Config{RootCAs: ca.Pool, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12},
+		caPEM:    ca.CertPEM,
+		store:    filepath.Join(tb.TempDir(), "tokens.json"),
 	}
 	e.tokens = tokenstest.New(tokenstest.Options{})
 	tb.Cleanup(e.tokens.Close)
-	e.imapUp, err = newBenchIMAP(e.upTLS, e.tokens.Validate, fetchSize)
+	e.imapUp, err = newBenchIMAP(e.upTLS, e.tokens.Validate, fetchSize, pace)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(e.imapUp.close)
 
-	store, err := tokens.NewFileStore(filepath.Join(tb.TempDir(), "tokens.json"))
+	store, err := tokens.NewFileStore(e.store)
 	if err != nil {
 		tb.Fatalf("token store: %v", err)
 	}
@@ -86,35 +91,49 @@ func newBenchEnv(tb testing.TB, fetchSize int) *benchEnv {
 	if err := store.Put(benchUser, tokens.Entry{RefreshToken: rt, Password: e.pass, Updated: time.Now()}); err != nil {
 		tb.Fatalf("seeding the store: %v", err)
 	}
-	e.acct = &Account{
+	e.b, e.acct = newBenchBridge(tb, store, ca.Pool, e.imapUp.addr(), e.tokens.TokenURL("organizations"))
+	e.imapAddr = serveBenchIMAP(tb, e.b)
+	return e
+}
+
+// newBenchBridge returns a Bridge with the one benchmark account, whose
+// IMAP upstream is imap and whose tokens come from tokenURL.
+func newBenchBridge(tb testing.TB, store tokens.Store, roots *x509.CertPool, imap, tokenURL string) (*Bridge, *Account) {
+	tb.Helper()
+	acct := &Account{
 		Email: benchUser, Mailbox: benchUser, ClientID: "bench-client", Tenant: "organizations",
 		Provider: tokens.Provider{
 			Name:     "microsoft",
-			TokenURL: e.tokens.TokenURL("organizations"),
+			TokenURL: tokenURL,
 			Scopes:   []string{"https://outlook.office.com/IMAP.AccessAsUser.All", "offline_access"},
-			IMAP:     e.imapUp.addr(),
+			IMAP:     imap,
 			POP3:     "127.0.0.1:1",
 			SMTP:     "127.0.0.1:1",
 		},
 	}
 	// Info-level text logs to nowhere: the same formatting work `bridge
 	// serve` does for each session, without the terminal.
-	e.b, err = New(Options{
-		Accounts:      []*Account{e.acct},
+	b, err := New(Options{
+		Accounts:      []*Account{acct},
 		Store:         store,
-		UpstreamRoots: ca.Pool,
+		UpstreamRoots: roots,
 		Logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
 		tb.Fatalf("bridge: %v", err)
 	}
+	return b, acct
+}
 
-	srv := NewIMAPServer(e.b, FrontOptions{})
+// serveBenchIMAP runs b's IMAP front end on a loopback port until the
+// benchmark ends and returns its address.
+func serveBenchIMAP(tb testing.TB, b *Bridge) string {
+	tb.Helper()
+	srv := NewIMAPServer(b, FrontOptions{})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatalf("listen: %v", err)
 	}
-	e.imapAddr = ln.Addr().String()
 	done := make(chan struct{})
 	go func() { defer close(done); srv.Serve(ln, false) }()
 	tb.Cleanup(func() {
@@ -123,7 +142,7 @@ func newBenchEnv(tb testing.TB, fetchSize int) *benchEnv {
 		srv.Shutdown(ctx)
 		<-done
 	})
-	return e
+	return ln.Addr().String()
 }
 
 // token returns the account's access token, warming the bridge's cache.
@@ -228,8 +247,11 @@ func (e *benchEnv) dialDirect(token string) (*benchConn, error) {
 }
 
 // dialBridge logs in through the bridge with the local password.
-func (e *benchEnv) dialBridge() (*benchConn, error) {
-	c, err := net.Dial("tcp", e.imapAddr)
+func (e *benchEnv) dialBridge() (*benchConn, error) { return e.dialBridgeAt(e.imapAddr) }
+
+// dialBridgeAt logs in through the bridge listening on addr.
+func (e *benchEnv) dialBridgeAt(addr string) (*benchConn, error) {
+	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		return nil, err
 	}
@@ -253,7 +275,7 @@ const benchFetchSize = 7 << 20
 // logged-in sessions, and reports both rates, their ratio (goal >= 0.95)
 // and the allocations the bridged FETCH makes beyond the direct one.
 func BenchmarkIMAPFetch(b *testing.B) {
-	e := newBenchEnv(b, benchFetchSize)
+	e := newBenchEnv(b, benchFetchSize, benchPace{})
 	direct, err := e.dialDirect(e.token())
 	if err != nil {
 		b.Fatalf("direct login: %v", err)
@@ -313,7 +335,7 @@ func BenchmarkIMAPFetch(b *testing.B) {
 // the same upstream (connect, TLS, greeting, AUTHENTICATE), with the token
 // warm. It reports the medians and what the bridge adds (goal <= 1 ms).
 func BenchmarkIMAPLogin(b *testing.B) {
-	e := newBenchEnv(b, 1<<10)
+	e := newBenchEnv(b, 1<<10, benchPace{})
 	token := e.token()
 	login := func(bridge bool) time.Duration {
 		start := time.Now()

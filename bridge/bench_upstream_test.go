@@ -9,35 +9,65 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/mailbridge/bridge/bridge/bridgetest"
 )
 
 // benchIMAP is a minimal IMAP responder for benchmarks: implicit TLS,
 // AUTHENTICATE XOAUTH2 checked by a Validator, and a FETCH that answers
-// with one literal served from memory in a single write. go-imap's server
-// encodes a literal in small pieces and would hide the relay's own cost
-// behind its own; this one is as fast as the TLS layer lets it be, so the
-// direct figure is the best a client can get and the bridged figure shows
-// what the relay adds.
+// with one literal served from memory, in a single write unless a
+// benchPace shapes it. go-imap's server encodes a literal in small pieces
+// and would hide the relay's own cost behind its own; this one is as fast
+// as the TLS layer lets it be, so the direct figure is the best a client
+// can get and the bridged figure shows what the relay adds.
 type benchIMAP struct {
 	ln       net.Listener
 	validate bridgetest.Validator
 	fetch    []byte // the whole untagged FETCH response, literal included
+	pace     benchPace
 
 	mu    sync.Mutex
 	conns map[net.Conn]struct{}
 	wg    sync.WaitGroup
 }
 
+// benchPace is how benchIMAP sends a FETCH response: in TLS records of
+// Record bytes with a pause of Every after each, like a network that
+// delivers a record at a time. The zero value writes the response in one
+// call, which crypto/tls cuts into 16 KB records sent as fast as it can.
+type benchPace struct {
+	Record int
+	Every  time.Duration
+}
+
+// send writes p to c as the pace says.
+func (pc benchPace) send(c net.Conn, p []byte) error {
+	if pc.Record <= 0 {
+		_, err := c.Write(p)
+		return err
+	}
+	for len(p) > 0 {
+		n := min(pc.Record, len(p))
+		if _, err := c.Write(p[:n]); err != nil {
+			return err
+		}
+		p = p[n:]
+		if pc.Every > 0 {
+			time.Sleep(pc.Every)
+		}
+	}
+	return nil
+}
+
 // newBenchIMAP serves on 127.0.0.1:0 with cfg; FETCH returns a literal of
-// size bytes.
-func newBenchIMAP(cfg *tls.Config, validate bridgetest.Validator, size int) (*benchIMAP, error) {
+// size bytes, sent at pace.
+func newBenchIMAP(cfg *tls.Config, validate bridgetest.Validator, size int, pace benchPace) (*benchIMAP, error) {
 	ln, err := tls.Listen("tcp", "127.0.0.1:0", cfg)
 	if err != nil {
 		return nil, fmt.Errorf("bench imap: %w", err)
 	}
-	s := &benchIMAP{ln: ln, validate: validate, conns: map[net.Conn]struct{}{}}
+	s := &benchIMAP{ln: ln, validate: validate, pace: pace, conns: map[net.Conn]struct{}{}}
 	s.fetch = fmt.Appendf(nil, "* 1 FETCH (UID 1 BODY[] {%d}\r\n", size)
 	s.fetch = append(s.fetch, benchLiteral(size)...)
 	s.fetch = append(s.fetch, ")\r\n"...)
@@ -110,8 +140,7 @@ func (s *benchIMAP) session(c net.Conn) {
 		case name == "CAPABILITY":
 			reply = "* CAPABILITY IMAP4rev1 IDLE UIDPLUS\r\n" + tag + " OK CAPABILITY completed\r\n"
 		case name == "FETCH" || name == "UID" && len(f) > 2 && bytes.EqualFold(f[2], []byte("FETCH")):
-			// One write: the TLS layer cuts it into full-size records.
-			if _, err := c.Write(s.fetch); err != nil {
+			if err := s.pace.send(c, s.fetch); err != nil {
 				return
 			}
 			reply = tag + " OK FETCH completed\r\n"

@@ -5,7 +5,8 @@ package bridge
 import "net"
 
 // queueProbe would tell how many bytes wait unread on a socket; outside
-// Linux the relay does not gather and writes each chunk as it is read.
+// Linux the relay gathers only what crypto/tls holds already when a burst
+// starts, and otherwise writes each chunk as it is read.
 type queueProbe struct{}
 
 func newQueueProbe(net.Conn) *queueProbe { return nil }

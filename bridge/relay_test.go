@@ -4,11 +4,15 @@ import (
 	"bufio"
 	"bytes"
 	"crypto/rand"
+	"crypto/tls"
 	"io"
+	mrand "math/rand/v2"
 	"net"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/mailbridge/bridge/tlsutil"
 )
 
 // tcpPair returns the two ends of a loopback TCP connection.
@@ -214,4 +218,203 @@ func BenchmarkRelay(b *testing.B) {
 	b.StopTimer()
 	f.upstream.Close()
 	f.wait(b, 5*time.Second)
+}
+
+// writeCounter is a client-side connection that records the size of each
+// write the relay makes to it.
+type writeCounter struct {
+	net.Conn
+	mu     sync.Mutex
+	writes []int
+}
+
+func (c *writeCounter) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	c.writes = append(c.writes, len(p))
+	c.mu.Unlock()
+	return c.Conn.Write(p)
+}
+
+// take returns the writes recorded since the last call.
+func (c *writeCounter) take() []int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	w := c.writes
+	c.writes = nil
+	return w
+}
+
+// tlsRelayFixture: client <-> [writeCounter | relay | TLS] <-> TLS upstream.
+type tlsRelayFixture struct {
+	client   net.Conn
+	counted  *writeCounter
+	upstream *tls.Conn
+	watch    *recordingWatcher
+	done     chan relayStats
+}
+
+// startTLSRelay relays between a client on plain TCP and an upstream that
+// speaks TLS 1.3, as the bridge does; each Write on f.upstream is one TLS
+// record of at most 16 KB.
+func startTLSRelay(t *testing.T) *tlsRelayFixture {
+	t.Helper()
+	ca, err := tlsutil.NewTestCA()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _, _, err := ca.Issue("127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, clientSide := tcpPair(t)
+	upSide, upstream := tcpPair(t)
+	f := &tlsRelayFixture{
+		client:   client,
+		counted:  &writeCounter{Conn: clientSide},
+		upstream: tls.Server(upstream, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS13}),
+		watch:    &recordingWatcher{},
+		done:     make(chan relayStats, 1),
+	}
+	up := tls.Client(upSide, &tls.Config{RootCAs: ca.Pool, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS13})
+	go func() { f.done <- relay(f.counted, nil, up, nil, time.Minute, f.watch) }()
+	t.Cleanup(func() {
+		f.upstream.Close()
+		f.client.Close()
+		select {
+		case <-f.done:
+		case <-time.After(5 * time.Second):
+			t.Error("relay still running after both ends closed")
+		}
+	})
+	// Past the handshake and crypto/tls's small first records: each
+	// Write below is then one record of its own size.
+	warm := make([]byte, 256<<10)
+	go f.upstream.Write(warm)
+	f.expect(t, warm)
+	f.counted.take()
+	return f
+}
+
+// expect reads exactly want from the client within 5 s.
+func (f *tlsRelayFixture) expect(t *testing.T, want []byte) {
+	t.Helper()
+	f.client.SetReadDeadline(time.Now().Add(5 * time.Second))
+	got := make([]byte, len(want))
+	if _, err := io.ReadFull(f.client, got); err != nil {
+		t.Fatalf("client read of %d bytes: %v", len(want), err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("client got other bytes than the upstream sent")
+	}
+}
+
+// send writes p upstream as one record and waits for it at the client;
+// it returns how long that took.
+func (f *tlsRelayFixture) send(t *testing.T, p []byte) time.Duration {
+	t.Helper()
+	start := time.Now()
+	if _, err := f.upstream.Write(p); err != nil {
+		t.Fatalf("upstream write: %v", err)
+	}
+	f.expect(t, p)
+	return time.Since(start)
+}
+
+// A record goes to the client in one write, whether it starts a burst
+// (the first read only fills the small buffer), comes during one, or
+// arrives on its own after the burst's large buffer went back.
+func TestRelayRecordInOneWrite(t *testing.T) {
+	f := startTLSRelay(t)
+	rec := make([]byte, 4<<10)
+	rand.Read(rec)
+	for i, pause := range []time.Duration{0, 0, 5 * time.Millisecond, 3 * relayHold, 3 * relayHold} {
+		time.Sleep(pause)
+		f.send(t, rec)
+		if w := f.counted.take(); len(w) != 1 || w[0] != len(rec) {
+			t.Errorf("record %d (after %v): client writes %v, want one of %d", i, pause, w, len(rec))
+		}
+	}
+	// Records paced like a network: one write each, 16 KB at a time.
+	big := make([]byte, 16<<10)
+	rand.Read(big)
+	for i := range 8 {
+		time.Sleep(2 * time.Millisecond)
+		f.send(t, big)
+		if w := f.counted.take(); len(w) != 1 || w[0] != len(big) {
+			t.Errorf("16 KB record %d: client writes %v, want one of %d", i, w, len(big))
+		}
+	}
+}
+
+// A record that exactly fills the small buffer is not held back for more:
+// nothing else is coming, and it arrives at once, in one write.
+func TestRelaySmallRecordNotHeld(t *testing.T) {
+	f := startTLSRelay(t)
+	rec := make([]byte, relaySmall)
+	rand.Read(rec)
+	var took []time.Duration
+	for i := range 10 {
+		if i%2 == 0 {
+			time.Sleep(3 * relayHold) // the burst is over: the small buffer reads it
+		}
+		took = append(took, f.send(t, rec))
+		if w := f.counted.take(); len(w) != 1 || w[0] != len(rec) {
+			t.Errorf("record %d: client writes %v, want one of %d", i, w, len(rec))
+		}
+	}
+	// Waiting for the hold to pass, or for a next record, would take
+	// relayHold or more every time.
+	if m := median(took); m >= relayHold {
+		t.Errorf("a lone %d-byte record took %v (median of %d) to reach the client", len(rec), m, len(took))
+	}
+}
+
+// Records of every size, some back to back and some apart, reach the
+// client and the watcher unchanged, in writes no larger than the large
+// buffer.
+func TestRelayTLSRecordsUnchanged(t *testing.T) {
+	f := startTLSRelay(t)
+	r := mrand.New(mrand.NewPCG(1, 2))
+	var recs [][]byte
+	var sent []byte
+	for range 600 {
+		p := make([]byte, 1+r.IntN(16<<10))
+		rand.Read(p)
+		recs = append(recs, p)
+		sent = append(sent, p...)
+	}
+	errc := make(chan error, 1)
+	go func() {
+		for i, p := range recs {
+			if _, err := f.upstream.Write(p); err != nil {
+				errc <- err
+				return
+			}
+			if i%50 == 0 {
+				time.Sleep(time.Duration(i/50%3) * relayHold / 2)
+			}
+		}
+		errc <- nil
+	}()
+	f.client.SetReadDeadline(time.Now().Add(time.Minute))
+	got := make([]byte, len(sent))
+	if _, err := io.ReadFull(f.client, got); err != nil {
+		t.Fatalf("client read: %v", err)
+	}
+	if err := <-errc; err != nil {
+		t.Fatalf("upstream: %v", err)
+	}
+	if !bytes.Equal(got, sent) {
+		t.Fatal("the client got other bytes than the upstream sent")
+	}
+	for _, n := range f.counted.take() {
+		if n > relayLarge {
+			t.Errorf("a write of %d bytes, more than the %d-byte buffer", n, relayLarge)
+		}
+	}
+	f.watch.mu.Lock()
+	defer f.watch.mu.Unlock()
+	if seen := f.watch.seen.Bytes(); !bytes.HasSuffix(seen, sent) || len(seen) != len(sent)+256<<10 {
+		t.Error("the watcher did not see exactly the upstream's bytes")
+	}
 }

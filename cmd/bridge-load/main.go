@@ -11,9 +11,12 @@
 // logins are still answered within a bound, then closes everything.
 // Everything listens on 127.0.0.1 only.
 //
+// With -fetch, each session first fetches a message of that size whole,
+// so that what a session keeps after a burst is counted too.
+//
 // Usage:
 //
-//	bridge-load [-sessions 10000] [-parallel 32] [-probes 20] [-login-bound 1s] [-hold 5s]
+//	bridge-load [-sessions 10000] [-parallel 32] [-probes 20] [-login-bound 1s] [-hold 5s] [-fetch 0]
 //
 // Each session holds two descriptors in each process, so the tool raises
 // RLIMIT_NOFILE (soft limit, and the hard limit when it may) in both and
@@ -60,8 +63,8 @@ const fdSpare = 64
 
 // options are the command-line settings.
 type options struct {
-	sessions, parallel, probes int
-	loginBound, hold, timeout  time.Duration
+	sessions, parallel, probes, fetch int
+	loginBound, hold, timeout         time.Duration
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -71,14 +74,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&o.sessions, "sessions", 10000, "idle IMAP sessions to hold")
 	fs.IntVar(&o.parallel, "parallel", 32, "logins in flight while opening them")
 	fs.IntVar(&o.probes, "probes", 20, "fresh logins timed while the sessions are held")
+	fs.IntVar(&o.fetch, "fetch", 0, "the size in bytes of a message each session fetches whole before IDLE; 0 fetches nothing")
 	fs.DurationVar(&o.loginBound, "login-bound", time.Second, "the longest a login under load may take")
 	fs.DurationVar(&o.hold, "hold", 5*time.Second, "how long to hold the sessions, sampling the bridge each second")
 	fs.DurationVar(&o.timeout, "timeout", 15*time.Minute, "the whole run's limit")
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
-	if o.sessions < 1 || o.parallel < 1 || o.probes < 0 || fs.NArg() != 0 {
-		return fmt.Errorf("%w: -sessions and -parallel must be positive, and no arguments follow the flags", errUsage)
+	if o.sessions < 1 || o.parallel < 1 || o.probes < 0 || o.fetch < 0 || fs.NArg() != 0 {
+		return fmt.Errorf("%w: -sessions and -parallel must be positive, -probes and -fetch not negative, and no arguments follow the flags", errUsage)
 	}
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
@@ -121,12 +125,18 @@ func measureLoad(ctx context.Context, o options, p *peers, c *child, stdout io.W
 	if _, err := probe(ctx, c.addr, loadUser, p.password); err != nil {
 		return fmt.Errorf("bridge-load: warm-up login: %w", err)
 	}
+	if o.fetch > 0 {
+		if err := appendMessage(ctx, c.addr, loadUser, p.password, o.fetch); err != nil {
+			return fmt.Errorf("bridge-load: appending the message to fetch: %w", err)
+		}
+		fmt.Fprintf(stdout, "each session fetches a %d-byte message before IDLE\n", o.fetch)
+	}
 	base, err := c.waitSessions(ctx, 0, 10*time.Second)
 	if err != nil {
 		return err
 	}
 	start := time.Now()
-	conns, took, rampErr := ramp(ctx, c.addr, loadUser, p.password, o.sessions, o.parallel, 10, func(n int) {
+	conns, took, rampErr := ramp(ctx, c.addr, loadUser, p.password, o.fetch > 0, o.sessions, o.parallel, 10, func(n int) {
 		fmt.Fprintf(stdout, "  %d sessions open (%.1fs)\n", n, time.Since(start).Seconds())
 	})
 	defer closeAll(conns)

@@ -55,6 +55,24 @@ func TestLoadSmall(t *testing.T) {
 	}
 }
 
+// TestLoadFetch has each session fetch a message before IDLE: the literal
+// is read past whole (IDLE's "+" is the next line), and the sessions are
+// then held and counted like idle ones.
+func TestLoadFetch(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var out, errOut bytes.Buffer
+	err := run(ctx, []string{"-sessions", "10", "-parallel", "4", "-probes", "1", "-hold", "1s", "-fetch", "300000"}, &out, &errOut)
+	if err != nil {
+		t.Fatalf("run: %v\nstdout:\n%s\nstderr:\n%s", err, out.String(), errOut.String())
+	}
+	for _, want := range []string{"each session fetches a 300000-byte message", "ramp: 10 sessions", "hold 1s: 10 sessions", "closed: all sessions ended"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
 func TestUsage(t *testing.T) {
 	var out, errOut bytes.Buffer
 	if err := run(context.Background(), []string{"-sessions", "0"}, &out, &errOut); err == nil || !strings.Contains(err.Error(), "usage") {

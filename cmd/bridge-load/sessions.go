@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -53,12 +54,23 @@ func login(ctx context.Context, addr, user, pass string) (net.Conn, *bufio.Reade
 	return fail(fmt.Errorf("no reply to LOGIN"))
 }
 
-// openIdle logs in and starts IDLE (RFC 2177), the way a mail client
-// watches a folder, and returns the connection with no deadline.
-func openIdle(ctx context.Context, addr, user, pass string) (net.Conn, time.Duration, error) {
+// openIdle logs in, fetches the newest message of INBOX whole if fetch is
+// set, and starts IDLE (RFC 2177), the way a mail client watches a folder;
+// it returns the connection with no deadline.
+func openIdle(ctx context.Context, addr, user, pass string, fetch bool) (net.Conn, time.Duration, error) {
 	c, br, took, err := login(ctx, addr, user, pass)
 	if err != nil {
 		return nil, 0, err
+	}
+	if fetch {
+		if err := command(c, br, "s", "EXAMINE INBOX"); err != nil {
+			c.Close()
+			return nil, 0, err
+		}
+		if err := command(c, br, "f", "FETCH * BODY.PEEK[]"); err != nil {
+			c.Close()
+			return nil, 0, err
+		}
 	}
 	if _, err := io.WriteString(c, "b IDLE\r\n"); err != nil {
 		c.Close()
@@ -70,6 +82,74 @@ func openIdle(ctx context.Context, addr, user, pass string) (net.Conn, time.Dura
 	}
 	c.SetDeadline(time.Time{})
 	return c, took, nil
+}
+
+// command sends tag and line and reads until the tagged reply, which must
+// be OK, reading past any literal (RFC 3501 section 4.3) in the replies.
+func command(c net.Conn, br *bufio.Reader, tag, line string) error {
+	if _, err := io.WriteString(c, tag+" "+line+"\r\n"); err != nil {
+		return err
+	}
+	return await(br, tag, line)
+}
+
+// await reads until the reply tagged tag, which must be OK.
+func await(br *bufio.Reader, tag, line string) error {
+	for {
+		l, err := br.ReadString('\n')
+		if err != nil {
+			return fmt.Errorf("%s: %w", line, err)
+		}
+		if rest, ok := strings.CutPrefix(l, tag+" "); ok {
+			if !strings.HasPrefix(rest, "OK") {
+				return fmt.Errorf("%s: %.100s", line, strings.TrimSpace(l))
+			}
+			return nil
+		}
+		if n := literalSize(l); n > 0 {
+			if _, err := br.Discard(n); err != nil {
+				return fmt.Errorf("%s: %w", line, err)
+			}
+		}
+	}
+}
+
+// literalSize returns n when line ends with a literal's "{n}", else 0.
+func literalSize(line string) int {
+	line = strings.TrimRight(line, "\r\n")
+	i := strings.LastIndexByte(line, '{')
+	if i < 0 || !strings.HasSuffix(line, "}") {
+		return 0
+	}
+	n, err := strconv.Atoi(line[i+1 : len(line)-1])
+	if err != nil {
+		return 0
+	}
+	return n
+}
+
+// appendMessage logs in and appends a message of size bytes (at least its
+// header) to INBOX, for the sessions to fetch.
+func appendMessage(ctx context.Context, addr, user, pass string, size int) error {
+	c, br, _, err := login(ctx, addr, user, pass)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	head := "From: " + user + "\r\nTo: " + user + "\r\nSubject: bridge-load\r\n\r\n"
+	line := "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/ABCDEFGHIJ\r\n"
+	msg := []byte(head + strings.Repeat(line, size/len(line)+1))
+	msg = msg[:max(size, len(head))]
+	if _, err := fmt.Fprintf(c, "p APPEND INBOX {%d}\r\n", len(msg)); err != nil {
+		return err
+	}
+	if l, err := br.ReadString('\n'); err != nil || !strings.HasPrefix(l, "+") {
+		return fmt.Errorf("APPEND answered %q: %v", strings.TrimSpace(l), err)
+	}
+	if _, err := c.Write(append(msg, "\r\n"...)); err != nil {
+		return err
+	}
+	return await(br, "p", "APPEND")
 }
 
 // probe is one fresh login that logs out again; it returns the login time.
@@ -86,7 +166,7 @@ func probe(ctx context.Context, addr, user, pass string) (time.Duration, error) 
 // ramp opens n idle sessions with at most par logins in flight. It stops
 // early after maxErr failures or when ctx ends, and returns the open
 // connections and each login's time.
-func ramp(ctx context.Context, addr, user, pass string, n, par, maxErr int, progress func(done int)) ([]net.Conn, []time.Duration, error) {
+func ramp(ctx context.Context, addr, user, pass string, fetch bool, n, par, maxErr int, progress func(done int)) ([]net.Conn, []time.Duration, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	conns := make([]net.Conn, n)
@@ -103,7 +183,7 @@ func ramp(ctx context.Context, addr, user, pass string, n, par, maxErr int, prog
 				if i >= n {
 					return
 				}
-				c, d, err := openIdle(ctx, addr, user, pass)
+				c, d, err := openIdle(ctx, addr, user, pass, fetch)
 				if err != nil {
 					firstErr.CompareAndSwap(nil, err)
 					if failed.Add(1) >= int64(maxErr) {
