@@ -6,10 +6,6 @@ import (
 	"strings"
 )
 
-// windowsLauncher is the GUI-subsystem launcher (cmd/bridgew) that the
-// Windows archive and the Scoop manifest ship next to bridge.exe.
-const windowsLauncher = "bridgew.exe"
-
 // windowsLogFile is where the launcher appends the output of the
 // background `bridge serve`, under %LocalAppData%; the tray's "Open log"
 // opens it.

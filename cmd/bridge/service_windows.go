@@ -10,6 +10,10 @@ import (
 	"golang.org/x/sys/windows/registry"
 )
 
+// windowsLauncher is the GUI-subsystem launcher (cmd/bridgew) that the
+// Windows archive and the Scoop manifest ship next to bridge.exe.
+const windowsLauncher = "bridgew.exe"
+
 // runKeyHost installs a value under the user's Run key: Windows starts it
 // at logon, in the user's session, where the Credential Manager holds the
 // tokens (an SCM service would run in session 0 without them).
