@@ -199,7 +199,10 @@ func (r *relayState) pipe(dst, src net.Conn, watch Watcher, count *int64) {
 				return
 			}
 			if large != nil {
-				if hold := time.Unix(0, lastChunk).Add(relayHold); time.Now().Before(hold) {
+				// The burst's first deadline was set just before its first
+				// chunk was stamped: a millisecond's slack keeps that from
+				// firing twice.
+				if hold := time.Unix(0, lastChunk).Add(relayHold); time.Until(hold) > time.Millisecond {
 					if src.SetReadDeadline(hold) != nil {
 						return
 					}
