@@ -299,7 +299,10 @@ func (r *relayState) pipe(dst, src net.Conn, watch Watcher, count *int64) {
 				return
 			}
 			if large != nil {
-				if hold := time.Unix(0, lastChunk).Add(relayHold); time.Now().Before(hold) {
+				// The burst's first deadline was set just before its first
+				// chunk was stamped: a millisecond's slack keeps that from
+				// firing twice.
+				if hold := time.Unix(0, lastChunk).Add(relayHold); time.Until(hold) > time.Millisecond {
 					if src.SetReadDeadline(hold) != nil {
 						return
 					}
@@ -349,17 +352,22 @@ const tlsRecordMax = 5 + 1<<14 + 2048
 
 // gather reads into buf[n:] while the kernel holds enough of src (q) for
 // the read to return at once: a whole record of a TLS source, any byte of a
-// socket. It never waits for bytes still to come. It returns the new n.
+// socket. It never waits for bytes still to come. A read of k bytes takes
+// at most k and a record's overhead from what the kernel held, so one probe
+// of the queue can let several records through. It returns the new n.
 func gather(src net.Conn, buf []byte, n int, q *queueProbe, records bool) (int, error) {
-	ready := 1
+	ready, overhead := 1, 0
 	if records {
-		ready = tlsRecordMax
+		ready, overhead = tlsRecordMax, tlsRecordMax-1<<14
 	}
-	for n < len(buf) && q.queued() >= ready {
+	for queued := q.queued(); n < len(buf) && queued >= ready; {
 		k, err := src.Read(buf[n:])
 		n += k
 		if err != nil {
 			return n, err
+		}
+		if queued -= k + overhead; queued < ready {
+			queued = q.queued()
 		}
 	}
 	return n, nil
