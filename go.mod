@@ -21,4 +21,3 @@ require (
 	github.com/emersion/go-message v0.18.2 // indirect
 	github.com/godbus/dbus/v5 v5.2.2 // indirect
 )
-
