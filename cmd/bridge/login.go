@@ -81,23 +81,9 @@ func runLogin(ctx context.Context, e *env, args []string) error {
 		return &exitError{2}
 	}
 	// Validate the config as it will be before writing it.
-	if _, i := cfg.Account(email); i >= 0 {
-		cfg.Accounts[i] = ac
-	} else {
-		cfg.Accounts = append(cfg.Accounts, ac)
-	}
-	if err := cfg.Validate(); err != nil {
-		return err
-	}
-	accts, err := bridge.ResolveAccounts(cfg)
+	accts, acct, err := resolveEdited(cfg, ac)
 	if err != nil {
 		return err
-	}
-	var acct *bridge.Account
-	for _, a := range accts {
-		if a.Email == email {
-			acct = a
-		}
 	}
 	if *device && acct.TokenFrom == "" && acct.Provider.DeviceRefused != "" {
 		fmt.Fprintf(e.stderr, "--device cannot sign %s in: %s.\nOn a machine without a browser, run `bridge login %s --no-browser --port 8400` and forward the port from one with a browser: ssh -L 8400:127.0.0.1:8400 THIS-HOST\n",
@@ -297,4 +283,28 @@ func checkSignedIn(w io.Writer, email, signInAs, who string) error {
 		"If %s is how %s signs in (an alias, or a user name on another domain), accept it once with "+
 		"`bridge login %s --sign-in-as %s`",
 		who, want, email, who, email, want, who, email, email, who)
+}
+
+// resolveEdited puts ac into cfg (replacing the account with its email, or
+// appending it), validates the config as it will be written and returns
+// every resolved account and ac's own.
+func resolveEdited(cfg *config.Config, ac config.Account) ([]*bridge.Account, *bridge.Account, error) {
+	if _, i := cfg.Account(ac.Email); i >= 0 {
+		cfg.Accounts[i] = ac
+	} else {
+		cfg.Accounts = append(cfg.Accounts, ac)
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, nil, err
+	}
+	accts, err := bridge.ResolveAccounts(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, a := range accts {
+		if a.Email == ac.Email {
+			return accts, a, nil
+		}
+	}
+	return accts, nil, nil
 }

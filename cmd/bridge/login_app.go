@@ -30,23 +30,9 @@ func loginApp(ctx context.Context, e *env, path string, cfg *config.Config, ac c
 		fmt.Fprint(e.stderr, appRegisterHelp(ac.Email))
 		return &exitError{2}
 	}
-	if _, i := cfg.Account(ac.Email); i >= 0 {
-		cfg.Accounts[i] = ac
-	} else {
-		cfg.Accounts = append(cfg.Accounts, ac)
-	}
-	if err := cfg.Validate(); err != nil {
-		return err
-	}
-	accts, err := bridge.ResolveAccounts(cfg)
+	_, acct, err := resolveEdited(cfg, ac)
 	if err != nil {
 		return err
-	}
-	var acct *bridge.Account
-	for _, a := range accts {
-		if a.Email == ac.Email {
-			acct = a
-		}
 	}
 	cred, stored, err := appCredential(e, acct, certFile)
 	if err != nil {
