@@ -71,7 +71,7 @@ func (b *Bridge) DialUpstream(ctx context.Context, a *Account, p Proto) (net.Con
 	if p == SMTP && !a.Provider.SMTPImplicitTLS {
 		return c, nil
 	}
-	tc := tls.Client(c, cfg)
+	tc := tlsutil.Client(c, cfg)
 	if err := tc.HandshakeContext(ctx); err != nil {
 		c.Close()
 		return nil, &LoginError{Account: a, Err: &diag.Failure{Proto: p, Stage: diag.StageTLS, Text: addr, Err: err}}

@@ -2,12 +2,13 @@ package bridge
 
 import (
 	"bufio"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
 	"strings"
 	"time"
+
+	"github.com/mailbridge/bridge/tlsutil"
 )
 
 // IMAPServer is the IMAP front end. It speaks the pre-login part of IMAP4rev1
@@ -36,7 +37,7 @@ func (s *IMAPServer) handle(c net.Conn, implicitTLS bool) {
 	c.SetDeadline(time.Now().Add(s.o.preLogin()))
 	sess := &imapSession{s: s, raw: c, conn: c, peer: c.RemoteAddr()}
 	if implicitTLS {
-		tc := tls.Server(c, s.o.TLS)
+		tc := tlsutil.Server(c, s.o.TLS)
 		if err := tc.HandshakeContext(s.ctx); err != nil {
 			s.log.Debug("tls handshake failed", "peer", peerString(sess.peer), "err", err)
 			return
@@ -234,7 +235,7 @@ func (c *imapSession) startTLS(cmd *imapCmd) bool {
 	if c.write("%s OK Begin TLS negotiation now\r\n", cmd.tag) != nil {
 		return true
 	}
-	tc := tls.Server(untraced(c.conn), c.s.o.TLS)
+	tc := tlsutil.Server(untraced(c.conn), c.s.o.TLS)
 	if err := tc.HandshakeContext(c.s.ctx); err != nil {
 		c.s.log.Debug("starttls handshake failed", "peer", peerString(c.peer), "err", err)
 		return true

@@ -3,7 +3,6 @@ package bridge
 import (
 	"bufio"
 	"context"
-	"crypto/tls"
 	"fmt"
 	"net"
 	"strings"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/mailbridge/bridge/bridge/diag"
 	"github.com/mailbridge/bridge/internal/xoauth2"
+	"github.com/mailbridge/bridge/tlsutil"
 )
 
 // pop3MaxUpstreamLine bounds a line read from the upstream during login.
@@ -58,7 +58,7 @@ func (s *POP3Server) session(c net.Conn, implicitTLS bool) {
 
 	conn := c
 	if implicitTLS {
-		tc := tls.Server(c, s.o.TLS)
+		tc := tlsutil.Server(c, s.o.TLS)
 		if err := tc.HandshakeContext(ctx); err != nil {
 			log.Debug("pop3 TLS handshake failed", "err", err)
 			return
@@ -85,7 +85,7 @@ func (s *POP3Server) session(c net.Conn, implicitTLS bool) {
 		case pop3Quit:
 			return
 		case pop3STLS:
-			tc := tls.Server(conn, s.o.TLS)
+			tc := tlsutil.Server(conn, s.o.TLS)
 			if err := tc.HandshakeContext(ctx); err != nil {
 				log.Debug("pop3 STLS handshake failed", "err", err)
 				return

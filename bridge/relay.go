@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/mailbridge/bridge/tlsutil"
 )
 
 // Relay buffer sizes. A session waits for its next command with only the
@@ -114,10 +116,7 @@ func (r *relayState) run(clientBuf, upBuf *bufio.Reader, watch Watcher) relaySta
 // a connection without a TCP socket is left alone, and a failure only costs
 // speed.
 func setSendBuffer(c net.Conn, n int) {
-	if tc, ok := c.(*tls.Conn); ok {
-		c = tc.NetConn()
-	}
-	if tc, ok := c.(*net.TCPConn); ok {
+	if tc, ok := tlsutil.NetConn(c).(*net.TCPConn); ok {
 		tc.SetWriteBuffer(n)
 	}
 }
@@ -213,19 +212,11 @@ func (r *relayState) goodbye(bye string, last bool) bool {
 	if tc, ok := r.client.(*tls.Conn); ok {
 		tc.CloseWrite()
 	}
-	if tc, ok := netConn(r.client).(*net.TCPConn); ok {
+	if tc, ok := tlsutil.NetConn(r.client).(*net.TCPConn); ok {
 		tc.CloseWrite()
 	}
 	r.client.SetReadDeadline(time.Now().Add(lingerTime))
 	return true
-}
-
-// netConn is c under its TLS layer, if any.
-func netConn(c net.Conn) net.Conn {
-	if tc, ok := c.(*tls.Conn); ok {
-		return tc.NetConn()
-	}
-	return c
 }
 
 // pipe copies src to dst until an error. The read deadline is not moved per

@@ -1,10 +1,11 @@
 package bridge
 
 import (
-	"crypto/tls"
 	"net"
 	"syscall"
 	"unsafe"
+
+	"github.com/mailbridge/bridge/tlsutil"
 )
 
 // queueProbe asks the kernel how many bytes wait unread on a connection's
@@ -19,10 +20,7 @@ type queueProbe struct {
 // newQueueProbe returns a probe for c's socket (under TLS, if any), or nil
 // when c has none.
 func newQueueProbe(c net.Conn) *queueProbe {
-	if tc, ok := c.(*tls.Conn); ok {
-		c = tc.NetConn()
-	}
-	sc, ok := c.(syscall.Conn)
+	sc, ok := tlsutil.NetConn(c).(syscall.Conn)
 	if !ok {
 		return nil
 	}

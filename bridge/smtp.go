@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
+
+	"github.com/mailbridge/bridge/tlsutil"
 )
 
 // smtpMaxSize is the SIZE advertised locally: Exchange Online's own 150 MB
@@ -83,7 +85,7 @@ func (s *SMTPServer) Serve(ln net.Listener, implicitTLS bool) error {
 	defer done()
 	var l net.Listener = &smtpListener{Listener: ln, s: s, implicit: implicitTLS}
 	if implicitTLS {
-		l = tls.NewListener(l, s.o.TLS)
+		l = tlsutil.NewListener(l, s.o.TLS)
 	}
 	err = s.srv.Serve(l)
 	if s.conns.isClosed() {
@@ -263,10 +265,7 @@ func (c *smtpConn) Close() error {
 
 // localConn finds our tracked connection under a TLS layer.
 func localConn(c net.Conn) *smtpConn {
-	if tc, ok := c.(*tls.Conn); ok {
-		c = tc.NetConn()
-	}
-	sc, _ := c.(*smtpConn)
+	sc, _ := tlsutil.NetConn(c).(*smtpConn)
 	return sc
 }
 
