@@ -316,8 +316,8 @@ func (r *relayState) pipe(dst, src net.Conn, watch Watcher, count *int64) {
 var aLongTimeAgo = time.Unix(1, 0)
 
 // readHeld reads into buf[n:] what src holds in memory already (the rest of
-// a record crypto/tls decrypted whole but handed out only in part, and any
-// whole records it read with it) and returns the new n. src's read deadline
+// a record crypto/tls decrypted whole but handed out only in part, and the
+// records tlsutil.RecordConn read ahead) and returns the new n. src's read deadline
 // is then relayHold away. A plain socket holds nothing in memory.
 func readHeld(src net.Conn, buf []byte, n int) (int, error) {
 	if err := src.SetReadDeadline(aLongTimeAgo); err != nil {

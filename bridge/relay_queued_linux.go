@@ -9,16 +9,18 @@ import (
 )
 
 // queueProbe asks the kernel how many bytes wait unread on a connection's
-// socket (ioctl TIOCINQ, also known as FIONREAD), so the relay can gather a
+// socket (ioctl TIOCINQ, also known as FIONREAD), and adds those that
+// tlsutil.RecordConn read from it and holds, so the relay can gather a
 // burst into one write without ever waiting for bytes not yet there.
 type queueProbe struct {
+	c     net.Conn
 	rc    syscall.RawConn
 	n     int32
 	probe func(fd uintptr) // made once: a closure per call would allocate
 }
 
-// newQueueProbe returns a probe for c's socket (under TLS, if any), or nil
-// when c has none.
+// newQueueProbe returns a probe for c's socket (under TLS and RecordConn,
+// if any), or nil when c has none.
 func newQueueProbe(c net.Conn) *queueProbe {
 	sc, ok := tlsutil.NetConn(c).(syscall.Conn)
 	if !ok {
@@ -28,7 +30,7 @@ func newQueueProbe(c net.Conn) *queueProbe {
 	if err != nil {
 		return nil
 	}
-	q := &queueProbe{rc: rc}
+	q := &queueProbe{c: c, rc: rc}
 	q.probe = func(fd uintptr) {
 		if _, _, e := syscall.Syscall(syscall.SYS_IOCTL, fd, syscall.TIOCINQ, uintptr(unsafe.Pointer(&q.n))); e != 0 {
 			q.n = 0
@@ -37,10 +39,15 @@ func newQueueProbe(c net.Conn) *queueProbe {
 	return q
 }
 
-// queued returns the bytes waiting in the kernel; 0 when unknown.
+// queued returns the bytes waiting in the kernel and in RecordConn; 0 when
+// unknown.
 func (q *queueProbe) queued() int {
-	if q == nil || q.rc.Control(q.probe) != nil {
+	if q == nil {
 		return 0
 	}
-	return int(q.n)
+	held := tlsutil.Buffered(q.c)
+	if q.rc.Control(q.probe) != nil {
+		return held
+	}
+	return held + int(q.n)
 }

@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"net"
+	"sync"
 	"syscall"
 )
 
@@ -41,80 +42,172 @@ func (l *listener) Accept() (net.Conn, error) {
 // and a two-byte length (RFC 8446 section 5.1).
 const recordHeaderLen = 5
 
-// RecordConn returns c with reads that never go past the end of a TLS
-// record: each Read returns bytes of one record's header or of one
-// record's body, never of two records.
+// RecordConn returns c with reads that never end inside a TLS record
+// unless they start in it: each Read returns the rest of the record under
+// way and then whole records only, or a part of one record.
 //
 // crypto/tls reads into a buffer that grows to hold what a read brought
-// and never shrinks (golang/go#43563): when a read brings a record and
-// the start of the next one, the buffer must grow to keep both, and after
-// a burst of 16 KB records it settles at 40 KiB for the connection's life.
-// Fed records one at a time, it keeps one record's worth, 18 KiB. An idle
+// and never shrinks (golang/go#43563): when a read brings a whole record
+// and the start of the next one, the buffer must grow to keep both, and
+// after a burst of 16 KB records it settles at 40 KiB for the connection's
+// life. Fed this way, it grows only to hold the largest record: 18 KiB, or
+// one doubling more when a server's records grew step by step. An idle
 // relayed session that once fetched a large message keeps that buffer, so
-// this is most of what the session costs.
+// it is most of what such a session costs.
 //
-// A read of a record's body also asks for the next record's header, kept
-// here (five bytes) until crypto/tls asks for it, so that a burst costs
-// one read per record, not two.
+// A read goes into crypto/tls's own buffer; the start of a record that did
+// not arrive whole is kept here and handed out next. When a read filled
+// that buffer, a burst is under way: while it lasts, and where the socket
+// allows a read that does not wait (Unix), RecordConn reads up to 64 KB at
+// a time into a buffer of its own, so that a burst costs one system call
+// per 64 KB rather than one per record. That buffer comes from a pool and
+// goes back as soon as everything in it was handed out: a connection
+// waiting for its next bytes never holds one.
 func RecordConn(c net.Conn) net.Conn {
-	return &recordConn{Conn: c}
+	r := &recordConn{Conn: c}
+	if sc, ok := c.(syscall.Conn); ok {
+		r.rc, _ = sc.SyscallConn()
+	}
+	return r
 }
 
 type recordConn struct {
 	net.Conn
-	// The record being handed out: how much of its header has been
-	// handed out (and the header so far), and then how much of its body
-	// is still to come.
-	hdr  [recordHeaderLen]byte
-	nhdr int
-	body int
-	// Bytes read from the connection and not yet handed out: always the
-	// start of the next record's header.
-	ahead  [recordHeaderLen]byte
-	nahead int
+	rc syscall.RawConn // nil when c has no descriptor
+	// Where the bytes handed out so far end.
+	at recordPos
+	// Bytes read from the connection and not yet handed out, in buf (nil
+	// when nothing is held), and the read's error, handed out after them.
+	buf  *[]byte
+	held []byte
+	err  error
+	// more says the last read filled its buffer: more bytes are likely
+	// waiting.
+	more bool
 }
+
+// recordPos is a position in a stream of records.
+type recordPos struct {
+	hdr  [recordHeaderLen]byte
+	nhdr int // header bytes passed; recordHeaderLen once in the body
+	body int // body bytes still to pass
+}
+
+// pass moves the position past p and reports where in p the last record
+// that p completes ends (0 when p completes none).
+func (at *recordPos) pass(p []byte) (lastEnd int) {
+	for i := 0; i < len(p); {
+		if at.nhdr < recordHeaderLen {
+			k := copy(at.hdr[at.nhdr:], p[i:])
+			at.nhdr += k
+			i += k
+			if at.nhdr < recordHeaderLen {
+				break
+			}
+			at.body = int(at.hdr[3])<<8 | int(at.hdr[4])
+		}
+		k := min(at.body, len(p)-i)
+		at.body -= k
+		i += k
+		if at.body == 0 {
+			at.nhdr = 0
+			lastEnd = i
+		}
+	}
+	return lastEnd
+}
+
+// recordReadSize is how much one read into RecordConn's own buffer takes
+// at most.
+const recordReadSize = 64 << 10
+
+var recordBufs = sync.Pool{New: func() any { b := make([]byte, recordReadSize); return &b }}
 
 func (r *recordConn) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	limit := r.body
-	if r.nhdr < recordHeaderLen {
-		limit = recordHeaderLen - r.nhdr
+	if len(r.held) == 0 {
+		if err := r.err; err != nil {
+			r.err = nil
+			return 0, err
+		}
+		if r.more && r.rc != nil {
+			r.readAhead()
+		}
 	}
-	if r.nahead > 0 {
-		n := copy(p[:min(len(p), limit)], r.ahead[:r.nahead])
-		copy(r.ahead[:], r.ahead[n:r.nahead])
-		r.nahead -= n
-		r.handedOut(p[:n])
-		return n, nil
+	if len(r.held) > 0 {
+		return r.handOut(p), nil
 	}
-	ask := limit
-	if r.nhdr == recordHeaderLen {
-		ask += recordHeaderLen // the next header, if it has come
+	k, err := r.Conn.Read(p)
+	r.more = k == len(p)
+	next := r.at
+	end := next.pass(p[:k])
+	if end == 0 || end == k {
+		r.at = next
+		return k, err
 	}
-	k, err := r.Conn.Read(p[:min(len(p), ask)])
-	n := min(k, limit)
-	r.nahead = copy(r.ahead[:], p[n:k])
-	r.handedOut(p[:n])
-	return n, err
+	// p ends inside a record after completing others: hand out through
+	// the last whole one and keep the rest for the next Read.
+	r.buf = recordBufs.Get().(*[]byte)
+	r.held = (*r.buf)[:copy(*r.buf, p[end:k])]
+	r.err = err
+	r.at.pass(p[:end])
+	return end, nil
 }
 
-// handedOut moves the record position past p, which lies within one
-// record's header or body.
-func (r *recordConn) handedOut(p []byte) {
-	if r.nhdr < recordHeaderLen {
-		r.nhdr += copy(r.hdr[r.nhdr:], p)
-		if r.nhdr < recordHeaderLen {
-			return
-		}
-		r.body = int(r.hdr[3])<<8 | int(r.hdr[4])
-	} else {
-		r.body -= len(p)
+// readAhead reads what the socket holds, up to recordReadSize, into a
+// pooled buffer, without waiting: when nothing is there (or the read
+// deadline passed) it gives the buffer back and the caller reads as usual.
+// A failed read is left for that usual read to report.
+func (r *recordConn) readAhead() {
+	r.buf = recordBufs.Get().(*[]byte)
+	k := readNow(r.rc, *r.buf)
+	r.more = k > 0
+	if k <= 0 {
+		r.release()
+		return
 	}
-	if r.body == 0 {
-		r.nhdr = 0 // the record is whole; the next header comes
+	r.held = (*r.buf)[:k]
+}
+
+// handOut copies held bytes into p: as many as fit, unless that would end
+// inside a record after completing others, then through the last whole
+// one.
+func (r *recordConn) handOut(p []byte) int {
+	n := min(len(p), len(r.held))
+	next := r.at
+	if end := next.pass(r.held[:n]); end > 0 && end < n {
+		n = end
+		next = r.at
+		next.pass(r.held[:n])
 	}
+	r.at = next
+	copy(p, r.held[:n])
+	if r.held = r.held[n:]; len(r.held) == 0 {
+		r.release()
+	}
+	return n
+}
+
+// release gives the read buffer back once nothing is held in it.
+func (r *recordConn) release() {
+	if r.buf != nil {
+		recordBufs.Put(r.buf)
+		r.buf, r.held = nil, nil
+	}
+}
+
+// Buffered returns how many bytes RecordConn under c (under TLS, if any)
+// has read from the socket and not yet handed out; 0 without RecordConn.
+func Buffered(c net.Conn) int {
+	if tc, ok := c.(*tls.Conn); ok {
+		c = tc.NetConn()
+	}
+	if rc, ok := c.(*recordConn); ok {
+		return len(rc.held)
+	}
+	return 0
 }
 
 // SyscallConn is c's own, so that a socket under TLS can still be asked

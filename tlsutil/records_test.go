@@ -5,9 +5,12 @@ import (
 	"crypto/tls"
 	"errors"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"reflect"
+	"slices"
+	"sort"
 	"syscall"
 	"testing"
 	"time"
@@ -46,27 +49,34 @@ func records(lens ...int) []byte {
 	return b
 }
 
-// pieces splits stream into header and body pieces, in order.
-func pieces(stream []byte) [][2]int {
-	var out [][2]int
+// recordEnds returns the offsets in stream where records end.
+func recordEnds(stream []byte) map[int]bool {
+	ends := map[int]bool{}
 	for off := 0; off < len(stream); {
-		n := int(stream[off+3])<<8 | int(stream[off+4])
-		out = append(out, [2]int{off, off + recordHeaderLen})
-		if n > 0 {
-			out = append(out, [2]int{off + recordHeaderLen, off + recordHeaderLen + n})
-		}
-		off += recordHeaderLen + n
+		off += recordHeaderLen + (int(stream[off+3])<<8 | int(stream[off+4]))
+		ends[off] = true
 	}
-	return out
+	return ends
+}
+
+// recordOf returns the start and end of the record holding stream[i],
+// given the ends of every record.
+func recordOf(sorted []int, i int) (start, end int) {
+	k := sort.SearchInts(sorted, i+1)
+	if k > 0 {
+		start = sorted[k-1]
+	}
+	return start, sorted[k]
 }
 
 // TestRecordConnReads: whatever pieces the socket hands out and whatever
-// room the reader offers, RecordConn hands out the stream unchanged, each
-// Read within one record's header or one record's body, and never reads
-// more than five bytes (a header) ahead of what it handed out.
+// room the reader offers, RecordConn hands out the stream unchanged; each
+// Read ends at the end of a record or stays within one record; and what it
+// read ahead is no more than one read's worth, as Buffered says.
 func TestRecordConnReads(t *testing.T) {
-	stream := records(0, 1, 4, 5, 6, 1200, 4096, 16401, 0, 16384+2048, 3, 16401, 7)
-	bounds := pieces(stream)
+	stream := records(0, 1, 4, 5, 6, 1200, 4096, 16401, 0, 16384+2048, 3, 16401, 7, 4096, 4096, 4096, 100, 16401)
+	ends := recordEnds(stream)
+	sorted := slices.Sorted(maps.Keys(ends))
 	sockets := map[string][]int{
 		"all at once":  {len(stream)},
 		"byte by byte": {1},
@@ -74,7 +84,7 @@ func TestRecordConnReads(t *testing.T) {
 		"headers torn": {3, 2, 6, 4, 1, 16402},
 		"random":       nil,
 	}
-	rooms := map[string][]int{"large": {1 << 17}, "one byte": {1}, "mixed": {5, 1, 100, 20000, 3, 1 << 16}}
+	rooms := map[string][]int{"large": {1 << 17}, "one byte": {1}, "mixed": {5, 1, 100, 20000, 3, 1 << 16}, "one record": {18432}}
 	for sname, sizes := range sockets {
 		if sizes == nil {
 			r := rand.New(rand.NewPCG(1, 2))
@@ -87,22 +97,22 @@ func TestRecordConnReads(t *testing.T) {
 				sock := &chunkConn{data: stream, sizes: sizes}
 				rc := RecordConn(sock)
 				var got []byte
-				piece := 0
+				bufs := make([][]byte, len(room))
+				for i, n := range room {
+					bufs[i] = make([]byte, n)
+				}
 				for i := 0; ; i++ {
-					p := make([]byte, room[i%len(room)])
+					p := bufs[i%len(bufs)]
 					n, err := rc.Read(p)
 					if n > 0 {
 						start, end := len(got), len(got)+n
-						for piece < len(bounds) && bounds[piece][1] <= start {
-							piece++
-						}
-						if piece == len(bounds) || start < bounds[piece][0] || end > bounds[piece][1] {
-							t.Fatalf("read %d handed out bytes %d-%d, across the piece %v of the stream", i, start, end, bounds[min(piece, len(bounds)-1)])
+						if rs, re := recordOf(sorted, start); !ends[end] && (start < rs || end > re) {
+							t.Fatalf("read %d handed out bytes %d-%d: neither within the record at %d-%d nor ending with a record", i, start, end, rs, re)
 						}
 						got = append(got, p[:n]...)
 					}
-					if ahead := len(stream) - len(sock.data) - len(got); ahead < 0 || ahead > recordHeaderLen {
-						t.Fatalf("after read %d: %d bytes read ahead of what was handed out", i, ahead)
+					if ahead := len(stream) - len(sock.data) - len(got); ahead != Buffered(rc) || ahead > recordReadSize {
+						t.Fatalf("after read %d: %d bytes read ahead, Buffered says %d, the most is %d", i, ahead, Buffered(rc), recordReadSize)
 					}
 					if errors.Is(err, io.EOF) {
 						break
@@ -110,7 +120,7 @@ func TestRecordConnReads(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					if n == 0 && len(p) > 0 {
+					if n == 0 {
 						t.Fatalf("read %d: 0 bytes and no error", i)
 					}
 				}
@@ -122,25 +132,31 @@ func TestRecordConnReads(t *testing.T) {
 	}
 }
 
-// TestRecordConnOneReadPerRecord: in a burst, one read of the socket
-// brings a record's body and the next record's header together.
-func TestRecordConnOneReadPerRecord(t *testing.T) {
-	lens := make([]int, 64)
-	for i := range lens {
-		lens[i] = 16401
+// TestRecordConnHoldsPartRecord: a record whose end has not arrived keeps
+// the read buffer until it does, and then lets it go.
+func TestRecordConnHoldsPartRecord(t *testing.T) {
+	stream := records(100, 16401)
+	cut := len(stream) - 1000
+	sock := &chunkConn{data: stream, sizes: []int{cut, len(stream)}}
+	rc := RecordConn(sock).(*recordConn)
+	p := make([]byte, 1<<17)
+	n, err := rc.Read(p)
+	if err != nil || n != recordHeaderLen+100 {
+		t.Fatalf("first read: %d bytes, %v; want the whole first record, %d bytes", n, err, recordHeaderLen+100)
 	}
-	stream := records(lens...)
-	sock := &chunkConn{data: stream, sizes: []int{len(stream)}}
-	rc := RecordConn(sock)
-	buf := make([]byte, 1<<17)
-	for {
-		if _, err := rc.Read(buf); err != nil {
-			break
+	if rc.buf == nil || Buffered(rc) != cut-n {
+		t.Fatalf("the start of the second record is not held: Buffered %d, want %d", Buffered(rc), cut-n)
+	}
+	got := n
+	for got < len(stream) {
+		n, err := rc.Read(p)
+		if err != nil {
+			t.Fatal(err)
 		}
+		got += n
 	}
-	// The first header alone, then one read per record.
-	if want := len(lens) + 1; sock.reads > want {
-		t.Errorf("%d socket reads for %d records, want at most %d", sock.reads, len(lens), want)
+	if rc.buf != nil || Buffered(rc) != 0 {
+		t.Errorf("after the second record: buffer still held (%d bytes)", Buffered(rc))
 	}
 }
 

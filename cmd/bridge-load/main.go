@@ -12,11 +12,14 @@
 // Everything listens on 127.0.0.1 only.
 //
 // With -fetch, each session first fetches a message of that size whole,
-// so that what a session keeps after a burst is counted too.
+// so that what a session keeps after a burst is counted too; -full-records
+// has the upstream send that message in whole 16 KB TLS records from the
+// start, as OpenSSL-based servers do, rather than in crypto/tls's records,
+// which grow over the first 128 KB of a connection.
 //
 // Usage:
 //
-//	bridge-load [-sessions 10000] [-parallel 32] [-probes 20] [-login-bound 1s] [-hold 5s] [-fetch 0]
+//	bridge-load [-sessions 10000] [-parallel 32] [-probes 20] [-login-bound 1s] [-hold 5s] [-fetch 0 [-full-records]]
 //
 // Each session holds two descriptors in each process, so the tool raises
 // RLIMIT_NOFILE (soft limit, and the hard limit when it may) in both and
@@ -64,6 +67,7 @@ const fdSpare = 64
 // options are the command-line settings.
 type options struct {
 	sessions, parallel, probes, fetch int
+	fullRecords                       bool
 	loginBound, hold, timeout         time.Duration
 }
 
@@ -75,6 +79,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&o.parallel, "parallel", 32, "logins in flight while opening them")
 	fs.IntVar(&o.probes, "probes", 20, "fresh logins timed while the sessions are held")
 	fs.IntVar(&o.fetch, "fetch", 0, "the size in bytes of a message each session fetches whole before IDLE; 0 fetches nothing")
+	fs.BoolVar(&o.fullRecords, "full-records", false, "the upstream sends whole 16 KB TLS records from its first byte (as OpenSSL does), not crypto/tls's records that grow over the first 128 KB")
 	fs.DurationVar(&o.loginBound, "login-bound", time.Second, "the longest a login under load may take")
 	fs.DurationVar(&o.hold, "hold", 5*time.Second, "how long to hold the sessions, sampling the bridge each second")
 	fs.DurationVar(&o.timeout, "timeout", 15*time.Minute, "the whole run's limit")
@@ -99,7 +104,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "open files: RLIMIT_NOFILE raised from %d to %d in both processes\n", before, after)
 	}
 
-	p, err := startPeers()
+	p, err := startPeers(o.fullRecords)
 	if err != nil {
 		return err
 	}

@@ -33,7 +33,11 @@ type peers struct {
 	password string
 }
 
-func startPeers() (*peers, error) {
+// startPeers starts the identity platform and the IMAP upstream. With
+// fullRecords the upstream sends whole 16 KB TLS records from its first
+// byte, as OpenSSL-based servers do; otherwise crypto/tls's records, which
+// grow step by step over the first 128 KB it sends on a connection.
+func startPeers(fullRecords bool) (*peers, error) {
 	dir, err := os.MkdirTemp("", "bridge-load-")
 	if err != nil {
 		return nil, fmt.Errorf("bridge-load: %w", err)
@@ -56,8 +60,9 @@ func startPeers() (*peers, error) {
 	p.tokens = tokenstest.New(tokenstest.Options{})
 	p.imap, err = bridgetest.NewIMAP(bridgetest.IMAPOptions{
 		Validate: p.tokens.Validate,
-		TLS:      &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
-		Users:    []string{loadUser},
+		TLS: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12,
+			DynamicRecordSizingDisabled: fullRecords},
+		Users: []string{loadUser},
 	})
 	if err != nil {
 		p.close()
