@@ -32,15 +32,16 @@ func (s *IMAPServer) Serve(ln net.Listener, implicitTLS bool) error {
 	return s.serve(ln, implicitTLS, IMAP, s.handle)
 }
 
-// handle runs one client connection; serve closes c afterwards.
-func (s *IMAPServer) handle(c net.Conn, implicitTLS bool) {
+// handle runs one client connection up to its login; serve closes c
+// afterwards, after running the relay handle returns, if any.
+func (s *IMAPServer) handle(c net.Conn, implicitTLS bool) (relay func()) {
 	c.SetDeadline(time.Now().Add(s.o.preLogin()))
 	sess := &imapSession{s: s, raw: c, conn: c, peer: c.RemoteAddr()}
 	if implicitTLS {
 		tc := tlsutil.Server(c, s.o.TLS)
 		if err := tc.HandshakeContext(s.ctx); err != nil {
 			s.log.Debug("tls handshake failed", "peer", peerString(sess.peer), "err", err)
-			return
+			return nil
 		}
 		sess.conn, sess.tls = tc, true
 	}
@@ -48,6 +49,7 @@ func (s *IMAPServer) handle(c net.Conn, implicitTLS bool) {
 	sess.conn = traced(sess.conn, sess.trace, true)
 	sess.setReader()
 	sess.run()
+	return sess.relay
 }
 
 // imapSession is one client connection before login.
@@ -63,6 +65,7 @@ type imapSession struct {
 	client   string // the ID command's "name", cleaned (clientName)
 	out      []byte
 	trace    *wireTrace // nil unless FrontOptions.Trace
+	relay    func()     // set by a login: the relayed session, for handle to return
 }
 
 // imapShutdownBye tells a client the server is stopping (RFC 3501 section

@@ -95,8 +95,9 @@ func (c *imapSession) tooMany() bool {
 	return true
 }
 
-// login checks the local login, logs in upstream and hands the connection
-// over to the relay. It reports whether the session is over.
+// login checks the local login and logs in upstream; on success it sets
+// c.relay to the relayed session. It reports whether the pre-login phase
+// is over.
 func (c *imapSession) login(tag, user, pass string) bool {
 	if c.loginDisabled() {
 		return c.refusePlain(tag)
@@ -133,15 +134,20 @@ func (c *imapSession) login(tag, user, pass string) bool {
 	}
 	c.s.log.Info("session started", "account", l.Account.Email, "peer", peerString(c.peer))
 	done := b.Track(IMAP)
-	defer done()
 	br := c.br
 	c.br, c.r.br = nil, nil // the relay owns the connection from here
 	c.trace.stop()
 	r := newRelay(untraced(c.conn), up, c.s.o.idle(), &replyLines{imap: true})
 	c.s.conns.onStop(c.raw, func(last bool) bool { return r.goodbye(imapShutdownBye, last) })
-	st := r.run(br, ubr, watch)
-	c.s.log.Info("session ended", "account", l.Account.Email, "peer", peerString(c.peer),
-		"bytes_up", st.toUpstream, "bytes_down", st.toClient)
+	release := c.s.conns.hold(c.raw) // the login's own hold ends when it returns
+	s, email, peer := c.s, l.Account.Email, c.peer
+	c.relay = func() {
+		defer release()
+		defer done()
+		st := r.run(br, ubr, watch)
+		s.log.Info("session ended", "account", email, "peer", peerString(peer),
+			"bytes_up", st.toUpstream, "bytes_down", st.toClient)
+	}
 	return true
 }
 

@@ -46,9 +46,10 @@ func (s *POP3Server) Serve(ln net.Listener, implicitTLS bool) error {
 	return s.serve(ln, implicitTLS, POP3, s.session)
 }
 
-// session runs one client connection. The pre-login phase, upstream login
-// included, must end within the pre-login timeout.
-func (s *POP3Server) session(c net.Conn, implicitTLS bool) {
+// session runs one client connection up to its login and returns the
+// relayed session, if any, for serve to run. The pre-login phase,
+// upstream login included, must end within the pre-login timeout.
+func (s *POP3Server) session(c net.Conn, implicitTLS bool) (relay func()) {
 	deadline := time.Now().Add(s.o.preLogin())
 	ctx, cancel := context.WithDeadline(s.ctx, deadline)
 	defer cancel()
@@ -61,14 +62,14 @@ func (s *POP3Server) session(c net.Conn, implicitTLS bool) {
 		tc := tlsutil.Server(c, s.o.TLS)
 		if err := tc.HandshakeContext(ctx); err != nil {
 			log.Debug("pop3 TLS handshake failed", "err", err)
-			return
+			return nil
 		}
 		conn = tc
 	}
 	tr := newWireTrace(s.b.Logger(), s.o.tracing(), POP3, "client", peer)
 	r := newPOP3Reader(traced(conn, tr, true), implicitTLS, s.o)
 	if r.reply(pop3Greeting) != nil {
-		return
+		return nil
 	}
 	for {
 		req, err := r.next()
@@ -79,16 +80,16 @@ func (s *POP3Server) session(c net.Conn, implicitTLS bool) {
 				r.reply(pop3ShutdownBye)
 			}
 			log.Debug("pop3 session ended before login", "err", err)
-			return
+			return nil
 		}
 		switch req.kind {
 		case pop3Quit:
-			return
+			return nil
 		case pop3STLS:
 			tc := tlsutil.Server(conn, s.o.TLS)
 			if err := tc.HandshakeContext(ctx); err != nil {
 				log.Debug("pop3 STLS handshake failed", "err", err)
-				return
+				return nil
 			}
 			tr.note("TLS started")
 			conn = tc
@@ -99,23 +100,27 @@ func (s *POP3Server) session(c net.Conn, implicitTLS bool) {
 			if up == nil {
 				release()
 				if r.reply(reply) != nil || r.fail() {
-					return
+					return nil
 				}
 				continue
 			}
 			// Counted before the client hears +OK, so a status taken
 			// after the reply sees the session.
 			done := s.b.Track(POP3)
-			defer done()
 			s.b.Record(acct, POP3, nil)
 			if r.reply(pop3LoggedIn) != nil {
 				up.Close()
-				return
+				done()
+				return nil
 			}
 			log.Info("pop3 session relayed", "account", acct.Email)
 			tr.stop()
-			s.relay(c, conn, r.br, up, upBuf)
-			return
+			br := r.br
+			return func() {
+				defer release()
+				defer done()
+				s.relay(c, conn, br, up, upBuf)
+			}
 		}
 	}
 }

@@ -247,12 +247,29 @@ func (r *relayState) pipe(dst, src net.Conn, watch Watcher, count *int64) {
 		// A goodbye came before this pipe started: keep its deadline.
 		src.SetReadDeadline(time.Now().Add(lingerTime))
 	}
+	// Between bursts the pipe waits for src's socket to have a byte before
+	// it reads (on Linux): a goroutine parked inside crypto/tls's Read
+	// keeps the 8 KB stack its frames need, one parked here gets by on 4 KB.
+	// It may wait only when src holds nothing a Read would return without
+	// the socket: the last Read returned less than asked (crypto/tls then
+	// holds no plaintext, and, under tlsutil.RecordConn, no further record)
+	// and RecordConn holds nothing read ahead.
+	ready := newReadyWait(src)
+	drained := false
 	for {
 		buf := small
 		if large != nil {
 			buf = *large
 		}
-		n, err := src.Read(buf)
+		var n int
+		var err error
+		if large == nil && drained && tlsutil.Buffered(src) == 0 {
+			err = ready.wait()
+		}
+		if err == nil {
+			n, err = src.Read(buf)
+		}
+		drained = err != nil || n < len(buf)
 		burst := err == nil && large == nil && n == len(small)
 		if burst {
 			// A burst, or a record longer than the small buffer: what is
@@ -265,9 +282,11 @@ func (r *relayState) pipe(dst, src net.Conn, watch Watcher, count *int64) {
 				q = newQueueProbe(src)
 			}
 			n, err = readHeld(src, buf, n)
+			drained = false
 		}
 		if err == nil && large != nil && (records || burst) {
 			n, err = gather(src, buf, n, q, records)
+			drained = false
 		}
 		if n > 0 {
 			lastChunk = r.touch()

@@ -51,3 +51,40 @@ func (q *queueProbe) queued() int {
 	}
 	return held + int(q.n)
 }
+
+// readyWait waits in the runtime's network poller until a socket has a
+// byte to read, without reading it (recv with MSG_PEEK), so that an idle
+// relay goroutine waits with little on its stack.
+type readyWait struct {
+	rc   syscall.RawConn
+	b    [1]byte
+	peek func(fd uintptr) bool // made once: a closure per call would allocate
+}
+
+// newReadyWait returns a waiter for c's socket (under TLS and RecordConn,
+// if any), or nil when c has none.
+func newReadyWait(c net.Conn) *readyWait {
+	sc, ok := tlsutil.NetConn(c).(syscall.Conn)
+	if !ok {
+		return nil
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	w := &readyWait{rc: rc}
+	w.peek = func(fd uintptr) bool {
+		_, _, e := syscall.Syscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&w.b[0])), 1, syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
+		return e != syscall.EAGAIN && e != syscall.EINTR
+	}
+	return w
+}
+
+// wait returns when the socket has a byte, is at its end or failed, or
+// with the connection's read deadline's error.
+func (w *readyWait) wait() error {
+	if w == nil {
+		return nil
+	}
+	return w.rc.Read(w.peek)
+}

@@ -12,3 +12,11 @@ type queueProbe struct{}
 func newQueueProbe(net.Conn) *queueProbe { return nil }
 
 func (q *queueProbe) queued() int { return 0 }
+
+// readyWait would wait until a socket has a byte to read; outside Linux the
+// relay waits in its Read.
+type readyWait struct{}
+
+func newReadyWait(net.Conn) *readyWait { return nil }
+
+func (w *readyWait) wait() error { return nil }

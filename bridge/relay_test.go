@@ -249,13 +249,14 @@ type tlsRelayFixture struct {
 	client   net.Conn
 	counted  *writeCounter
 	upstream *tls.Conn
+	upWrites *heldWrites // under upstream: writes can be held and sent as one
 	watch    *recordingWatcher
 	done     chan relayStats
 }
 
 // startTLSRelay relays between a client on plain TCP and an upstream that
-// speaks TLS 1.3, as the bridge does; each Write on f.upstream is one TLS
-// record of at most 16 KB.
+// speaks TLS 1.3, as the bridge does (tlsutil.Client); each Write on
+// f.upstream is one TLS record of at most 16 KB.
 func startTLSRelay(t *testing.T) *tlsRelayFixture {
 	t.Helper()
 	ca, err := tlsutil.NewTestCA()
@@ -268,14 +269,16 @@ func startTLSRelay(t *testing.T) *tlsRelayFixture {
 	}
 	client, clientSide := tcpPair(t)
 	upSide, upstream := tcpPair(t)
+	held := &heldWrites{Conn: upstream}
 	f := &tlsRelayFixture{
 		client:   client,
 		counted:  &writeCounter{Conn: clientSide},
-		upstream: tls.Server(upstream, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS13}),
+		upstream: tls.Server(held, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS13}),
+		upWrites: held,
 		watch:    &recordingWatcher{},
 		done:     make(chan relayStats, 1),
 	}
-	up := tls.Client(upSide, &tls.Config{RootCAs: ca.Pool, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS13})
+	up := tlsutil.Client(upSide, &tls.Config{RootCAs: ca.Pool, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS13})
 	go func() { f.done <- relay(f.counted, nil, up, nil, time.Minute, f.watch) }()
 	t.Cleanup(func() {
 		f.upstream.Close()
@@ -293,6 +296,42 @@ func startTLSRelay(t *testing.T) *tlsRelayFixture {
 	f.expect(t, warm)
 	f.counted.take()
 	return f
+}
+
+// heldWrites is a connection whose writes can be held and then sent in one
+// write, so that several TLS records reach the other side together.
+type heldWrites struct {
+	net.Conn
+	mu   sync.Mutex
+	hold bool
+	buf  []byte
+}
+
+func (c *heldWrites) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.hold {
+		c.buf = append(c.buf, p...)
+		return len(p), nil
+	}
+	return c.Conn.Write(p)
+}
+
+// holdWrites holds the writes that follow until send.
+func (c *heldWrites) holdWrites() {
+	c.mu.Lock()
+	c.hold = true
+	c.mu.Unlock()
+}
+
+// send writes what was held in one write and stops holding.
+func (c *heldWrites) send() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.hold = false
+	_, err := c.Conn.Write(c.buf)
+	c.buf = nil
+	return err
 }
 
 // expect reads exactly want from the client within 5 s.
@@ -416,5 +455,32 @@ func TestRelayTLSRecordsUnchanged(t *testing.T) {
 	defer f.watch.mu.Unlock()
 	if seen := f.watch.seen.Bytes(); !bytes.HasSuffix(seen, sent) || len(seen) != len(sent)+256<<10 {
 		t.Error("the watcher did not see exactly the upstream's bytes")
+	}
+}
+
+// Small records that arrive together while the session is idle all reach
+// the client at once: the relay, waiting for the socket between bursts,
+// must not wait while records already read sit in memory.
+func TestRelayRecordsArrivingTogether(t *testing.T) {
+	f := startTLSRelay(t)
+	for round, n := range []int{2, 3, 7} {
+		time.Sleep(3 * relayHold) // the burst is over: the relay waits for the socket
+		var sent []byte
+		f.upWrites.holdWrites()
+		for i := range n {
+			p := bytes.Repeat([]byte{byte('a' + i)}, 100)
+			if _, err := f.upstream.Write(p); err != nil {
+				t.Fatal(err)
+			}
+			sent = append(sent, p...)
+		}
+		if err := f.upWrites.send(); err != nil {
+			t.Fatal(err)
+		}
+		// A record left in memory would wait for the session's idle limit
+		// (a minute); expect gives up after 5 s.
+		f.expect(t, sent)
+		f.counted.take()
+		t.Logf("round %d: %d records sent in one write arrived", round, n)
 	}
 }

@@ -42,9 +42,8 @@ func (l *listener) Accept() (net.Conn, error) {
 // and a two-byte length (RFC 8446 section 5.1).
 const recordHeaderLen = 5
 
-// RecordConn returns c with reads that never end inside a TLS record
-// unless they start in it: each Read returns the rest of the record under
-// way and then whole records only, or a part of one record.
+// RecordConn returns c with reads that never go past the end of a TLS
+// record: each Read returns bytes of one record, all of it or a part.
 //
 // crypto/tls reads into a buffer that grows to hold what a read brought
 // and never shrinks (golang/go#43563): when a read brings a whole record
@@ -53,10 +52,12 @@ const recordHeaderLen = 5
 // life. Fed this way, it grows only to hold the largest record: 18 KiB, or
 // one doubling more when a server's records grew step by step. An idle
 // relayed session that once fetched a large message keeps that buffer, so
-// it is most of what such a session costs.
+// it is most of what such a session costs. And once crypto/tls has handed
+// out a record's last byte, it holds nothing more: what has come is here
+// (Buffered) or in the socket.
 //
-// A read goes into crypto/tls's own buffer; the start of a record that did
-// not arrive whole is kept here and handed out next. When a read filled
+// A read goes into crypto/tls's own buffer; what it brought past the end
+// of a record is kept here and handed out next. When a read filled
 // that buffer, a burst is under way: while it lasts, and where the socket
 // allows a read that does not wait (Unix), RecordConn reads up to 64 KB at
 // a time into a buffer of its own, so that a burst costs one system call
@@ -93,28 +94,23 @@ type recordPos struct {
 	body int // body bytes still to pass
 }
 
-// pass moves the position past p and reports where in p the last record
-// that p completes ends (0 when p completes none).
-func (at *recordPos) pass(p []byte) (lastEnd int) {
-	for i := 0; i < len(p); {
-		if at.nhdr < recordHeaderLen {
-			k := copy(at.hdr[at.nhdr:], p[i:])
-			at.nhdr += k
-			i += k
-			if at.nhdr < recordHeaderLen {
-				break
-			}
-			at.body = int(at.hdr[3])<<8 | int(at.hdr[4])
+// advance moves the position through p up to the end of the current
+// record and returns how many bytes of p that took: all of p, or fewer
+// when the record ends inside it.
+func (at *recordPos) advance(p []byte) int {
+	i := 0
+	if at.nhdr < recordHeaderLen {
+		i = copy(at.hdr[at.nhdr:], p)
+		if at.nhdr += i; at.nhdr < recordHeaderLen {
+			return i
 		}
-		k := min(at.body, len(p)-i)
-		at.body -= k
-		i += k
-		if at.body == 0 {
-			at.nhdr = 0
-			lastEnd = i
-		}
+		at.body = int(at.hdr[3])<<8 | int(at.hdr[4])
 	}
-	return lastEnd
+	k := min(at.body, len(p)-i)
+	if at.body -= k; at.body == 0 {
+		at.nhdr = 0 // the record is whole; the next header comes
+	}
+	return i + k
 }
 
 // recordReadSize is how much one read into RecordConn's own buffer takes
@@ -141,19 +137,16 @@ func (r *recordConn) Read(p []byte) (int, error) {
 	}
 	k, err := r.Conn.Read(p)
 	r.more = k == len(p)
-	next := r.at
-	end := next.pass(p[:k])
-	if end == 0 || end == k {
-		r.at = next
+	n := r.at.advance(p[:k])
+	if n == k {
 		return k, err
 	}
-	// p ends inside a record after completing others: hand out through
-	// the last whole one and keep the rest for the next Read.
+	// The read went past the record's end: keep the rest for the next
+	// Read.
 	r.buf = recordBufs.Get().(*[]byte)
-	r.held = (*r.buf)[:copy(*r.buf, p[end:k])]
-	r.err = err
-	r.at.pass(p[:end])
-	return end, nil
+	*r.buf = append((*r.buf)[:0], p[n:k]...)
+	r.held, r.err = *r.buf, err
+	return n, nil
 }
 
 // readAhead reads what the socket holds, up to recordReadSize, into a
@@ -162,6 +155,7 @@ func (r *recordConn) Read(p []byte) (int, error) {
 // A failed read is left for that usual read to report.
 func (r *recordConn) readAhead() {
 	r.buf = recordBufs.Get().(*[]byte)
+	*r.buf = (*r.buf)[:cap(*r.buf)]
 	k := readNow(r.rc, *r.buf)
 	r.more = k > 0
 	if k <= 0 {
@@ -171,18 +165,9 @@ func (r *recordConn) readAhead() {
 	r.held = (*r.buf)[:k]
 }
 
-// handOut copies held bytes into p: as many as fit, unless that would end
-// inside a record after completing others, then through the last whole
-// one.
+// handOut copies held bytes of the current record into p, as many as fit.
 func (r *recordConn) handOut(p []byte) int {
-	n := min(len(p), len(r.held))
-	next := r.at
-	if end := next.pass(r.held[:n]); end > 0 && end < n {
-		n = end
-		next = r.at
-		next.pass(r.held[:n])
-	}
-	r.at = next
+	n := r.at.advance(r.held[:min(len(p), len(r.held))])
 	copy(p, r.held[:n])
 	if r.held = r.held[n:]; len(r.held) == 0 {
 		r.release()

@@ -111,6 +111,9 @@ func runChild(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 func measure(b *bridge.Bridge) stats {
 	var st stats
 	st.RSS = selfRSS()
+	// The first collection halves the stacks that idle goroutines no
+	// longer need; the second frees the stack spans that left empty.
+	runtime.GC()
 	runtime.GC()
 	debug.FreeOSMemory()
 	var ms runtime.MemStats
