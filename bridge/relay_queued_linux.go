@@ -22,12 +22,8 @@ type queueProbe struct {
 // newQueueProbe returns a probe for c's socket (under TLS and RecordConn,
 // if any), or nil when c has none.
 func newQueueProbe(c net.Conn) *queueProbe {
-	sc, ok := tlsutil.NetConn(c).(syscall.Conn)
-	if !ok {
-		return nil
-	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
+	rc := socketOf(c)
+	if rc == nil {
 		return nil
 	}
 	q := &queueProbe{c: c, rc: rc}
@@ -64,12 +60,8 @@ type readyWait struct {
 // newReadyWait returns a waiter for c's socket (under TLS and RecordConn,
 // if any), or nil when c has none.
 func newReadyWait(c net.Conn) *readyWait {
-	sc, ok := tlsutil.NetConn(c).(syscall.Conn)
-	if !ok {
-		return nil
-	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
+	rc := socketOf(c)
+	if rc == nil {
 		return nil
 	}
 	w := &readyWait{rc: rc}
@@ -87,4 +79,18 @@ func (w *readyWait) wait() error {
 		return nil
 	}
 	return w.rc.Read(w.peek)
+}
+
+// socketOf returns the descriptor of c's socket (under TLS and RecordConn,
+// if any), or nil when c has none.
+func socketOf(c net.Conn) syscall.RawConn {
+	sc, ok := tlsutil.NetConn(c).(syscall.Conn)
+	if !ok {
+		return nil
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	return rc
 }
