@@ -14,9 +14,10 @@ import (
 	"github.com/mailbridge/bridge/tlsutil"
 )
 
-// Relay buffer sizes. A session waits for its next command with only the
-// small buffers (one per direction), so thousands of idle IMAP IDLE
-// sessions cost little; a read that fills the small buffer means a burst is
+// Relay buffer sizes. A session waits for its next command with at most
+// the small buffers (one per direction; none where it waits for the socket,
+// readyWait), so thousands of idle IMAP IDLE sessions cost little; a read
+// that fills the small buffer means a burst is
 // under way, and the reads borrow a large buffer from the pool until
 // relayHold passes without a byte. Giving it back at the first short read
 // instead would, with an upstream that sends its records further apart
@@ -42,6 +43,10 @@ const (
 const relayClientSendBuf = 256 << 10
 
 var relayPool = sync.Pool{New: func() any { b := make([]byte, relayLarge); return &b }}
+
+// smallPool holds the small buffers of pipes that wait for their socket
+// rather than in a Read (readyWait).
+var smallPool = sync.Pool{New: func() any { b := make([]byte, relaySmall); return &b }}
 
 // Watcher looks at the upstream's bytes as they are relayed to the client,
 // without touching them. Front ends use it to spot the upstream's own
@@ -228,7 +233,7 @@ func (r *relayState) goodbye(bye string, last bool) bool {
 // last chunk before it fired, so that the large buffer goes back to the
 // pool once relayHold passes without a byte.
 func (r *relayState) pipe(dst, src net.Conn, watch Watcher, count *int64) {
-	small := make([]byte, relaySmall)
+	small := smallPool.Get().(*[]byte)
 	var large *[]byte
 	var lastChunk int64 // unix nanoseconds of this direction's last chunk
 	var q *queueProbe   // made at the first burst; idle sessions never need it
@@ -238,6 +243,9 @@ func (r *relayState) pipe(dst, src net.Conn, watch Watcher, count *int64) {
 	defer func() {
 		if large != nil {
 			relayPool.Put(large)
+		}
+		if small != nil {
+			smallPool.Put(small)
 		}
 	}()
 	if src.SetReadDeadline(time.Now().Add(r.idle)) != nil {
@@ -253,31 +261,35 @@ func (r *relayState) pipe(dst, src net.Conn, watch Watcher, count *int64) {
 	// It may wait only when src holds nothing a Read would return without
 	// the socket: the last Read returned less than asked (crypto/tls then
 	// holds no plaintext, and, under tlsutil.RecordConn, no further record)
-	// and RecordConn holds nothing read ahead.
+	// and RecordConn holds nothing read ahead. While it waits there it
+	// holds no read buffer either: the small one goes back to its pool.
 	ready := newReadyWait(src)
 	drained := false
 	for {
-		buf := small
-		if large != nil {
-			buf = *large
-		}
 		var n int
 		var err error
-		if large == nil && drained && tlsutil.Buffered(src) == 0 {
+		if large == nil && drained && ready != nil && tlsutil.Buffered(src) == 0 {
+			smallPool.Put(small)
+			small = nil
 			err = ready.wait()
+			small = smallPool.Get().(*[]byte)
+		}
+		buf := *small
+		if large != nil {
+			buf = *large
 		}
 		if err == nil {
 			n, err = src.Read(buf)
 		}
 		drained = err != nil || n < len(buf)
-		burst := err == nil && large == nil && n == len(small)
+		burst := err == nil && large == nil && n == relaySmall
 		if burst {
 			// A burst, or a record longer than the small buffer: what is
 			// left of it (crypto/tls decrypts a whole record and hands out
 			// what fits) goes out in the same write.
 			large = relayPool.Get().(*[]byte)
 			buf = *large
-			copy(buf, small)
+			copy(buf, *small)
 			if q == nil {
 				q = newQueueProbe(src)
 			}
