@@ -49,8 +49,9 @@ const recordHeaderLen = 5
 // and never shrinks (golang/go#43563): when a read brings a whole record
 // and the start of the next one, the buffer must grow to keep both, and
 // after a burst of 16 KB records it settles at 40 KiB for the connection's
-// life. Fed this way, it grows only to hold the largest record: 18 KiB, or
-// one doubling more when a server's records grew step by step. An idle
+// life. Fed this way, it grows only to hold the largest record: 18 KiB,
+// also after small records that a server sent first, or one doubling more
+// when its records grew step by step through the sizes between. An idle
 // relayed session that once fetched a large message keeps that buffer, so
 // it is most of what such a session costs. And once crypto/tls has handed
 // out a record's last byte, it holds nothing more: what has come is here

@@ -174,9 +174,9 @@ func rawInputCap(t *testing.T, c *tls.Conn) int {
 // TestRecordConnKeepsOneRecord relays a burst of 16 KB records over real
 // TLS and checks what crypto/tls's receive buffer keeps afterwards: with
 // RecordConn, room for one record when the server sends full records from
-// the start, and at most one doubling above that after a server's record
-// sizes grew step by step (crypto/tls's own dynamic record sizing);
-// without it the buffer keeps two records or more.
+// the start, or small ones and then full ones, and at most one doubling
+// above that after a server's record sizes grew step by step (crypto/tls's
+// own dynamic record sizing); without it the buffer keeps two records.
 func TestRecordConnKeepsOneRecord(t *testing.T) {
 	ca, err := NewTestCA()
 	if err != nil {
@@ -188,17 +188,19 @@ func TestRecordConnKeepsOneRecord(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name    string
-		dynamic bool // the server's records grow from small to 16 KB
+		dynamic bool // the server's records grow step by step to 16 KB
+		small   int  // first, the server writes this many 1 KB records
 		max     int  // the most the buffer may keep, with RecordConn
 	}{
-		{"full records", false, 18432},
-		{"growing records", true, 32768},
+		{"full records", false, 0, 18432},
+		{"small records, then full ones", false, 200, 18432},
+		{"growing records", true, 0, 32768},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			server := &tls.Config{Certificates: []tls.Certificate{cert}, DynamicRecordSizingDisabled: !tc.dynamic}
 			client := &tls.Config{RootCAs: ca.Pool, ServerName: "localhost"}
-			with := burst(t, server, func(c net.Conn) *tls.Conn { return Client(c, client) })
-			without := burst(t, server, func(c net.Conn) *tls.Conn { return tls.Client(c, client) })
+			with := burst(t, server, tc.small, func(c net.Conn) *tls.Conn { return Client(c, client) })
+			without := burst(t, server, tc.small, func(c net.Conn) *tls.Conn { return tls.Client(c, client) })
 			t.Logf("receive buffer after the burst: %d bytes with RecordConn, %d without", with, without)
 			if with > tc.max {
 				t.Errorf("with RecordConn crypto/tls keeps a %d-byte receive buffer after the burst, want at most %d", with, tc.max)
@@ -207,10 +209,11 @@ func TestRecordConnKeepsOneRecord(t *testing.T) {
 	}
 }
 
-// burst has a TLS server with cfg send 4 MB as fast as it can to a client
-// made by dial, which reads it as the relay does (a small read, then large
-// ones), and returns the capacity of the client's receive buffer after.
-func burst(t *testing.T, cfg *tls.Config, dial func(net.Conn) *tls.Conn) int {
+// burst has a TLS server with cfg send small 1 KB records, then 4 MB as
+// fast as it can, to a client made by dial, which reads it as the relay
+// does (a small read, then large ones), and returns the capacity of the
+// client's receive buffer after.
+func burst(t *testing.T, cfg *tls.Config, small int, dial func(net.Conn) *tls.Conn) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -228,6 +231,11 @@ func burst(t *testing.T, cfg *tls.Config, dial func(net.Conn) *tls.Conn) int {
 		defer c.Close()
 		c.SetDeadline(time.Now().Add(time.Minute))
 		s := tls.Server(c, cfg)
+		for range small {
+			if _, err = s.Write(bytes.Repeat([]byte("s"), 1024)); err != nil {
+				break
+			}
+		}
 		chunk := bytes.Repeat([]byte("x"), 1<<16)
 		for n := 0; n < total && err == nil; n += len(chunk) {
 			_, err = s.Write(chunk)
@@ -244,11 +252,11 @@ func burst(t *testing.T, cfg *tls.Config, dial func(net.Conn) *tls.Conn) int {
 	c := dial(raw)
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(time.Minute))
-	small, large := make([]byte, 1024), make([]byte, 128<<10)
-	for got := 0; got < total; {
-		buf := large
+	first, rest := make([]byte, 1024), make([]byte, 128<<10)
+	for got := 0; got < total+small*1024; {
+		buf := rest
 		if got == 0 {
-			buf = small
+			buf = first
 		}
 		n, err := c.Read(buf)
 		if err != nil {
