@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"crypto/tls"
 	"net"
 	"syscall"
 	"unsafe"
@@ -57,9 +58,14 @@ type readyWait struct {
 	peek func(fd uintptr) bool // made once: a closure per call would allocate
 }
 
-// newReadyWait returns a waiter for c's socket (under TLS and RecordConn,
-// if any), or nil when c has none.
+// newReadyWait returns a waiter for c's socket, or nil when c has none or
+// is TLS without tlsutil.RecordConn under it: such a crypto/tls may hold
+// whole records past the one it handed out, which a wait on the socket
+// would keep back.
 func newReadyWait(c net.Conn) *readyWait {
+	if _, ok := c.(*tls.Conn); ok && !tlsutil.ByRecord(c) {
+		return nil
+	}
 	rc := socketOf(c)
 	if rc == nil {
 		return nil

@@ -259,6 +259,13 @@ type tlsRelayFixture struct {
 // f.upstream is one TLS record of at most 16 KB.
 func startTLSRelay(t *testing.T) *tlsRelayFixture {
 	t.Helper()
+	return startTLSRelayOver(t, tlsutil.Client)
+}
+
+// startTLSRelayOver is startTLSRelay with the relay's upstream connection
+// made by dial.
+func startTLSRelayOver(t *testing.T, dial func(net.Conn, *tls.Config) *tls.Conn) *tlsRelayFixture {
+	t.Helper()
 	ca, err := tlsutil.NewTestCA()
 	if err != nil {
 		t.Fatal(err)
@@ -278,7 +285,7 @@ func startTLSRelay(t *testing.T) *tlsRelayFixture {
 		watch:    &recordingWatcher{},
 		done:     make(chan relayStats, 1),
 	}
-	up := tlsutil.Client(upSide, &tls.Config{RootCAs: ca.Pool, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS13})
+	up := dial(upSide, &tls.Config{RootCAs: ca.Pool, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS13})
 	go func() { f.done <- relay(f.counted, nil, up, nil, time.Minute, f.watch) }()
 	t.Cleanup(func() {
 		f.upstream.Close()
@@ -460,9 +467,19 @@ func TestRelayTLSRecordsUnchanged(t *testing.T) {
 
 // Small records that arrive together while the session is idle all reach
 // the client at once: the relay, waiting for the socket between bursts,
-// must not wait while records already read sit in memory.
+// must not wait while records already read sit in memory, whether the
+// upstream connection reads by record (tlsutil.Client, as the bridge's) or
+// is crypto/tls alone, which may hold several.
 func TestRelayRecordsArrivingTogether(t *testing.T) {
-	f := startTLSRelay(t)
+	for name, client := range map[string]func(net.Conn, *tls.Config) *tls.Conn{
+		"tlsutil.Client": tlsutil.Client,
+		"tls.Client":     tls.Client,
+	} {
+		t.Run(name, func(t *testing.T) { recordsArrivingTogether(t, startTLSRelayOver(t, client)) })
+	}
+}
+
+func recordsArrivingTogether(t *testing.T, f *tlsRelayFixture) {
 	for round, n := range []int{2, 3, 7} {
 		time.Sleep(3 * relayHold) // the burst is over: the relay waits for the socket
 		var sent []byte

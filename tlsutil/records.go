@@ -63,8 +63,9 @@ const recordHeaderLen = 5
 // allows a read that does not wait (Unix), RecordConn reads up to 64 KB at
 // a time into a buffer of its own, so that a burst costs one system call
 // per 64 KB rather than one per record. That buffer comes from a pool and
-// goes back as soon as everything in it was handed out: a connection
-// waiting for its next bytes never holds one.
+// goes back as soon as everything in it was handed out; crypto/tls asks
+// for more until it has a whole record, so a connection waiting for its
+// next bytes never holds one.
 func RecordConn(c net.Conn) net.Conn {
 	r := &recordConn{Conn: c}
 	if sc, ok := c.(syscall.Conn); ok {
@@ -182,6 +183,17 @@ func (r *recordConn) release() {
 		recordBufs.Put(r.buf)
 		r.buf, r.held = nil, nil
 	}
+}
+
+// ByRecord reports whether c is a TLS connection over RecordConn, whose
+// crypto/tls then holds nothing past the last record it handed out.
+func ByRecord(c net.Conn) bool {
+	tc, ok := c.(*tls.Conn)
+	if !ok {
+		return false
+	}
+	_, ok = tc.NetConn().(*recordConn)
+	return ok
 }
 
 // Buffered returns how many bytes RecordConn under c (under TLS, if any)

@@ -132,8 +132,9 @@ func TestRecordConnReads(t *testing.T) {
 	}
 }
 
-// TestRecordConnHoldsPartRecord: a record whose end has not arrived keeps
-// the read buffer until it does, and then lets it go.
+// TestRecordConnHoldsPartRecord: what a read brought past a record's end
+// (here the start of a record whose end has not arrived) is held, as
+// Buffered says, until the next Reads take it; then the buffer goes back.
 func TestRecordConnHoldsPartRecord(t *testing.T) {
 	stream := records(100, 16401)
 	cut := len(stream) - 1000
@@ -292,6 +293,9 @@ func TestNetConn(t *testing.T) {
 		if got := NetConn(c); got != raw {
 			t.Errorf("%s: NetConn = %T, not the socket", name, got)
 		}
+	}
+	if !ByRecord(Client(raw, &tls.Config{})) || ByRecord(tls.Client(raw, &tls.Config{})) || ByRecord(raw) {
+		t.Error("ByRecord does not tell a TLS connection over RecordConn from others")
 	}
 	sc, ok := RecordConn(raw).(syscall.Conn)
 	if !ok {
