@@ -198,3 +198,44 @@ func (s *imapSession) Namespace() (*imap.NamespaceData, error) {
 	}
 	return s.UserSession.Namespace()
 }
+
+// imapIdleRecheck bounds how late IDLE reports a change that came while
+// it was starting (Idle).
+const imapIdleRecheck = time.Second
+
+// Idle implements IDLE. go-imap's own (v2.0.0-beta.8) waits only for
+// changes signalled after it has registered, so one queued in between (an
+// APPEND on another connection just as IDLE starts) would wait for the
+// next change to be reported. Here pending changes are reported first, and
+// the wait starts again every imapIdleRecheck, reporting what is pending
+// each time.
+func (s *imapSession) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {
+	for {
+		if err := s.UserSession.Poll(w, true); err != nil {
+			return err
+		}
+		wait := make(chan struct{})
+		t := time.AfterFunc(imapIdleRecheck, func() { close(wait) })
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			select {
+			case <-stop:
+				if t.Stop() {
+					close(wait)
+				}
+			case <-wait:
+			}
+		}()
+		err := s.UserSession.Idle(w, wait)
+		<-done
+		select {
+		case <-stop:
+			return err
+		default:
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
