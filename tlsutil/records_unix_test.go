@@ -9,6 +9,7 @@ import (
 	"os"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // countConn counts the reads that go through a connection's Read.
@@ -58,9 +59,9 @@ func TestRecordConnReadsAhead(t *testing.T) {
 		record  int
 		room    int
 	}{
-		{"4 KB records", 40, 4096 + 17, 4096 + 22 + 512},
-		{"16 KB records", 10, 16384 + 17, 18432},
-		{"tiny records", 2000, 40, 600},
+		{"4 KB records", 20, 4096 + 17, 4096 + 22 + 512},
+		{"16 KB records", 5, 16384 + 17, 18432},
+		{"tiny records", 1500, 40, 600},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			lens := make([]int, tc.records)
@@ -69,9 +70,10 @@ func TestRecordConnReadsAhead(t *testing.T) {
 			}
 			stream := records(lens...)
 			a, b := socketPair(t)
-			// The whole stream fits in the socket's buffer.
+			// The whole stream (about 80 KB) fits in the socket's buffer.
+			b.SetWriteDeadline(time.Now().Add(5 * time.Second))
 			if _, err := b.Write(stream); err != nil {
-				t.Fatal(err)
+				t.Fatalf("writing %d bytes into a Unix socket pair: %v", len(stream), err)
 			}
 			b.Close()
 			cc := &countConn{Conn: a}
@@ -116,8 +118,9 @@ func TestRecordConnReadsAhead(t *testing.T) {
 func TestRecordConnIdleHoldsNothing(t *testing.T) {
 	a, b := socketPair(t)
 	stream := records(16401, 16401, 16401, 100)
+	b.SetWriteDeadline(time.Now().Add(5 * time.Second))
 	if _, err := b.Write(stream); err != nil {
-		t.Fatal(err)
+		t.Fatalf("writing %d bytes into a Unix socket pair: %v", len(stream), err)
 	}
 	rc := RecordConn(a).(*recordConn)
 	buf := make([]byte, 18432)
