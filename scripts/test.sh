@@ -15,8 +15,8 @@ go vet ./...
 echo "== go test -race"
 go test -race -count=1 ./...
 
-echo "== memory bounds, without the race detector (its instrumentation deepens stacks)"
-go test -count=1 -run '^TestLoadSmall$' ./cmd/bridge-load/
+echo "== idle stacks, without the race detector (the suite above checks them with it)"
+go test -count=1 -run '^TestLoadIdleStacks$' ./cmd/bridge-load/
 
 echo "== keyring tests against a real Secret Service"
 if command -v gnome-keyring-daemon >/dev/null && command -v dbus-run-session >/dev/null; then

@@ -50,22 +50,35 @@ func TestLoadSmall(t *testing.T) {
 	if g, _ := strconv.ParseFloat(m[1], 64); g < 1 || g > 3 {
 		t.Errorf("%.2f goroutines per idle session, want 1 to 3", g)
 	}
-	// Both of a session's goroutines wait with shallow stacks, which the
-	// garbage collector shrinks to 4 KiB; waiting under the login's frames
-	// kept one at 8 KiB (12 KiB a session).
-	m = regexp.MustCompile(`per idle session: .*, stacks ([0-9.]+) KiB`).FindStringSubmatch(s)
-	if m == nil {
-		t.Fatalf("no stacks per session in:\n%s", s)
-	}
-	switch k, _ := strconv.ParseFloat(m[1], 64); {
-	case raceBuild:
-		t.Logf("%.1f KiB of goroutine stacks per idle session under the race detector; "+
-			"the bound of 10 KiB is checked without it (scripts/test.sh runs this test again)", k)
-	case k > 10:
-		t.Errorf("%.1f KiB of goroutine stacks per idle session, want at most 10 (two 4 KiB stacks)", k)
-	}
 	if strings.Contains(errOut.String(), "level=ERROR") {
 		t.Errorf("the bridge logged errors:\n%s", errOut.String())
+	}
+}
+
+// TestLoadIdleStacks: both of an idle session's goroutines wait with
+// shallow stacks, which the garbage collector shrinks to 4 KiB; waiting
+// under the login's frames and inside crypto/tls's Read kept 12 KiB a
+// session. The race detector's instrumentation doubles every figure (16
+// KiB now, 24 before). 300 sessions, because with a few dozen how the
+// stacks share their spans moves the figure by 2 KiB or more.
+func TestLoadIdleStacks(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var out, errOut bytes.Buffer
+	err := run(ctx, []string{"-sessions", "300", "-parallel", "32", "-probes", "1", "-hold", "1s", "-login-bound", "10s"}, &out, &errOut)
+	if err != nil {
+		t.Fatalf("run: %v\nstdout:\n%s\nstderr:\n%s", err, out.String(), errOut.String())
+	}
+	m := regexp.MustCompile(`per idle session: .*, stacks ([0-9.]+) KiB`).FindStringSubmatch(out.String())
+	if m == nil {
+		t.Fatalf("no stacks per session in:\n%s", out.String())
+	}
+	most := 10.0 // two 4 KiB stacks and room; 12 before
+	if raceBuild {
+		most = 20 // 16 with the race detector; 24 before
+	}
+	if k, _ := strconv.ParseFloat(m[1], 64); k > most {
+		t.Errorf("%.1f KiB of goroutine stacks per idle session, want at most %.0f", k, most)
 	}
 }
 

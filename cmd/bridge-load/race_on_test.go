@@ -3,5 +3,5 @@
 package main
 
 // raceBuild says the race detector is on: its instrumentation deepens
-// every stack, so the stack bounds hold only without it.
+// every stack.
 const raceBuild = true
