@@ -67,3 +67,18 @@ func handshake(addr string, cfg *tls.Config) (tls.ConnectionState, error) {
 	}
 	return c.ConnectionState(), nil
 }
+
+// issue returns a fresh test CA and a certificate it issued for hosts,
+// with the certificate's and key's PEM.
+func issue(t *testing.T, hosts ...string) (*TestCA, tls.Certificate, []byte, []byte) {
+	t.Helper()
+	ca, err := NewTestCA()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, certPEM, keyPEM, err := ca.Issue(hosts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ca, cert, certPEM, keyPEM
+}

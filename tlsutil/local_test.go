@@ -177,14 +177,7 @@ func TestLoadOrCreateMismatchedPair(t *testing.T) {
 
 func TestLoadOrCreateLoadsForeignPair(t *testing.T) {
 	// A certificate the user supplies (here from a CA) is loaded as is.
-	ca, err := NewTestCA()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, certPEM, keyPEM, err := ca.Issue("mail.example.test")
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, cert, certPEM, keyPEM := issue(t, "mail.example.test")
 	dir := t.TempDir()
 	certFile, keyFile := filepath.Join(dir, "c.pem"), filepath.Join(dir, "k.pem")
 	if err := os.WriteFile(certFile, certPEM, 0o644); err != nil {
@@ -389,14 +382,7 @@ func TestClientName(t *testing.T) {
 	if _, _, err := LoadOrCreate(gen, filepath.Join(dir, "k.pem")); err != nil {
 		t.Fatal(err)
 	}
-	ca, err := NewTestCA()
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, ipOnly, _, err := ca.Issue("127.0.0.1")
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, _, ipOnly, _ := issue(t, "127.0.0.1")
 	ipFile := filepath.Join(dir, "ip.pem")
 	if err := os.WriteFile(ipFile, ipOnly, 0o600); err != nil {
 		t.Fatal(err)

@@ -179,14 +179,7 @@ func rawInputCap(t *testing.T, c *tls.Conn) int {
 // above that after a server's record sizes grew step by step (crypto/tls's
 // own dynamic record sizing); without it the buffer keeps two records.
 func TestRecordConnKeepsOneRecord(t *testing.T) {
-	ca, err := NewTestCA()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _, _, err := ca.Issue("localhost")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ca, cert, _, _ := issue(t, "localhost")
 	for _, tc := range []struct {
 		name    string
 		dynamic bool // the server's records grow step by step to 16 KB

@@ -29,14 +29,7 @@ func TestMain(m *testing.M) {
 // a real bridge process, the bridge counts them, new logins succeed while
 // they are held, and they all end.
 func TestLoadSmall(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	var out, errOut bytes.Buffer
-	err := run(ctx, []string{"-sessions", "40", "-parallel", "8", "-probes", "3", "-hold", "1s", "-login-bound", "10s"}, &out, &errOut)
-	if err != nil {
-		t.Fatalf("run: %v\nstdout:\n%s\nstderr:\n%s", err, out.String(), errOut.String())
-	}
-	s := out.String()
+	s, stderr := runTool(t, "-sessions", "40", "-parallel", "8", "-probes", "3", "-hold", "1s", "-login-bound", "10s")
 	for _, want := range []string{"ramp: 40 sessions", "with 40 sessions", "login under load: 3 fresh logins", "hold 1s: 40 sessions", "closed: all sessions ended"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("output lacks %q:\n%s", want, s)
@@ -50,8 +43,8 @@ func TestLoadSmall(t *testing.T) {
 	if g, _ := strconv.ParseFloat(m[1], 64); g < 1 || g > 3 {
 		t.Errorf("%.2f goroutines per idle session, want 1 to 3", g)
 	}
-	if strings.Contains(errOut.String(), "level=ERROR") {
-		t.Errorf("the bridge logged errors:\n%s", errOut.String())
+	if strings.Contains(stderr, "level=ERROR") {
+		t.Errorf("the bridge logged errors:\n%s", stderr)
 	}
 }
 
@@ -62,16 +55,10 @@ func TestLoadSmall(t *testing.T) {
 // KiB now, 24 before). 300 sessions, because with a few dozen how the
 // stacks share their spans moves the figure by 2 KiB or more.
 func TestLoadIdleStacks(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	var out, errOut bytes.Buffer
-	err := run(ctx, []string{"-sessions", "300", "-parallel", "32", "-probes", "1", "-hold", "1s", "-login-bound", "10s"}, &out, &errOut)
-	if err != nil {
-		t.Fatalf("run: %v\nstdout:\n%s\nstderr:\n%s", err, out.String(), errOut.String())
-	}
-	m := regexp.MustCompile(`per idle session: .*, stacks ([0-9.]+) KiB`).FindStringSubmatch(out.String())
+	out, _ := runTool(t, "-sessions", "300", "-parallel", "32", "-probes", "1", "-hold", "1s", "-login-bound", "10s")
+	m := regexp.MustCompile(`per idle session: .*, stacks ([0-9.]+) KiB`).FindStringSubmatch(out)
 	if m == nil {
-		t.Fatalf("no stacks per session in:\n%s", out.String())
+		t.Fatalf("no stacks per session in:\n%s", out)
 	}
 	most := 10.0 // two 4 KiB stacks and room; 12 before
 	if raceBuild {
@@ -86,18 +73,25 @@ func TestLoadIdleStacks(t *testing.T) {
 // is read past whole (IDLE's "+" is the next line), and the sessions are
 // then held and counted like idle ones.
 func TestLoadFetch(t *testing.T) {
+	out, _ := runTool(t, "-sessions", "10", "-parallel", "4", "-probes", "1", "-hold", "1s", "-fetch", "300000")
+	for _, want := range []string{"each session fetches a 300000-byte message", "ramp: 10 sessions", "hold 1s: 10 sessions", "closed: all sessions ended"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// runTool runs the whole tool with args, within two minutes, and returns
+// what it printed; a failed run fails the test with both outputs.
+func runTool(t *testing.T, args ...string) (stdout, stderr string) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	var out, errOut bytes.Buffer
-	err := run(ctx, []string{"-sessions", "10", "-parallel", "4", "-probes", "1", "-hold", "1s", "-fetch", "300000"}, &out, &errOut)
-	if err != nil {
+	if err := run(ctx, args, &out, &errOut); err != nil {
 		t.Fatalf("run: %v\nstdout:\n%s\nstderr:\n%s", err, out.String(), errOut.String())
 	}
-	for _, want := range []string{"each session fetches a 300000-byte message", "ramp: 10 sessions", "hold 1s: 10 sessions", "closed: all sessions ended"} {
-		if !strings.Contains(out.String(), want) {
-			t.Errorf("output lacks %q:\n%s", want, out.String())
-		}
-	}
+	return out.String(), errOut.String()
 }
 
 func TestUsage(t *testing.T) {
