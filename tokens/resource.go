@@ -119,14 +119,9 @@ func (r *Resource) fetch(ctx context.Context) (*oauth2.Token, error) {
 	s := r.s
 	s.xmu.Lock()
 	defer s.xmu.Unlock()
-	s.mu.Lock()
-	loaded, gen, rt := s.loaded, s.gen, s.rt
-	s.mu.Unlock()
-	if !loaded {
-		var err error
-		if rt, err = s.load(gen); err != nil {
-			return nil, err
-		}
+	rt, gen, err := s.grant()
+	if err != nil {
+		return nil, err
 	}
 	if t, err, ok := r.cached(); ok {
 		return t, err

@@ -476,18 +476,26 @@ func (s *Source) fetch(ctx context.Context) (*oauth2.Token, error) {
 	return s.refresh(ctx)
 }
 
-// refresh runs inside the single flight.
-func (s *Source) refresh(ctx context.Context) (*oauth2.Token, error) {
-	s.xmu.Lock()
-	defer s.xmu.Unlock()
+// grant returns the refresh token to exchange and the generation it
+// belongs to, reading the store first when it was not read since the
+// last Reload. The caller holds s.xmu.
+func (s *Source) grant() (rt string, gen uint64, err error) {
 	s.mu.Lock()
 	loaded, gen, rt := s.loaded, s.gen, s.rt
 	s.mu.Unlock()
 	if !loaded {
-		var err error
-		if rt, err = s.load(gen); err != nil {
-			return nil, err
-		}
+		rt, err = s.load(gen)
+	}
+	return rt, gen, err
+}
+
+// refresh runs inside the single flight.
+func (s *Source) refresh(ctx context.Context) (*oauth2.Token, error) {
+	s.xmu.Lock()
+	defer s.xmu.Unlock()
+	rt, gen, err := s.grant()
+	if err != nil {
+		return nil, err
 	}
 	// A refresh may rotate the refresh token (Microsoft's always do), and
 	// with strict rotation that burns the stored one: make sure the store

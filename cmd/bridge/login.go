@@ -132,15 +132,9 @@ func runLogin(ctx context.Context, e *env, args []string) error {
 		if rt != "" {
 			ent.RefreshToken, ent.Updated, ent.NeedsLogin = rt, time.Now().UTC(), ""
 		}
-		if ent.Password == "" {
-			p, err := tokens.NewPassword()
-			if err != nil {
-				return err
-			}
-			ent.Password = p
-		}
-		password = ent.Password
-		return nil
+		var err error
+		password, err = ensurePassword(ent)
+		return err
 	})
 	if err != nil {
 		return err
@@ -307,4 +301,17 @@ func resolveEdited(cfg *config.Config, ac config.Account) ([]*bridge.Account, *b
 		}
 	}
 	return accts, nil, nil
+}
+
+// ensurePassword gives ent a new local password unless it has one, and
+// returns the one it has then.
+func ensurePassword(ent *tokens.Entry) (string, error) {
+	if ent.Password == "" {
+		p, err := tokens.NewPassword()
+		if err != nil {
+			return "", err
+		}
+		ent.Password = p
+	}
+	return ent.Password, nil
 }

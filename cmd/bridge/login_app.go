@@ -57,15 +57,9 @@ func loginApp(ctx context.Context, e *env, path string, cfg *config.Config, ac c
 	var password string
 	err = tokens.Update(st, ac.Email, func(ent *tokens.Entry) error {
 		ent.AppCredential, ent.RefreshToken, ent.Updated, ent.NeedsLogin = stored, "", time.Now().UTC(), ""
-		if ent.Password == "" {
-			p, err := tokens.NewPassword()
-			if err != nil {
-				return err
-			}
-			ent.Password = p
-		}
-		password = ent.Password
-		return nil
+		var err error
+		password, err = ensurePassword(ent)
+		return err
 	})
 	if err != nil {
 		return err

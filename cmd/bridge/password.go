@@ -54,15 +54,13 @@ func runPassword(ctx context.Context, e *env, args []string) error {
 	var password string
 	made := false
 	err = tokens.Update(st, email, func(ent *tokens.Entry) error {
-		if *reset || ent.Password == "" {
-			p, err := tokens.NewPassword()
-			if err != nil {
-				return err
-			}
-			ent.Password, made = p, true
+		if *reset {
+			ent.Password = ""
 		}
-		password = ent.Password
-		return nil
+		made = ent.Password == ""
+		var err error
+		password, err = ensurePassword(ent)
+		return err
 	})
 	if err != nil {
 		return err

@@ -186,21 +186,9 @@ func googleScopeField(scope string) string {
 
 // handleGoogleToken is Google's token endpoint.
 func (s *Server) handleGoogleToken(w http.ResponseWriter, r *http.Request) {
-	s.tokenReqs.Add(1)
-	_ = r.ParseForm()
-	grant := r.PostForm.Get("grant_type")
-	switch grant {
-	case grantRefresh:
-		s.refreshReqs.Add(1)
-	case grantDevice:
-		s.devicePolls.Add(1)
-	}
-	if f, ok := s.nextFailure(); ok {
-		s.wait(r, f.Delay)
-		if f.Status != 0 {
-			s.writeFailure(w, f)
-			return
-		}
+	grant, answered := s.tokenRequest(w, r)
+	if answered {
+		return
 	}
 	if r.Method != http.MethodPost {
 		writeGoogleError(w, http.StatusMethodNotAllowed, "invalid_request", "Method Not Allowed")

@@ -24,23 +24,9 @@ const (
 // answered with JSON, tokens on success and a Microsoft error body
 // otherwise.
 func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
-	s.tokenReqs.Add(1)
-	_ = r.ParseForm()
-	grant := r.PostForm.Get("grant_type")
-	switch grant {
-	case grantRefresh:
-		s.refreshReqs.Add(1)
-	case grantDevice, "device_code":
-		s.devicePolls.Add(1)
-	case grantApp:
-		s.appReqs.Add(1)
-	}
-	if f, ok := s.nextFailure(); ok {
-		s.wait(r, f.Delay)
-		if f.Status != 0 {
-			s.writeFailure(w, f)
-			return
-		}
+	grant, answered := s.tokenRequest(w, r)
+	if answered {
+		return
 	}
 	if r.Method != http.MethodPost {
 		writeError(w, http.StatusMethodNotAllowed, "invalid_request", 900561,
@@ -266,4 +252,29 @@ func (s *Server) refreshGrant(w http.ResponseWriter, r *http.Request, clientID s
 		s.mu.Unlock()
 	}
 	writeTokens(w, t)
+}
+
+// tokenRequest counts a request to either token endpoint by its grant and
+// serves the next injected failure, if one is due. It returns the grant,
+// and whether the failure answered the request.
+func (s *Server) tokenRequest(w http.ResponseWriter, r *http.Request) (grant string, answered bool) {
+	s.tokenReqs.Add(1)
+	_ = r.ParseForm()
+	grant = r.PostForm.Get("grant_type")
+	switch grant {
+	case grantRefresh:
+		s.refreshReqs.Add(1)
+	case grantDevice, "device_code":
+		s.devicePolls.Add(1)
+	case grantApp:
+		s.appReqs.Add(1)
+	}
+	if f, ok := s.nextFailure(); ok {
+		s.wait(r, f.Delay)
+		if f.Status != 0 {
+			s.writeFailure(w, f)
+			return grant, true
+		}
+	}
+	return grant, false
 }
