@@ -501,3 +501,20 @@ func recordsArrivingTogether(t *testing.T, f *tlsRelayFixture) {
 		t.Logf("round %d: %d records sent in one write arrived", round, n)
 	}
 }
+
+// An upstream that drops the connection in the middle of a TLS record,
+// while the session waits between bursts, ends the session at once: the
+// client's connection closes, no wait for the idle limit.
+func TestRelayUpstreamDropsInsideRecord(t *testing.T) {
+	f := startTLSRelay(t)
+	time.Sleep(3 * relayHold) // the burst is over: the relay waits for the socket
+	raw := f.upWrites.Conn
+	if _, err := raw.Write([]byte{23, 3, 3, 0x40}); err != nil { // a header cut short
+		t.Fatal(err)
+	}
+	raw.Close()
+	f.client.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, err := f.client.Read(make([]byte, 64)); err != io.EOF {
+		t.Fatalf("client read %d bytes, %v; want the end of the connection", n, err)
+	}
+}

@@ -302,3 +302,28 @@ func TestNetConn(t *testing.T) {
 		t.Errorf("descriptor through RecordConn: %v", err)
 	}
 }
+
+// TestRecordConnEndsInsideRecord: a connection that ends inside a record
+// (an upstream that dropped mid-reply) hands out every byte that came and
+// then the end of the stream, with the socket read in pieces or all at
+// once and read ahead or not.
+func TestRecordConnEndsInsideRecord(t *testing.T) {
+	whole := records(100, 4096, 16401)
+	for _, cut := range []int{1, 3, 5, 6, 1000, 16000} {
+		stream := whole[:len(whole)-cut]
+		for name, sizes := range map[string][]int{"at once": {len(stream)}, "in pieces": {7, 3000, 11}} {
+			rc := RecordConn(&chunkConn{data: stream, sizes: sizes})
+			var got []byte
+			p := make([]byte, 18432)
+			var err error
+			for i := 0; err == nil && i < 10000; i++ {
+				var n int
+				n, err = rc.Read(p)
+				got = append(got, p[:n]...)
+			}
+			if err != io.EOF || !bytes.Equal(got, stream) {
+				t.Errorf("cut %d bytes short, %s: got %d of %d bytes, then %v; want them all, then EOF", cut, name, len(got), len(stream), err)
+			}
+		}
+	}
+}
